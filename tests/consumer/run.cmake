@@ -1,0 +1,23 @@
+# Configures, builds and runs tests/consumer/project against closewise.
+file(REMOVE_RECURSE ${WORK})
+set(_gen)
+find_program(_ninja ninja)
+if(_ninja)
+  set(_gen -G Ninja)
+endif()
+function(run)
+  execute_process(COMMAND ${ARGV} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGV}")
+  endif()
+endfunction()
+if(MODE STREQUAL "subdirectory")
+  run(${CMAKE_COMMAND} ${_gen} -S ${SRC}/tests/consumer/project -B ${WORK}/build
+      -DCONSUMER_MODE=subdirectory -DCLOSEWISE_SOURCE=${SRC})
+else()
+  run(${CMAKE_COMMAND} --install ${BUILD} --prefix ${WORK}/prefix)
+  run(${CMAKE_COMMAND} ${_gen} -S ${SRC}/tests/consumer/project -B ${WORK}/build
+      -DCONSUMER_MODE=find_package -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+endif()
+run(${CMAKE_COMMAND} --build ${WORK}/build)
+run(${WORK}/build/consumer)
