@@ -122,8 +122,7 @@ inline constexpr std::string_view notes_uws_1012_1013 =
 inline constexpr std::string_view notes_uws_3xxx =
     "uWebSockets fails the connection on every received code in 3000-3999.";
 inline constexpr std::string_view notes_local =
-    "Must never be sent. A peer that sends it is failed with 1002 by closewise, "
-    "Chromium, Node ws and python-websockets.";
+    "Must never be sent (RFC 6455 §7.4.1); closewise fails a close frame carrying it with 1002.";
 
 using A = reconnect_action;
 using Q = reconnect_qualifier;

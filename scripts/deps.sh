@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what closewise needs on Debian 12, as root, non-interactively.
+# Only what is missing is installed. Usage: scripts/deps.sh [build|test]
+set -euo pipefail
+mode=${1:-test}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+build_pkgs=(g++ cmake ninja-build git pkg-config
+  libboost1.81-dev libboost-url1.81-dev libssl-dev openssl zlib1g-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev)
+test_pkgs=(python3 python3-websockets chromium iproute2 procps clang libclang-rt-14-dev)
+
+pkgs=("${build_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+# Node.js: keep a newer one if the machine has it, else Debian's.
+if [ "$mode" = test ] && ! command -v node >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm peers for the interop tests (Node ws, playwright-core driving Debian's chromium).
+if [ "$mode" = test ] && [ -f "$here/tests/interop/package-lock.json" ]; then
+  lock="$here/tests/interop/package-lock.json"
+  stamp="$here/tests/interop/node_modules/.closewise-lock"
+  if ! cmp -s "$lock" "$stamp" 2>/dev/null; then
+    echo "== installing npm packages (tests/interop)"
+    (cd "$here/tests/interop" && npm ci --no-audit --no-fund --loglevel=error) && cp "$lock" "$stamp"
+  fi
+fi

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Builds closewise and runs the whole test suite:
+#   1. a normal build (-Werror) and every test;
+#   2. AddressSanitizer + UndefinedBehaviorSanitizer build and every test;
+#   3. ThreadSanitizer build and the threaded/network tests (label "net");
+#   4. each libFuzzer target for a bounded time (FUZZ_SECONDS, default 60).
+# Installs missing Debian/npm packages first. Exits non-zero on any failure.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+bash scripts/deps.sh test
+
+jobs=${JOBS:-$(nproc)}
+fuzz_seconds=${FUZZ_SECONDS:-60}
+out=${BUILD_ROOT:-$here/out}
+failed=()
+summary=()
+t0=$SECONDS
+
+stage() {  # stage NAME BUILD_DIR CTEST_ARGS CMAKE_ARGS...
+  local name=$1 dir=$2 ctest_args=$3
+  shift 3
+  local s=$SECONDS
+  echo "== [$name] configure + build"
+  if ! cmake -S "$here" -B "$dir" -G Ninja -DCLOSEWISE_WERROR=ON "$@" >"$dir.configure.log" 2>&1; then
+    cat "$dir.configure.log"; failed+=("$name: configure"); return
+  fi
+  if ! cmake --build "$dir" -j "$jobs"; then failed+=("$name: build"); return; fi
+  echo "== [$name] ctest"
+  # shellcheck disable=SC2086
+  if ! (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 600 $ctest_args | tee ctest.log); then
+    failed+=("$name: tests")
+  fi
+  summary+=("$name: $(grep -E 'tests passed|tests failed' "$dir/ctest.log" 2>/dev/null | tail -1 || true) ($((SECONDS - s)) s)")
+}
+
+mkdir -p "$out"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+stage normal "$out/normal" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLOSEWISE_BUILD_BENCH=ON
+stage asan-ubsan "$out/asan" "" -DCMAKE_BUILD_TYPE=Debug -DCLOSEWISE_SANITIZE=address,undefined \
+  -DCLOSEWISE_BUILD_EXAMPLES=OFF -DCLOSEWISE_INSTALL=OFF
+stage tsan "$out/tsan" "-L net" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLOSEWISE_SANITIZE=thread \
+  -DCLOSEWISE_BUILD_EXAMPLES=OFF -DCLOSEWISE_INSTALL=OFF
+
+# Fuzzers: clang + libFuzzer, each for a bounded time from its seed corpus.
+if ls fuzz/*_fuzz.cpp >/dev/null 2>&1; then
+  s=$SECONDS
+  echo "== [fuzz] configure + build"
+  if CXX=clang++ cmake -S "$here" -B "$out/fuzz" -G Ninja -DCLOSEWISE_BUILD_FUZZ=ON -DCLOSEWISE_BUILD_TESTS=OFF \
+       -DCLOSEWISE_BUILD_TOOLS=OFF -DCLOSEWISE_BUILD_EXAMPLES=OFF -DCLOSEWISE_INSTALL=OFF \
+       -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$out/fuzz.configure.log" 2>&1 &&
+     cmake --build "$out/fuzz" -j "$jobs"; then
+    fuzz_ok=0; fuzz_n=0
+    for src in fuzz/*_fuzz.cpp; do
+      name=$(basename "$src" .cpp); short=${name%_fuzz}
+      work="$out/fuzz/corpus-$short"; rm -rf "$work"; mkdir -p "$work"
+      fuzz_n=$((fuzz_n + 1))
+      echo "== [fuzz] $name for ${fuzz_seconds}s"
+      if "$out/fuzz/fuzz/closewise_$name" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 \
+           -print_final_stats=1 -artifact_prefix="$out/fuzz/$name-" "$work" "fuzz/corpus/$short" \
+           >"$out/fuzz/$name.log" 2>&1; then
+        fuzz_ok=$((fuzz_ok + 1)); grep -E "stat::number_of_executed_units" "$out/fuzz/$name.log" || true
+      else
+        tail -40 "$out/fuzz/$name.log"; failed+=("fuzz: $name")
+      fi
+    done
+    summary+=("fuzz: $fuzz_ok of $fuzz_n fuzzers ran ${fuzz_seconds}s clean ($((SECONDS - s)) s)")
+  else
+    cat "$out/fuzz.configure.log"; failed+=("fuzz: build")
+  fi
+fi
+
+echo
+echo "== summary ($((SECONDS - t0)) s)"
+for l in "${summary[@]}"; do echo "  $l"; done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "all stages passed"
