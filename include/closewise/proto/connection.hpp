@@ -3,6 +3,23 @@
 // Bytes in, hook calls and bytes out. No sockets, timers, threads or clocks:
 // the network layer feeds `receive()`, writes what `swap_output()` hands it,
 // and turns its own timers into `on_close_timeout()` / `abort()`.
+//
+// The close handshake (RFC 6455 §5.5.1, §7; ARCHITECTURE §2):
+// - `close()` sends a close frame: open -> closing_local. When the peer's close
+//   arrives: -> closed, {received code, reason, was_clean=true, initiator=local}.
+// - A received close in `open`: -> closing_remote, `on_close_frame` runs (the
+//   application may still send data there, RFC 6455 §5.5.1 allows finishing a
+//   message), then the echo is queued: -> closed, {received code, reason,
+//   was_clean=true, initiator=remote}. The echo carries the same code and no
+//   reason; an empty close (reported as 1005) is echoed as an empty close.
+// - Simultaneous close: both sides sent a close before seeing the other's;
+//   each ends clean with initiator=local.
+// - A protocol failure by the peer queues a close frame with 1002/1007/1009
+//   (unless one was already sent) and goes to closed at once with
+//   {code sent, reason sent, was_clean=false, initiator=local, error=why}.
+//   Later input is ignored.
+// - EOF, a close timeout or `abort()` before closed: 1006, was_clean=false,
+//   initiator = who sent the first close frame (none when nobody did).
 #pragma once
 
 #include <cstddef>
@@ -44,16 +61,25 @@ struct config {
   std::size_t max_frame = std::size_t{16} << 20;
   /// Answer pings with a pong carrying the same payload (RFC 6455 §5.5.2).
   bool auto_pong = true;
+  /// Refuse to send text that is not UTF-8 (the peer would fail us with 1007).
+  /// An echo server that relays validated input may turn it off.
+  bool check_outgoing_utf8 = true;
   /// permessage-deflate parameters, when the handshake negotiated it (RFC 7692).
   std::optional<deflate_params> deflate;
-  /// Source of client masking keys; default: a fast PRNG seeded from std::random_device.
+  /// Messages shorter than this are sent uncompressed even with deflate on
+  /// (RFC 7692 §6: compression is per message; tiny payloads only grow).
+  std::size_t deflate_min_size = 64;
+  /// Source of client masking keys (RFC 6455 §5.3: unpredictable). Default:
+  /// batches of keys from OpenSSL's CSPRNG, so the per-frame cost is a load.
   /// Tests inject a fixed key to compare frames byte for byte.
   std::function<std::uint32_t()> mask_key;
 };
 
 /// Hooks the connection calls from inside `receive()` and the close paths.
 ///
-/// Views passed to hooks are valid only during the call.
+/// Views passed to hooks are valid only during the call. Hooks may call the
+/// connection's output functions (send, ping, close, abort); they must not call
+/// `receive()` or destroy the connection.
 class handler {
  public:
   virtual ~handler() = default;
@@ -93,8 +119,14 @@ class connection {
   // ---- input -------------------------------------------------------------
   /// Feeds bytes from the peer. May call hooks and queue output (pongs, close
   /// echo, or a close with 1002/1007/1009 when the peer breaks the protocol).
+  /// Only a partial frame at the end is copied; complete unfragmented frames
+  /// reach `on_message` without a copy when unmasked (client role). Feeding
+  /// before `open()` is misuse: it fails the connection with 1006/error::not_open.
   void receive(const void* data, std::size_t size);
   void receive(std::string_view bytes) { receive(bytes.data(), bytes.size()); }
+  /// Like `receive()`, but may unmask the bytes in place (they are clobbered),
+  /// so masked frames (server role) also reach `on_message` without a copy.
+  void receive_in_place(void* data, std::size_t size);
   /// The byte stream ended. Without a close handshake this reports 1006,
   /// was_clean=false, error::eof_without_close.
   void receive_eof();
@@ -105,16 +137,24 @@ class connection {
   void abort(std::error_code why, close_code reported = close_code::abnormal);
 
   // ---- output ------------------------------------------------------------
-  /// Queues a data message as one frame (compressed when deflate is on).
-  /// error::not_open / error::already_closing once a close frame was sent.
+  /// Queues a data message as one frame (compressed when deflate is on), built
+  /// straight into the output buffer. Errors: not_open (before open, or after a
+  /// failure without a close frame), already_closing (a close frame was sent:
+  /// RFC 6455 §5.5.1), invalid_utf8 (text that is not UTF-8, when
+  /// `config::check_outgoing_utf8`).
   std::error_code send(message_kind kind, std::string_view payload);
   std::error_code send_text(std::string_view s) { return send(message_kind::text, s); }
   std::error_code send_binary(std::string_view s) { return send(message_kind::binary, s); }
-  /// A ping with up to 125 bytes of payload.
+  /// A ping with up to 125 bytes of payload (RFC 6455 §5.5.2); more is
+  /// error::invalid_argument. Same state rules as `send`.
   std::error_code ping(std::string_view payload = {});
+  /// An unsolicited pong, e.g. a unidirectional heartbeat (RFC 6455 §5.5.3).
   std::error_code pong(std::string_view payload = {});
   /// Starts the close handshake from the application: 1000 and 3000-4999 only,
-  /// with a valid reason of at most 123 bytes (never truncated).
+  /// with a valid reason of at most 123 bytes (never truncated). Errors:
+  /// close_code_not_sendable, close_reason_too_long, close_reason_not_utf8,
+  /// not_open (before open), already_closing (a close frame was already sent
+  /// or is being echoed).
   std::error_code close(close_code code, std::string_view reason = {});
   /// Starts the close handshake from an endpoint path that may also send
   /// 1001-1003 and 1007-1014 (server shutdown, load shedding, policy hooks).

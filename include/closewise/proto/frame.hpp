@@ -1,4 +1,8 @@
 // closewise::proto: the RFC 6455 §5.2 frame format, masking and close payloads.
+//
+// These are the stateless pieces of the wire format. The connection state
+// machine (proto/connection.hpp) decides what a header means in context
+// (masking by role, RSV bits by negotiated extension, fragmentation).
 #pragma once
 
 #include <cstddef>
@@ -24,7 +28,9 @@ enum class opcode : std::uint8_t {
   pong = 0xA,
 };
 
+/// RFC 6455 §5.5: opcodes with the high bit set are control frames.
 constexpr bool is_control(opcode op) noexcept { return (static_cast<std::uint8_t>(op) & 0x8) != 0; }
+/// RFC 6455 §5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved for further frames.
 constexpr bool is_reserved(std::uint8_t op) noexcept {
   return (op >= 0x3 && op <= 0x7) || op >= 0xB;
 }
@@ -34,36 +40,56 @@ inline constexpr std::size_t max_control_payload = 125;
 /// Largest frame header: 2 + 8 (64-bit length) + 4 (mask key).
 inline constexpr std::size_t max_header_size = 14;
 
-/// A decoded frame header.
+/// A decoded frame header (RFC 6455 §5.2).
 struct frame_header {
   bool fin = true;
   bool rsv1 = false, rsv2 = false, rsv3 = false;
-  opcode op = opcode::text;
+  opcode op = opcode::text;  ///< may hold a reserved value after decode_header
   bool masked = false;
   std::uint32_t mask_key = 0;  ///< in wire byte order, as read with memcpy
   std::uint64_t length = 0;
+
+  friend bool operator==(const frame_header&, const frame_header&) = default;
 };
+
+/// The size of the header that starts with bytes `b0 b1` (2 to 14 bytes).
+constexpr std::size_t header_size(std::uint8_t /*b0*/, std::uint8_t b1) noexcept {
+  const std::uint8_t len7 = b1 & 0x7F;
+  return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((b1 & 0x80) != 0 ? 4 : 0);
+}
 
 /// Writes a header for `h` into `out` (at least max_header_size bytes); returns its size.
 /// Uses the shortest length form, as RFC 6455 §5.2 requires.
 std::size_t encode_header(const frame_header& h, std::uint8_t* out) noexcept;
 
+/// Decodes the header at the start of `data`.
+///
+/// Returns the header size once all of it is in `data`, or 0 when more bytes
+/// are needed (`ec` clear). A 64-bit length with the top bit set, or a length
+/// not in its shortest form, is error::bad_length (RFC 6455 §5.2, fail with
+/// 1002). It checks only the format; role, RSV and opcode rules are the
+/// connection's, because they depend on context.
+std::size_t decode_header(const std::uint8_t* data, std::size_t size, frame_header& out,
+                          std::error_code& ec) noexcept;
+
 /// XORs `data` with the 4-byte key, starting at `offset` bytes into the key
-/// stream (RFC 6455 §5.3). In place; fast for every size.
+/// stream (RFC 6455 §5.3). In place; 16 or 32 bytes per step for every size,
+/// any alignment and any offset. Masking twice with the same key restores the data.
 void apply_mask(std::uint8_t* data, std::size_t size, std::uint32_t key, std::size_t offset = 0) noexcept;
 
-/// Builds a close frame payload: the code in network byte order, then the reason.
+/// Builds a close frame payload: the code in network byte order, then the reason
+/// (RFC 6455 §5.5.1). `close_code::no_status` gives the empty payload.
 std::string make_close_payload(close_code code, std::string_view reason);
 
 /// The result of parsing a received close payload (RFC 6455 §5.5.1, §7.1.5).
 struct close_payload {
   close_code code = close_code::no_status;  ///< 1005 when the payload was empty
-  std::string_view reason;
+  std::string_view reason;                  ///< a view into the parsed payload
 };
 
 /// Validates a received close payload: 1 byte, over 125 bytes, or a code not
 /// valid on the wire is error::bad_close_payload / error::bad_close_code (1002);
-/// a non-UTF-8 reason is error::invalid_utf8 (1007).
+/// a non-UTF-8 reason is error::invalid_utf8 (1007). `out` is set only on success.
 std::error_code parse_close_payload(std::string_view payload, close_payload& out) noexcept;
 
 }  // namespace closewise::proto

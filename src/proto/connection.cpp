@@ -1,0 +1,542 @@
+#include "closewise/proto/connection.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <random>
+#include <utility>
+
+#include "closewise/error.hpp"
+
+namespace closewise::proto {
+
+std::string_view to_string(state s) noexcept {
+  switch (s) {
+    case state::connecting: return "connecting";
+    case state::open: return "open";
+    case state::closing_local: return "closing_local";
+    case state::closing_remote: return "closing_remote";
+    case state::closed: return "closed";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Buffers above this are released after use, so a connection that once saw a
+// big message does not keep its memory while idle.
+constexpr std::size_t keep_capacity = 64 * 1024;
+
+// RFC 6455 §5.3: "the masking key MUST be derived from a strong source of
+// entropy"; keys come from OpenSSL's CSPRNG in batches, so each frame pays a load.
+std::uint32_t default_mask_key() noexcept {
+  thread_local std::array<std::uint32_t, 64> pool{};
+  thread_local std::size_t next = pool.size();
+  if (next == pool.size()) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(pool.data()),
+                   static_cast<int>(sizeof(pool))) != 1) {
+      std::random_device rd;  // only if the CSPRNG is unavailable
+      for (auto& k : pool) k = rd();
+    }
+    next = 0;
+  }
+  return pool[next++];
+}
+
+// RFC 6455 §7.4.1: 1007 for data inconsistent with its type, 1009 for too big,
+// 1002 for every other protocol error.
+close_code failure_code(error e) noexcept {
+  switch (e) {
+    case error::invalid_utf8:
+    case error::bad_compression: return close_code::invalid_payload;
+    case error::message_too_big: return close_code::message_too_big;
+    default: return close_code::protocol_error;
+  }
+}
+
+// Short, fixed close reasons, so a failing frame is readable in a packet dump.
+std::string_view failure_reason(error e) noexcept {
+  switch (e) {
+    case error::bad_opcode: return "reserved opcode";
+    case error::bad_rsv: return "reserved bit set";
+    case error::bad_masking: return "wrong masking";
+    case error::bad_control_frame: return "bad control frame";
+    case error::bad_continuation: return "bad fragmentation";
+    case error::bad_length: return "bad frame length";
+    case error::invalid_utf8: return "invalid UTF-8";
+    case error::message_too_big: return "message too big";
+    case error::bad_close_payload: return "bad close payload";
+    case error::bad_close_code: return "bad close code";
+    case error::bad_compression: return "bad compressed data";
+    default: return "protocol error";
+  }
+}
+
+void release(std::string& s) noexcept {
+  if (s.capacity() > keep_capacity) std::string().swap(s);
+}
+
+}  // namespace
+
+struct connection::impl {
+  impl(role r, handler& h, config c) : role_(r), h_(h), cfg_(std::move(c)) {
+    if (cfg_.deflate) codec_ = std::make_unique<deflate_codec>(r, *cfg_.deflate);
+  }
+
+  // ---- state ---------------------------------------------------------------
+  role role_;
+  state st_ = state::connecting;
+  bool close_sent_ = false;
+  bool in_receive_ = false;
+  initiator first_close_ = initiator::none;  // who sent the first close frame
+  handler& h_;
+  config cfg_;
+  std::optional<close_event> result_;
+  std::string out_;
+
+  // ---- receive: the frame being parsed ---------------------------------------
+  bool reading_header_ = true;
+  std::uint8_t hlen_ = 0;                         // bytes of a split header in hbuf_
+  std::uint8_t clen_ = 0;                         // bytes of a control payload in cbuf_
+  std::array<std::uint8_t, max_header_size> hbuf_;
+  std::array<std::uint8_t, max_control_payload> cbuf_;
+  frame_header fh_;
+  std::uint64_t left_ = 0;  // payload bytes of fh_ not seen yet
+
+  // ---- receive: the message being assembled ----------------------------------
+  bool in_msg_ = false;
+  bool msg_text_ = false;
+  bool msg_deflated_ = false;
+  std::uint64_t msg_size_ = 0;  // wire bytes of an uncompressed message so far
+  utf8_validator utf8_;
+  std::string msg_;      // fragments, split frames, or inflated data
+  std::string scratch_;  // unmasked copy of a frame from a read-only input
+  std::string inflate_tmp_;
+  std::string comp_;  // compressed outgoing message
+  std::unique_ptr<deflate_codec> codec_;
+
+  bool can_send() const noexcept { return st_ == state::open || st_ == state::closing_remote; }
+  bool can_receive() const noexcept { return st_ == state::open || st_ == state::closing_local; }
+
+
+  // ---- output ----------------------------------------------------------------
+  std::uint32_t next_key() { return cfg_.mask_key ? cfg_.mask_key() : default_mask_key(); }
+
+  void write_frame(opcode op, bool rsv1, const void* payload, std::size_t n) {
+    frame_header h;
+    h.op = op;
+    h.rsv1 = rsv1;
+    h.length = n;
+    // RFC 6455 §5.3: "A client MUST mask all frames that it sends to the server";
+    // §5.1: "A server MUST NOT mask any frames that it sends to the client".
+    if (role_ == role::client) {
+      h.masked = true;
+      h.mask_key = next_key();
+    }
+    std::uint8_t hdr[max_header_size];
+    const std::size_t hs = encode_header(h, hdr);
+    const std::size_t at = out_.size();
+    out_.append(reinterpret_cast<const char*>(hdr), hs);
+    out_.append(static_cast<const char*>(payload), n);
+    if (h.masked) apply_mask(reinterpret_cast<std::uint8_t*>(out_.data() + at + hs), n, h.mask_key);
+  }
+
+  void write_close(close_code code, std::string_view reason) {
+    std::uint8_t body[max_control_payload];
+    std::size_t n = 0;
+    // RFC 6455 §5.5.1: no body means no status code (reported as 1005 by the peer).
+    if (code != close_code::no_status) {
+      body[0] = static_cast<std::uint8_t>(to_int(code) >> 8);
+      body[1] = static_cast<std::uint8_t>(to_int(code) & 0xFF);
+      n = 2 + std::min(reason.size(), max_close_reason);
+      std::memcpy(body + 2, reason.data(), n - 2);
+    }
+    write_frame(opcode::close, false, body, n);
+    close_sent_ = true;
+    if (first_close_ == initiator::none) first_close_ = initiator::local;
+  }
+
+  std::error_code check_can_send() const noexcept {
+    // RFC 6455 §5.5.1: "the endpoint MUST NOT send any more data frames" after a close.
+    if (close_sent_) return error::already_closing;
+    if (!can_send()) return error::not_open;
+    return {};
+  }
+
+  std::error_code send(message_kind kind, std::string_view payload) {
+    if (auto ec = check_can_send()) return ec;
+    const bool text = kind == message_kind::text;
+    if (text && cfg_.check_outgoing_utf8 && !is_valid_utf8(payload)) return error::invalid_utf8;
+    const opcode op = text ? opcode::text : opcode::binary;
+    if (codec_ && payload.size() >= cfg_.deflate_min_size) {
+      comp_.clear();
+      if (auto ec = codec_->compress(payload, comp_)) return ec;
+      // RFC 7692 §6: RSV1 marks the first (here: only) frame of a compressed message.
+      write_frame(op, true, comp_.data(), comp_.size());
+      release(comp_);
+      return {};
+    }
+    write_frame(op, false, payload.data(), payload.size());
+    return {};
+  }
+
+  std::error_code control(opcode op, std::string_view payload) {
+    // RFC 6455 §5.5: "All control frames MUST have a payload length of 125 bytes or less".
+    if (payload.size() > max_control_payload) return error::invalid_argument;
+    if (auto ec = check_can_send()) return ec;
+    write_frame(op, false, payload.data(), payload.size());
+    return {};
+  }
+
+  std::error_code start_close(std::error_code valid, close_code code, std::string_view reason) {
+    if (valid) return valid;
+    if (close_sent_ || st_ == state::closing_remote) return error::already_closing;
+    if (st_ != state::open) return error::not_open;
+    write_close(code, reason);
+    st_ = state::closing_local;
+    return {};
+  }
+
+  // ---- endings ---------------------------------------------------------------
+  void finish(close_event ev) {
+    if (st_ == state::closed) return;
+    st_ = state::closed;
+    result_ = std::move(ev);
+    if (!in_receive_) release_buffers();
+    h_.on_closed(*result_);
+  }
+
+  void release_buffers() noexcept {
+    std::string().swap(msg_);
+    std::string().swap(scratch_);
+    std::string().swap(inflate_tmp_);
+    std::string().swap(comp_);
+  }
+
+  /// Fails the connection because of the peer: RFC 6455 §7.1.7 "_Fail the
+  /// WebSocket Connection_": send a close with the code if none was sent, then stop.
+  void fail(error e) {
+    if (st_ == state::closed) return;
+    const close_code code = failure_code(e);
+    const std::string_view reason = failure_reason(e);
+    if (!close_sent_ && can_send()) write_close(code, reason);
+    finish(close_event{code, std::string(reason), false, initiator::local, e});
+  }
+
+  void end_abnormally(std::error_code why, close_code reported) {
+    if (st_ == state::closed) return;
+    finish(close_event{reported, {}, false, first_close_, why});
+  }
+
+  // ---- receive -----------------------------------------------------------------
+  void receive(const std::uint8_t* p, std::size_t n, bool writable) {
+    if (st_ == state::connecting) {
+      end_abnormally(error::not_open, close_code::abnormal);
+      return;
+    }
+    in_receive_ = true;
+    while (n != 0 && can_receive()) {
+      if (reading_header_) {
+        std::error_code ec;
+        if (hlen_ == 0) {
+          const std::size_t used = decode_header(p, n, fh_, ec);
+          if (ec) {
+            fail(error::bad_length);
+            break;
+          }
+          if (used == 0) {  // a split header: keep the few bytes we have
+            std::memcpy(hbuf_.data(), p, n);
+            hlen_ = static_cast<std::uint8_t>(n);
+            break;
+          }
+          p += used;
+          n -= used;
+        } else {
+          const std::size_t take = std::min(n, hbuf_.size() - hlen_);
+          std::memcpy(hbuf_.data() + hlen_, p, take);
+          const std::size_t have = hlen_ + take;
+          const std::size_t used = decode_header(hbuf_.data(), have, fh_, ec);
+          if (ec) {
+            fail(error::bad_length);
+            break;
+          }
+          if (used == 0) {
+            hlen_ = static_cast<std::uint8_t>(have);
+            p += take;
+            n -= take;
+            continue;
+          }
+          p += used - hlen_;
+          n -= used - hlen_;
+          hlen_ = 0;
+        }
+        if (!start_frame()) break;
+        const auto opv = static_cast<std::uint8_t>(fh_.op);
+        // Fast path: a whole unfragmented, uncompressed data frame is delivered
+        // as a view of the input, unmasked in place or into one scratch copy.
+        if (opv == 1 || opv == 2) {
+          if (fh_.fin && !fh_.rsv1 && n >= left_) {
+            const auto len = static_cast<std::size_t>(left_);
+            deliver_whole(p, len, writable);
+            p += len;
+            n -= len;
+            continue;
+          }
+          begin_message();
+        }
+        reading_header_ = false;
+        if (left_ == 0) {
+          reading_header_ = true;
+          end_frame();
+        }
+        continue;
+      }
+      const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(n, left_));
+      if (!on_payload(p, k, writable)) break;
+      p += k;
+      n -= k;
+      left_ -= k;
+      if (left_ == 0) {
+        reading_header_ = true;
+        end_frame();
+      }
+    }
+    in_receive_ = false;
+    if (st_ == state::closed) {
+      release_buffers();
+    } else if (!in_msg_) {
+      release(msg_);
+      release(scratch_);
+    }
+  }
+
+  /// Checks a header in context; fails the connection and returns false when it breaks a rule.
+  bool start_frame() {
+    const auto opv = static_cast<std::uint8_t>(fh_.op);
+    const bool ctrl = (opv & 0x8) != 0;
+    // RFC 6455 §5.2: RSV2/RSV3 "MUST be 0 unless an extension is negotiated".
+    if (fh_.rsv2 || fh_.rsv3) return fail(error::bad_rsv), false;
+    // RFC 6455 §5.2: "If an unknown opcode is received, the receiving endpoint MUST
+    // _Fail the WebSocket Connection_".
+    if (is_reserved(opv)) return fail(error::bad_opcode), false;
+    // RFC 7692 §6: RSV1 means "compressed" only on the first frame of a data message.
+    if (fh_.rsv1 && (!codec_ || ctrl || opv == 0)) return fail(error::bad_rsv), false;
+    // RFC 6455 §5.1: a server MUST close on an unmasked frame, a client on a masked one.
+    if (fh_.masked != (role_ == role::server)) return fail(error::bad_masking), false;
+    left_ = fh_.length;
+    if (ctrl) {
+      // RFC 6455 §5.5: control frames are at most 125 bytes and "MUST NOT be fragmented".
+      if (!fh_.fin || fh_.length > max_control_payload) return fail(error::bad_control_frame), false;
+      clen_ = 0;
+      return true;
+    }
+    // RFC 6455 §5.4: continuations follow a started message; a new data frame may not
+    // begin inside one (only control frames may be interleaved).
+    if ((opv == 0) != in_msg_) return fail(error::bad_continuation), false;
+    if (fh_.length > cfg_.max_frame) return fail(error::message_too_big), false;
+    const bool deflated = opv == 0 ? msg_deflated_ : fh_.rsv1;
+    const std::uint64_t so_far = opv == 0 ? msg_size_ : 0;
+    // RFC 6455 §10.4: refuse a message over the limit before reading it.
+    if (!deflated && fh_.length > cfg_.max_message - std::min<std::uint64_t>(so_far, cfg_.max_message))
+      return fail(error::message_too_big), false;
+    return true;
+  }
+
+  void begin_message() {
+    in_msg_ = true;
+    msg_text_ = fh_.op == opcode::text;
+    msg_deflated_ = fh_.rsv1;
+    msg_size_ = 0;
+    msg_.clear();
+    utf8_.reset();
+  }
+
+  void deliver_whole(const std::uint8_t* p, std::size_t len, bool writable) {
+    const std::uint8_t* data = p;
+    if (fh_.masked) {
+      if (writable) {
+        apply_mask(const_cast<std::uint8_t*>(p), len, fh_.mask_key);
+      } else {
+        scratch_.assign(reinterpret_cast<const char*>(p), len);
+        apply_mask(reinterpret_cast<std::uint8_t*>(scratch_.data()), len, fh_.mask_key);
+        data = reinterpret_cast<const std::uint8_t*>(scratch_.data());
+      }
+    }
+    const bool text = fh_.op == opcode::text;
+    if (text) {
+      // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection (1007).
+      utf8_validator v;
+      if (!v.feed(data, len) || !v.finish()) return fail(error::invalid_utf8);
+    }
+    h_.on_message(text ? message_kind::text : message_kind::binary,
+                  std::string_view(reinterpret_cast<const char*>(data), len));
+  }
+
+  /// Takes `k` payload bytes of the current frame; false once the connection failed.
+  bool on_payload(const std::uint8_t* p, std::size_t k, bool writable) {
+    const std::size_t offset = static_cast<std::size_t>((fh_.length - left_) & 3);
+    if (is_control(fh_.op)) {
+      std::memcpy(cbuf_.data() + clen_, p, k);
+      if (fh_.masked) apply_mask(cbuf_.data() + clen_, k, fh_.mask_key, offset);
+      clen_ = static_cast<std::uint8_t>(clen_ + k);
+      return true;
+    }
+    if (!msg_deflated_) {
+      const std::size_t at = msg_.size();
+      msg_.append(reinterpret_cast<const char*>(p), k);
+      auto* chunk = reinterpret_cast<std::uint8_t*>(msg_.data() + at);
+      if (fh_.masked) apply_mask(chunk, k, fh_.mask_key, offset);
+      msg_size_ += k;
+      // RFC 6455 §8.1 via incremental validation: fail as soon as the text
+      // can no longer become UTF-8, not only at the end of the message.
+      if (msg_text_ && !utf8_.feed(chunk, k)) return fail(error::invalid_utf8), false;
+      return true;
+    }
+    const std::uint8_t* chunk = p;
+    if (fh_.masked) {
+      if (writable) {
+        apply_mask(const_cast<std::uint8_t*>(p), k, fh_.mask_key, offset);
+      } else {
+        scratch_.assign(reinterpret_cast<const char*>(p), k);
+        apply_mask(reinterpret_cast<std::uint8_t*>(scratch_.data()), k, fh_.mask_key, offset);
+        chunk = reinterpret_cast<const std::uint8_t*>(scratch_.data());
+      }
+    }
+    return inflate(std::string_view(reinterpret_cast<const char*>(chunk), k),
+                   fh_.fin && left_ == k);
+  }
+
+  /// Inflates a piece of a compressed message into msg_, bounded by max_message.
+  bool inflate(std::string_view chunk, bool fin) {
+    const std::size_t room = cfg_.max_message - std::min(msg_.size(), cfg_.max_message);
+    const std::size_t at = msg_.size();
+    std::error_code ec;
+    if (at == 0) {
+      ec = codec_->decompress(chunk, fin, msg_, room);
+    } else {
+      inflate_tmp_.clear();
+      ec = codec_->decompress(chunk, fin, inflate_tmp_, room);
+      if (!ec) msg_.append(inflate_tmp_);
+    }
+    // RFC 7692 §8.1 and RFC 6455 §10.4: the limit counts inflated bytes (1009).
+    if (ec == error::message_too_big || msg_.size() > cfg_.max_message)
+      return fail(error::message_too_big), false;
+    // RFC 7692 §8.2.2: data that does not inflate fails the connection (1007 here).
+    if (ec) return fail(error::bad_compression), false;
+    if (msg_text_ && !utf8_.feed(reinterpret_cast<const std::uint8_t*>(msg_.data() + at),
+                                 msg_.size() - at))
+      return fail(error::invalid_utf8), false;
+    return true;
+  }
+
+  void end_frame() {
+    if (is_control(fh_.op)) {
+      on_control(std::string_view(reinterpret_cast<const char*>(cbuf_.data()), clen_));
+      return;
+    }
+    if (!fh_.fin) return;
+    // An empty final frame of a compressed message still has to flush the inflater.
+    if (msg_deflated_ && fh_.length == 0 && !inflate({}, true)) return;
+    in_msg_ = false;
+    if (msg_text_ && !utf8_.finish()) return fail(error::invalid_utf8);
+    h_.on_message(msg_text_ ? message_kind::text : message_kind::binary, msg_);
+    msg_.clear();
+    msg_size_ = 0;
+  }
+
+  void on_control(std::string_view payload) {
+    switch (fh_.op) {
+      case opcode::ping:
+        h_.on_ping(payload);
+        // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong
+        // frame in response ... [with] identical Application data", unless it sent a close.
+        if (cfg_.auto_pong && can_send() && !close_sent_)
+          write_frame(opcode::pong, false, payload.data(), payload.size());
+        return;
+      case opcode::pong:
+        // RFC 6455 §5.5.3: an unsolicited pong needs no response; it is only reported.
+        h_.on_pong(payload);
+        return;
+      case opcode::close: on_close(payload); return;
+      default: return;
+    }
+  }
+
+  void on_close(std::string_view payload) {
+    close_payload cp;
+    if (auto ec = parse_close_payload(payload, cp)) return fail(static_cast<error>(ec.value()));
+    if (first_close_ == initiator::none) first_close_ = initiator::remote;
+    if (st_ == state::closing_local) {
+      // Our close went first (or crossed the peer's): both frames have now been exchanged.
+      h_.on_close_frame(cp.code, cp.reason);
+      finish(close_event{cp.code, std::string(cp.reason), true, initiator::local, {}});
+      return;
+    }
+    st_ = state::closing_remote;
+    h_.on_close_frame(cp.code, cp.reason);
+    if (st_ != state::closing_remote) return;  // the hook aborted
+    // RFC 6455 §5.5.1: "the endpoint MUST send a Close frame in response ... typically
+    // echoing the status code it received"; an empty close is echoed empty.
+    write_close(cp.code, {});
+    finish(close_event{cp.code, std::string(cp.reason), true, initiator::remote, {}});
+  }
+};
+
+connection::connection(role r, handler& h, config cfg)
+    : impl_(std::make_unique<impl>(r, h, std::move(cfg))) {}
+connection::~connection() = default;
+
+role connection::get_role() const noexcept { return impl_->role_; }
+state connection::get_state() const noexcept { return impl_->st_; }
+bool connection::can_send() const noexcept { return impl_->can_send(); }
+bool connection::can_receive() const noexcept { return impl_->can_receive(); }
+
+void connection::open() noexcept {
+  if (impl_->st_ == state::connecting) impl_->st_ = state::open;
+}
+
+void connection::receive(const void* data, std::size_t size) {
+  impl_->receive(static_cast<const std::uint8_t*>(data), size, false);
+}
+void connection::receive_in_place(void* data, std::size_t size) {
+  impl_->receive(static_cast<const std::uint8_t*>(data), size, true);
+}
+
+void connection::receive_eof() {
+  // RFC 6455 §7.1.5: with no close frame received, the close code is 1006.
+  impl_->end_abnormally(error::eof_without_close, close_code::abnormal);
+}
+void connection::on_close_timeout() {
+  impl_->end_abnormally(error::close_timeout, close_code::abnormal);
+}
+void connection::abort(std::error_code why, close_code reported) {
+  impl_->end_abnormally(why, reported);
+}
+
+std::error_code connection::send(message_kind kind, std::string_view payload) {
+  return impl_->send(kind, payload);
+}
+std::error_code connection::ping(std::string_view payload) {
+  return impl_->control(opcode::ping, payload);
+}
+std::error_code connection::pong(std::string_view payload) {
+  return impl_->control(opcode::pong, payload);
+}
+std::error_code connection::close(close_code code, std::string_view reason) {
+  return impl_->start_close(validate_app_close(code, reason), code, reason);
+}
+std::error_code connection::close_endpoint(close_code code, std::string_view reason) {
+  return impl_->start_close(validate_endpoint_close(code, reason), code, reason);
+}
+
+void connection::swap_output(std::string& buf) noexcept {
+  buf.swap(impl_->out_);
+  impl_->out_.clear();
+}
+std::size_t connection::output_size() const noexcept { return impl_->out_.size(); }
+
+const std::optional<close_event>& connection::result() const noexcept { return impl_->result_; }
+
+}  // namespace closewise::proto
