@@ -351,6 +351,12 @@ deflate_codec::~deflate_codec() = default;
 std::error_code deflate_codec::compress(std::string_view message, std::string& out) {
   impl& m = *impl_;
   if (m.failed) return error::bad_compression;
+  // RFC 7692 §7.2.3.6 (generating an empty fragment): the single octet 0x00
+  // is an empty uncompressed block; zlib emits nothing right after a flush.
+  if (message.empty()) {
+    out.push_back('\0');
+    return {};
+  }
   if (!m.start_deflate()) return m.fail(error::bad_compression);
   z_stream& z = m.def;
   const std::size_t start = out.size();
