@@ -76,7 +76,7 @@ std::int64_t integer(const json& j, const std::string& path, std::int64_t lo, st
   if (!j.is_number_integer()) fail(path, expected);
   if (j.is_number_unsigned()) {
     const auto v = j.get<std::uint64_t>();
-    if (v > static_cast<std::uint64_t>(hi)) fail(path, expected);
+    if (v > static_cast<std::uint64_t>(hi) || static_cast<std::int64_t>(v) < lo) fail(path, expected);
     return static_cast<std::int64_t>(v);
   }
   const auto v = j.get<std::int64_t>();
