@@ -1,0 +1,881 @@
+// closewise_echo_loadgen: the WebSocket load generator of issue 4.
+//
+// Raw Boost.Asio, no WebSocket library: frames are encoded once (masked, as
+// RFC 6455 §5.3 requires of a client) and the same bytes are written for
+// every message, so the client spends its cycles on syscalls, not on framing.
+// It targets 127.0.0.1 only and every mode is bounded in time.
+//
+// Modes (one result line `result key=value ...` on stdout):
+//   echo    N connections, each with `--depth` messages in flight (1 by
+//           default, so a round trip is a latency), for --warmup + --seconds.
+//           Reports msgs/s, p50/p99 round trip, server and client CPU.
+//   cycles  `--conns` workers each loop connect + upgrade + close handshake +
+//           wait for the server's TCP close. Reports cycles/s and the close
+//           handshake latency (close sent -> close received, and -> EOF).
+//   idle    opens --conns upgraded connections, holds them, and reads the
+//           server's VmRSS before and after (--server-pid) to give the
+//           resident memory per idle server connection.
+#include <boost/asio.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <latch>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using clk = std::chrono::steady_clock;
+using boost::system::error_code;
+
+namespace {
+
+// ---------------------------------------------------------------- options
+
+struct options {
+  std::string mode;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::size_t conns = 1;
+  std::size_t size = 32;
+  unsigned threads = 1;
+  unsigned depth = 1;
+  double warmup = 1.0;
+  double seconds = 5.0;
+  double settle = 1.0;  // idle: wait before reading VmRSS
+  double hold = 0.0;    // idle: extra time to hold the connections
+  bool text = false;
+  int server_pid = 0;
+};
+
+[[noreturn]] void usage(const char* msg) {
+  std::fprintf(stderr,
+               "error: %s\n"
+               "usage: closewise_echo_loadgen echo|cycles|idle --port P [--host 127.0.0.1]\n"
+               "  [--conns N] [--size BYTES] [--threads T] [--depth D] [--warmup S]\n"
+               "  [--seconds S] [--text] [--server-pid PID] [--settle S] [--hold S]\n",
+               msg);
+  std::exit(2);
+}
+
+double to_double(const char* s) {
+  char* end = nullptr;
+  const double v = std::strtod(s, &end);
+  if (end == s || *end != '\0' || v < 0) usage("bad number");
+  return v;
+}
+
+std::uint64_t to_uint(const char* s) {
+  std::uint64_t v = 0;
+  const auto* last = s + std::strlen(s);
+  auto [p, ec] = std::from_chars(s, last, v);
+  if (ec != std::errc{} || p != last) usage("bad integer");
+  return v;
+}
+
+options parse(int argc, char** argv) {
+  if (argc < 2) usage("missing mode");
+  options o;
+  o.mode = argv[1];
+  if (o.mode != "echo" && o.mode != "cycles" && o.mode != "idle") usage("unknown mode");
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view k = argv[i];
+    auto val = [&]() -> const char* {
+      if (i + 1 >= argc) usage("missing value");
+      return argv[++i];
+    };
+    if (k == "--host") o.host = val();
+    else if (k == "--port") o.port = static_cast<std::uint16_t>(to_uint(val()));
+    else if (k == "--conns") o.conns = to_uint(val());
+    else if (k == "--size") o.size = to_uint(val());
+    else if (k == "--threads") o.threads = static_cast<unsigned>(to_uint(val()));
+    else if (k == "--depth") o.depth = static_cast<unsigned>(to_uint(val()));
+    else if (k == "--warmup") o.warmup = to_double(val());
+    else if (k == "--seconds") o.seconds = to_double(val());
+    else if (k == "--settle") o.settle = to_double(val());
+    else if (k == "--hold") o.hold = to_double(val());
+    else if (k == "--server-pid") o.server_pid = static_cast<int>(to_uint(val()));
+    else if (k == "--text") o.text = true;
+    else usage("unknown option");
+  }
+  if (o.port == 0) usage("--port is required");
+  if (o.conns == 0 || o.threads == 0 || o.depth == 0) usage("--conns, --threads, --depth must be > 0");
+  if (o.threads > o.conns) o.threads = static_cast<unsigned>(o.conns);
+  // Bounded by construction: no run may last longer than ten minutes.
+  if (o.warmup + o.seconds + o.settle + o.hold > 600) usage("a run is limited to 600 s");
+  const auto addr = asio::ip::make_address(o.host);
+  if (!addr.is_loopback()) usage("load goes to loopback addresses only");
+  return o;
+}
+
+// ------------------------------------------------------------ /proc probes
+
+// utime + stime of a process in seconds, or -1 when it cannot be read.
+double proc_cpu_seconds(int pid) {
+  if (pid <= 0) return -1;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return -1;
+  // The command name may contain spaces; fields restart after the last ')'.
+  const auto rp = line.rfind(')');
+  if (rp == std::string::npos) return -1;
+  std::istringstream in(line.substr(rp + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int idx = 3; in >> field; ++idx) {  // field 3 is the state
+    if (idx == 14) utime = std::stoull(field);
+    if (idx == 15) {
+      stime = std::stoull(field);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double self_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto tv = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+// VmRSS of a process in KiB, or -1.
+long proc_rss_kib(int pid) {
+  if (pid <= 0) return -1;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// Busy time of the whole machine (all cores, /proc/stat) in seconds.
+double machine_busy_seconds() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  unsigned long long v[10] = {};
+  if (!(f >> cpu) || cpu != "cpu") return -1;
+  for (auto& x : v) f >> x;
+  // user nice system idle iowait irq softirq steal guest guest_nice; guests are in user.
+  const unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+  return static_cast<double>(busy) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+struct cpu_sample {
+  double server = -1, self = 0, machine = -1;
+  clk::time_point at;
+  static cpu_sample take(int pid) {
+    return {proc_cpu_seconds(pid), self_cpu_seconds(), machine_busy_seconds(), clk::now()};
+  }
+};
+
+// Percent of one core used between two samples.
+std::string cpu_percent(double a, double b, clk::time_point ta, clk::time_point tb) {
+  if (a < 0 || b < 0) return "na";
+  const double wall = std::chrono::duration<double>(tb - ta).count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", wall > 0 ? 100.0 * (b - a) / wall : 0.0);
+  return buf;
+}
+
+// CPU used by everything but the server and this process (other tenants of
+// the machine), in percent of one core: a noisy neighbour shows up here.
+std::string other_percent(const cpu_sample& a, const cpu_sample& b) {
+  if (a.machine < 0 || b.machine < 0 || a.server < 0 || b.server < 0) return "na";
+  const double wall = std::chrono::duration<double>(b.at - a.at).count();
+  const double other = (b.machine - a.machine) - (b.server - a.server) - (b.self - a.self);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", wall > 0 ? std::max(0.0, 100.0 * other / wall) : 0.0);
+  return buf;
+}
+
+// ----------------------------------------------------------- wire helpers
+
+// The RFC 6455 §1.3 sample key and its accept value: the handshake check is
+// a substring search, not a SHA-1 per connection.
+constexpr std::string_view sample_key = "dGhlIHNhbXBsZSBub25jZQ==";
+constexpr std::string_view sample_accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+std::string upgrade_request(const options& o) {
+  std::string r = "GET / HTTP/1.1\r\nHost: " + o.host + ":" + std::to_string(o.port) +
+                  "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ";
+  r += sample_key;
+  r += "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  return r;
+}
+
+// One masked client frame (RFC 6455 §5.2, shortest length form).
+std::vector<std::uint8_t> client_frame(std::uint8_t opcode, const std::vector<std::uint8_t>& payload,
+                                       std::uint32_t key) {
+  std::vector<std::uint8_t> f;
+  f.reserve(payload.size() + 14);
+  f.push_back(static_cast<std::uint8_t>(0x80 | opcode));
+  const std::uint64_t n = payload.size();
+  if (n < 126) {
+    f.push_back(static_cast<std::uint8_t>(0x80 | n));
+  } else if (n <= 0xFFFF) {
+    f.push_back(0x80 | 126);
+    f.push_back(static_cast<std::uint8_t>(n >> 8));
+    f.push_back(static_cast<std::uint8_t>(n));
+  } else {
+    f.push_back(0x80 | 127);
+    for (int s = 56; s >= 0; s -= 8) f.push_back(static_cast<std::uint8_t>(n >> s));
+  }
+  std::array<std::uint8_t, 4> k{};
+  std::memcpy(k.data(), &key, 4);
+  f.insert(f.end(), k.begin(), k.end());
+  for (std::size_t i = 0; i < payload.size(); ++i) f.push_back(payload[i] ^ k[i % 4]);
+  return f;
+}
+
+std::vector<std::uint8_t> close_frame_1000() {
+  return client_frame(0x8, {0x03, 0xE8}, 0x5a1ec0deu);
+}
+
+// Incremental reader of server frames. It does not keep payloads, only
+// counts them, except for control frames which are short.
+class frame_reader {
+ public:
+  struct event {
+    enum kind_t { none, message, close, ping, pong, protocol_error } kind = none;
+    std::uint64_t bytes = 0;
+  };
+
+  // Consumes up to `n` bytes and stops after the first complete message or
+  // control frame; returns how many bytes it used.
+  std::size_t feed(const std::uint8_t* p, std::size_t n, event& ev) {
+    const std::uint8_t* const start = p;
+    ev = {};
+    while (n > 0) {
+      if (in_header_) {
+        const std::size_t take = std::min(need_ - have_, n);
+        std::memcpy(hdr_ + have_, p, take);
+        have_ += take;
+        p += take;
+        n -= take;
+        if (have_ == 2) {
+          need_ = 2 + ((hdr_[1] & 0x7F) == 126 ? 2 : (hdr_[1] & 0x7F) == 127 ? 8 : 0) +
+                  ((hdr_[1] & 0x80) ? 4 : 0);
+        }
+        if (have_ < need_) continue;
+        fin_ = (hdr_[0] & 0x80) != 0;
+        op_ = hdr_[0] & 0x0F;
+        std::uint64_t len = hdr_[1] & 0x7F;
+        if (len == 126) {
+          len = (std::uint64_t{hdr_[2]} << 8) | hdr_[3];
+        } else if (len == 127) {
+          len = 0;
+          for (int i = 0; i < 8; ++i) len = (len << 8) | hdr_[2 + i];
+        }
+        if (hdr_[1] & 0x80) {  // RFC 6455 §5.1: a server must not mask
+          ev.kind = event::protocol_error;
+          return static_cast<std::size_t>(p - start);
+        }
+        remaining_ = len;
+        ctrl_len_ = 0;
+        in_header_ = false;
+        have_ = 0;
+        need_ = 2;
+      } else {
+        const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, n));
+        if (op_ & 0x8) {
+          const std::size_t keep = std::min(take, sizeof ctrl_ - ctrl_len_);
+          std::memcpy(ctrl_ + ctrl_len_, p, keep);
+          ctrl_len_ += keep;
+        } else {
+          msg_bytes_ += take;
+        }
+        remaining_ -= take;
+        p += take;
+        n -= take;
+      }
+      if (!in_header_ && remaining_ == 0) {
+        in_header_ = true;
+        if (op_ == 0x8) {
+          ev.kind = event::close;
+        } else if (op_ == 0x9) {
+          ev.kind = event::ping;
+        } else if (op_ == 0xA) {
+          ev.kind = event::pong;
+        } else if (fin_) {
+          ev.kind = event::message;
+          ev.bytes = msg_bytes_;
+          msg_bytes_ = 0;
+        }
+        if (ev.kind != event::none) break;
+      }
+    }
+    return static_cast<std::size_t>(p - start);
+  }
+
+ private:
+  std::uint8_t hdr_[14]{};
+  std::size_t have_ = 0, need_ = 2;
+  bool in_header_ = true, fin_ = false;
+  std::uint8_t op_ = 0;
+  std::uint64_t remaining_ = 0, msg_bytes_ = 0;
+  std::uint8_t ctrl_[125]{};
+  std::size_t ctrl_len_ = 0;
+};
+
+// Connect and upgrade one socket (coroutine). Leftover bytes after the
+// response head are appended to `extra`.
+asio::awaitable<error_code> ws_open(tcp::socket& s, const tcp::endpoint& ep, const std::string& req,
+                                    std::string& extra) {
+  auto tok = asio::as_tuple(asio::use_awaitable);
+  auto [ec] = co_await s.async_connect(ep, tok);
+  if (ec) co_return ec;
+  s.set_option(tcp::no_delay(true), ec);
+  auto [wec, wn] = co_await asio::async_write(s, asio::buffer(req), tok);
+  if (wec) co_return wec;
+  std::string head;
+  auto [rec, rn] = co_await asio::async_read_until(s, asio::dynamic_buffer(head), "\r\n\r\n", tok);
+  if (rec) co_return rec;
+  const std::string_view h(head.data(), rn);
+  if (h.rfind("HTTP/1.1 101", 0) != 0 || h.find(sample_accept) == std::string_view::npos)
+    co_return asio::error::make_error_code(asio::error::connection_refused);
+  extra.append(head, rn);
+  co_return error_code{};
+}
+
+// Sends a masked 1000 close and reads until EOF. Returns true when a close
+// frame arrived before the server closed TCP.
+asio::awaitable<bool> ws_close(tcp::socket& s) {
+  auto tok = asio::as_tuple(asio::use_awaitable);
+  static const auto frame = close_frame_1000();
+  auto [wec, wn] = co_await asio::async_write(s, asio::buffer(frame), tok);
+  if (wec) co_return false;
+  frame_reader rd;
+  bool got_close = false;
+  std::array<std::uint8_t, 4096> buf{};
+  for (;;) {
+    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), tok);
+    if (ec) break;
+    std::size_t off = 0;
+    while (off < n) {
+      frame_reader::event ev;
+      off += rd.feed(buf.data() + off, n - off, ev);
+      if (ev.kind == frame_reader::event::close) got_close = true;
+    }
+  }
+  error_code ignored;
+  s.close(ignored);
+  co_return got_close;
+}
+
+std::string fmt_us(double ns) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f", ns / 1000.0);
+  return b;
+}
+
+double percentile(std::vector<std::uint32_t>& v, double q) {
+  if (v.empty()) return 0;
+  const std::size_t k = std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+std::uint32_t to_ns32(clk::duration d) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  return static_cast<std::uint32_t>(std::clamp<long long>(ns, 0, 0xFFFFFFFFll));
+}
+
+// ------------------------------------------------------------------ echo
+
+struct run_window {
+  clk::time_point measure_from, measure_to;
+};
+
+struct thread_stats {
+  std::uint64_t messages = 0, errors = 0, bytes_mismatch = 0;
+  std::vector<std::uint32_t> lat_ns;
+};
+
+class echo_conn {
+ public:
+  echo_conn(tcp::socket s, const std::vector<std::uint8_t>& frame, std::size_t expect, unsigned depth,
+            const run_window& w, thread_stats& st, std::function<void()>& on_done)
+      : sock_(std::move(s)), frame_(frame), expect_(expect), depth_(depth), sent_(depth), w_(w), st_(st),
+        on_done_(on_done), rbuf_(std::max<std::size_t>(expect + 64, 16384)) {}
+
+  void start() {
+    error_code ec;
+    sock_.non_blocking(true, ec);
+    for (unsigned i = 0; i < depth_; ++i) send_one();
+    arm_read();
+  }
+
+  void abort() {
+    error_code ignored;
+    sock_.close(ignored);
+  }
+
+ private:
+  void send_one() {
+    sent_[(head_ + inflight_) % depth_] = clk::now();
+    ++inflight_;
+    if (writing_) {
+      ++queued_;
+      return;
+    }
+    write_frame(frame_.data(), frame_.size());
+  }
+
+  // Tries the write in place; only a short write goes through the reactor.
+  void write_frame(const std::uint8_t* p, std::size_t n) {
+    error_code ec;
+    const std::size_t w = sock_.write_some(asio::buffer(p, n), ec);
+    if (!ec && w == n) return after_write();
+    if (ec && ec != asio::error::would_block) return fail();
+    const std::size_t done = ec ? 0 : w;
+    writing_ = true;
+    asio::async_write(sock_, asio::buffer(p + done, n - done), [this](error_code wec, std::size_t) {
+      writing_ = false;
+      if (wec) return fail();
+      after_write();
+    });
+  }
+
+  void after_write() {
+    if (queued_ > 0) {
+      --queued_;
+      write_frame(frame_.data(), frame_.size());
+    } else if (closing_ && !close_sent_) {
+      close_sent_ = true;
+      static const auto cf = close_frame_1000();
+      write_frame(cf.data(), cf.size());
+    }
+  }
+
+  void arm_read() {
+    sock_.async_wait(tcp::socket::wait_read, [this](error_code ec) {
+      if (ec) return fail();
+      on_readable();
+    });
+  }
+
+  void on_readable() {
+    for (;;) {
+      error_code ec;
+      const std::size_t n = sock_.read_some(asio::buffer(rbuf_), ec);
+      if (ec == asio::error::would_block) return arm_read();
+      if (ec) {
+        // EOF after our close is the clean end of the connection.
+        if (ec == asio::error::eof && closing_) return finish();
+        return fail();
+      }
+      std::size_t off = 0;
+      while (off < n) {
+        frame_reader::event ev;
+        off += reader_.feed(rbuf_.data() + off, n - off, ev);
+        if (ev.kind == frame_reader::event::message) {
+          on_message(ev.bytes);
+        } else if (ev.kind == frame_reader::event::protocol_error) {
+          return fail();
+        } else if (ev.kind == frame_reader::event::close && !closing_) {
+          return fail();  // the server closed on us mid-run
+        }
+      }
+      if (done_) return;
+      // A read that did not fill the buffer drained the socket; the next
+      // arrival raises a new edge, so no read ending in EAGAIN is needed.
+      if (n < rbuf_.size()) return arm_read();
+    }
+  }
+
+  void on_message(std::uint64_t bytes) {
+    const auto now = clk::now();
+    if (bytes != expect_) ++st_.bytes_mismatch;
+    if (inflight_ == 0) return;  // an unsolicited message; nothing to time
+    const auto sent = sent_[head_];
+    head_ = (head_ + 1) % depth_;
+    --inflight_;
+    if (now >= w_.measure_from && now < w_.measure_to) {
+      ++st_.messages;
+      st_.lat_ns.push_back(to_ns32(now - sent));
+    }
+    if (now < w_.measure_to) {
+      send_one();
+    } else if (inflight_ == 0 && !closing_) {
+      closing_ = true;
+      if (!writing_) after_write();
+    }
+  }
+
+  void fail() {
+    if (done_) return;
+    ++st_.errors;
+    finish();
+  }
+
+  void finish() {
+    if (done_) return;
+    done_ = true;
+    abort();
+    on_done_();
+  }
+
+  tcp::socket sock_;
+  const std::vector<std::uint8_t>& frame_;
+  std::size_t expect_;
+  unsigned depth_;
+  std::vector<clk::time_point> sent_;
+  unsigned head_ = 0, inflight_ = 0, queued_ = 0;
+  bool writing_ = false, closing_ = false, close_sent_ = false, done_ = false;
+  const run_window& w_;
+  thread_stats& st_;
+  std::function<void()>& on_done_;
+  std::vector<std::uint8_t> rbuf_;
+  frame_reader reader_;
+};
+
+int run_echo(const options& o) {
+  const tcp::endpoint ep(asio::ip::make_address(o.host), o.port);
+  const std::string req = upgrade_request(o);
+  std::vector<std::uint8_t> payload(o.size);
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::uint8_t>('a' + i % 26);
+  const auto frame = client_frame(o.text ? 0x1 : 0x2, payload, 0x37fa213du);
+
+  run_window window;
+  std::latch ready(o.threads);
+  std::latch go(1);
+  std::atomic<std::uint64_t> open_errors{0};
+  std::vector<thread_stats> stats(o.threads);
+  std::vector<std::thread> threads;
+
+  for (unsigned t = 0; t < o.threads; ++t) {
+    const std::size_t mine = o.conns / o.threads + (t < o.conns % o.threads ? 1 : 0);
+    threads.emplace_back([&, t, mine] {
+      asio::io_context ioc(1);
+      std::vector<tcp::socket> socks;
+      socks.reserve(mine);
+      // Phase 1: connect and upgrade, at most 64 handshakes in flight.
+      std::size_t next = 0;
+      const std::size_t workers = std::min<std::size_t>(mine, 64);
+      for (std::size_t k = 0; k < workers; ++k) {
+        asio::co_spawn(
+            ioc,
+            [&]() -> asio::awaitable<void> {
+              while (next < mine) {
+                ++next;
+                tcp::socket s(ioc);
+                std::string extra;
+                if (auto ec = co_await ws_open(s, ep, req, extra); ec || !extra.empty()) {
+                  ++open_errors;
+                  continue;
+                }
+                socks.push_back(std::move(s));
+              }
+            },
+            asio::detached);
+      }
+      ioc.run();
+      ready.count_down();
+      go.wait();
+      // Phase 2: the measured echo loop.
+      ioc.restart();
+      std::size_t open = socks.size();
+      auto& st = stats[t];
+      st.lat_ns.reserve(1 << 20);
+      // Watchdog: whatever is still open 3 s after the window is cut off.
+      asio::steady_timer dog(ioc, window.measure_to + std::chrono::seconds(3));
+      std::function<void()> on_done = [&] {
+        if (--open == 0) dog.cancel();
+      };
+      std::vector<std::unique_ptr<echo_conn>> conns;
+      for (auto& s : socks)
+        conns.push_back(std::make_unique<echo_conn>(std::move(s), frame, o.size, o.depth, window, st, on_done));
+      for (auto& c : conns) c->start();
+      dog.async_wait([&](error_code ec) {
+        if (ec) return;
+        for (auto& c : conns) c->abort();
+      });
+      if (open == 0) dog.cancel();
+      ioc.run();
+    });
+  }
+
+  ready.wait();
+  const auto t0 = clk::now() + std::chrono::milliseconds(20);
+  window.measure_from = t0 + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.warmup));
+  window.measure_to =
+      window.measure_from + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.seconds));
+  go.count_down();
+  std::this_thread::sleep_until(window.measure_from);
+  const auto a = cpu_sample::take(o.server_pid);
+  std::this_thread::sleep_until(window.measure_to);
+  const auto b = cpu_sample::take(o.server_pid);
+  for (auto& th : threads) th.join();
+
+  thread_stats all;
+  for (auto& s : stats) {
+    all.messages += s.messages;
+    all.errors += s.errors;
+    all.bytes_mismatch += s.bytes_mismatch;
+    all.lat_ns.insert(all.lat_ns.end(), s.lat_ns.begin(), s.lat_ns.end());
+  }
+  const double secs = std::chrono::duration<double>(window.measure_to - window.measure_from).count();
+  const double rate = static_cast<double>(all.messages) / secs;
+  const double p50 = percentile(all.lat_ns, 0.50);
+  const double p99 = percentile(all.lat_ns, 0.99);
+  std::printf(
+      "result mode=echo conns=%zu size=%zu depth=%u threads=%u msgs=%llu msgs_per_s=%.0f "
+      "mib_per_s=%.1f p50_us=%s p99_us=%s server_cpu=%s client_cpu=%s other_cpu=%s open_errors=%llu errors=%llu "
+      "size_errors=%llu\n",
+      o.conns, o.size, o.depth, o.threads, static_cast<unsigned long long>(all.messages), rate,
+      rate * static_cast<double>(o.size) / (1024.0 * 1024.0), fmt_us(p50).c_str(), fmt_us(p99).c_str(),
+      cpu_percent(a.server, b.server, a.at, b.at).c_str(), cpu_percent(a.self, b.self, a.at, b.at).c_str(),
+      other_percent(a, b).c_str(), static_cast<unsigned long long>(open_errors.load()), static_cast<unsigned long long>(all.errors),
+      static_cast<unsigned long long>(all.bytes_mismatch));
+  return all.messages > 0 && open_errors == 0 && all.errors == 0 ? 0 : 1;
+}
+
+// ---------------------------------------------------------------- cycles
+
+int run_cycles(const options& o) {
+  asio::io_context ioc(1);
+  const tcp::endpoint ep(asio::ip::make_address(o.host), o.port);
+  const std::string req = upgrade_request(o);
+  const auto t0 = clk::now();
+  const auto from = t0 + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.warmup));
+  const auto to = from + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.seconds));
+  std::uint64_t cycles = 0, errors = 0, unclean = 0;
+  std::vector<std::uint32_t> close_frame_ns, close_eof_ns, upgrade_ns;
+  std::vector<tcp::socket*> current(o.conns, nullptr);
+  std::size_t active = o.conns;
+  asio::steady_timer dog(ioc, to + std::chrono::seconds(3));
+  static const auto cf = close_frame_1000();
+
+  for (std::size_t w = 0; w < o.conns; ++w) {
+    asio::co_spawn(
+        ioc,
+        [&, w]() -> asio::awaitable<void> {
+          auto tok = asio::as_tuple(asio::use_awaitable);
+          std::array<std::uint8_t, 512> buf{};
+          while (clk::now() < to) {
+            tcp::socket s(ioc);
+            current[w] = &s;
+            const auto c0 = clk::now();
+            std::string extra;
+            if (auto ec = co_await ws_open(s, ep, req, extra); ec || !extra.empty()) {
+              ++errors;
+              current[w] = nullptr;
+              continue;
+            }
+            // The close handshake is timed from just before the close frame
+            // is written: the completion of a write resumes the coroutine only
+            // after a trip through the scheduler.
+            const auto c1 = clk::now();
+            const auto c2 = c1;
+            auto [wec, wn] = co_await asio::async_write(s, asio::buffer(cf), tok);
+            if (wec) {
+              ++errors;
+              current[w] = nullptr;
+              continue;
+            }
+            frame_reader rd;
+            std::optional<clk::time_point> got_close;
+            error_code rec;
+            for (;;) {
+              auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), tok);
+              if (ec) {
+                rec = ec;
+                break;
+              }
+              std::size_t off = 0;
+              while (off < n) {
+                frame_reader::event ev;
+                off += rd.feed(buf.data() + off, n - off, ev);
+                if (ev.kind == frame_reader::event::close && !got_close) got_close = clk::now();
+              }
+            }
+            const auto c3 = clk::now();
+            current[w] = nullptr;
+            error_code ignored;
+            s.close(ignored);
+            if (rec != asio::error::eof || !got_close) {
+              ++unclean;
+              continue;
+            }
+            if (c3 >= from && c3 < to) {
+              ++cycles;
+              upgrade_ns.push_back(to_ns32(c1 - c0));
+              close_frame_ns.push_back(to_ns32(*got_close - c2));
+              close_eof_ns.push_back(to_ns32(c3 - c2));
+            }
+          }
+          if (--active == 0) dog.cancel();
+        },
+        asio::detached);
+  }
+  dog.async_wait([&](error_code ec) {
+    if (ec) return;
+    for (auto* s : current) {
+      error_code ignored;
+      if (s) s->close(ignored);
+    }
+  });
+  cpu_sample a, b;
+  std::thread sampler([&] {
+    std::this_thread::sleep_until(from);
+    a = cpu_sample::take(o.server_pid);
+    std::this_thread::sleep_until(to);
+    b = cpu_sample::take(o.server_pid);
+  });
+  ioc.run();
+  sampler.join();
+  const double secs = std::chrono::duration<double>(to - from).count();
+  std::printf(
+      "result mode=cycles conns=%zu cycles=%llu cycles_per_s=%.0f upgrade_p50_us=%s close_frame_p50_us=%s "
+      "close_p50_us=%s close_p99_us=%s server_cpu=%s client_cpu=%s other_cpu=%s errors=%llu unclean=%llu\n",
+      o.conns, static_cast<unsigned long long>(cycles), static_cast<double>(cycles) / secs,
+      fmt_us(percentile(upgrade_ns, 0.5)).c_str(), fmt_us(percentile(close_frame_ns, 0.5)).c_str(),
+      fmt_us(percentile(close_eof_ns, 0.5)).c_str(), fmt_us(percentile(close_eof_ns, 0.99)).c_str(),
+      cpu_percent(a.server, b.server, a.at, b.at).c_str(), cpu_percent(a.self, b.self, a.at, b.at).c_str(),
+      other_percent(a, b).c_str(), static_cast<unsigned long long>(errors), static_cast<unsigned long long>(unclean));
+  return cycles > 0 && errors == 0 && unclean == 0 ? 0 : 1;
+}
+
+// ------------------------------------------------------------------ idle
+
+int run_idle(const options& o) {
+  asio::io_context ioc(1);
+  const tcp::endpoint ep(asio::ip::make_address(o.host), o.port);
+  const std::string req = upgrade_request(o);
+  std::uint64_t errors = 0;
+
+  // One short echo first, so one-time start-up allocations of the server are
+  // in the baseline, not spread over the idle connections.
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        auto tok = asio::as_tuple(asio::use_awaitable);
+        tcp::socket s(ioc);
+        std::string extra;
+        if (auto ec = co_await ws_open(s, ep, req, extra); ec) {
+          ++errors;
+          co_return;
+        }
+        const auto f = client_frame(0x2, std::vector<std::uint8_t>(32, 'x'), 0x01020304u);
+        co_await asio::async_write(s, asio::buffer(f), tok);
+        std::array<std::uint8_t, 256> buf{};
+        frame_reader rd;
+        for (bool got = false; !got;) {
+          auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), tok);
+          if (ec) {
+            ++errors;
+            co_return;
+          }
+          std::size_t off = 0;
+          while (off < n) {
+            frame_reader::event ev;
+            off += rd.feed(buf.data() + off, n - off, ev);
+            got = got || ev.kind == frame_reader::event::message;
+          }
+        }
+        if (!co_await ws_close(s)) ++errors;
+      },
+      asio::detached);
+  ioc.run();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const long rss0 = proc_rss_kib(o.server_pid);
+
+  std::vector<std::unique_ptr<tcp::socket>> socks;
+  socks.reserve(o.conns);
+  const auto deadline = clk::now() + std::chrono::seconds(60);
+  std::size_t next = 0;
+  ioc.restart();
+  for (std::size_t k = 0; k < std::min<std::size_t>(o.conns, 128); ++k) {
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          while (next < o.conns && clk::now() < deadline) {
+            ++next;
+            auto s = std::make_unique<tcp::socket>(ioc);
+            std::string extra;
+            if (auto ec = co_await ws_open(*s, ep, req, extra); ec) {
+              ++errors;
+              continue;
+            }
+            socks.push_back(std::move(s));
+          }
+        },
+        asio::detached);
+  }
+  const auto t_open0 = clk::now();
+  ioc.run();
+  const double open_secs = std::chrono::duration<double>(clk::now() - t_open0).count();
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.settle));
+  const long rss1 = proc_rss_kib(o.server_pid);
+  std::printf("ready conns=%zu\n", socks.size());
+  std::fflush(stdout);
+  if (o.hold > 0) std::this_thread::sleep_for(std::chrono::duration<double>(o.hold));
+
+  // Close them all politely, 128 at a time, bounded by a watchdog.
+  std::uint64_t unclean = 0;
+  std::size_t idx = 0;
+  std::size_t closers = std::min<std::size_t>(socks.size(), 128);
+  ioc.restart();
+  asio::steady_timer dog(ioc, std::chrono::seconds(30));
+  for (std::size_t k = 0; k < closers; ++k) {
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          while (idx < socks.size()) {
+            auto& s = *socks[idx++];
+            if (!co_await ws_close(s)) ++unclean;
+          }
+          if (--closers == 0) dog.cancel();
+        },
+        asio::detached);
+  }
+  dog.async_wait([&](error_code ec) {
+    if (ec) return;
+    for (auto& s : socks) {
+      error_code ignored;
+      s->close(ignored);
+    }
+  });
+  if (closers == 0) dog.cancel();
+  ioc.run();
+
+  const double per_conn =
+      (rss0 >= 0 && rss1 >= 0 && !socks.empty())
+          ? static_cast<double>(rss1 - rss0) * 1024.0 / static_cast<double>(socks.size())
+          : -1;
+  std::printf(
+      "result mode=idle conns=%zu opened=%zu open_s=%.2f rss_before_kib=%ld rss_after_kib=%ld "
+      "bytes_per_conn=%.0f errors=%llu unclean_close=%llu\n",
+      o.conns, socks.size(), open_secs, rss0, rss1, per_conn, static_cast<unsigned long long>(errors),
+      static_cast<unsigned long long>(unclean));
+  return errors == 0 && socks.size() == o.conns ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const options o = parse(argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (o.mode == "echo") return run_echo(o);
+  if (o.mode == "cycles") return run_cycles(o);
+  return run_idle(o);
+}

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# The echo benchmark of issue 4: builds what is missing, then starts each echo
+# server in turn on 127.0.0.1 pinned to one CPU, drives it from the load
+# generator pinned to the other, and prints a markdown table with ratios to the
+# raw Boost.Beast echo measured in the same run.
+#
+#   bench/echo/run.sh                     # everything, about 4 minutes
+#   SECS=10 SERVERS="beast closewise" bench/echo/run.sh
+#
+# Environment: BUILD_DIR (default build-bench), SECS (measured seconds per
+# cell, 5), WARMUP (1), SERVERS (default: beast closewise websocketpp lws ws),
+# IDLE_CONNS (10000), CYCLE_CONNS (concurrent connect/close loops, 32),
+# SERVER_CPU (1), CLIENT_CPU (0), JOBS (build parallelism, 2), NO_BUILD=1,
+# OUT (markdown file, default $BUILD_DIR/echo-results.md).
+# All traffic goes to 127.0.0.1; every step is bounded in time.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BUILD=${BUILD_DIR:-$ROOT/build-bench}
+SECS=${SECS:-5}
+WARMUP=${WARMUP:-1}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+CYCLE_CONNS=${CYCLE_CONNS:-32}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+SERVERS=${SERVERS:-"beast closewise websocketpp lws ws"}
+OUT=${OUT:-$BUILD/echo-results.md}
+BIN=$BUILD/bench/echo
+RAW=$BUILD/echo-raw.txt
+
+log() { printf '%s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- build
+if [[ "${NO_BUILD:-0}" != 1 ]]; then
+  log "== building closewise_echo_all in $BUILD"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCLOSEWISE_BUILD_BENCH=ON \
+    -DCLOSEWISE_BUILD_TESTS=OFF -DCLOSEWISE_BUILD_TOOLS=OFF -DCLOSEWISE_BUILD_EXAMPLES=OFF >/dev/null
+  cmake --build "$BUILD" --target closewise_echo_all -j "${JOBS:-2}" >/dev/null
+fi
+if [[ " $SERVERS " == *" ws "* && ! -d "$HERE/node_modules/ws" ]]; then
+  log "== npm ci in bench/echo"
+  (cd "$HERE" && npm ci --no-audit --no-fund >/dev/null)
+fi
+
+# Each idle connection needs a descriptor in the server and in the client.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FDS=$(ulimit -n)
+if (( FDS < IDLE_CONNS + 256 )); then
+  IDLE_CONNS=$(( FDS - 256 ))
+  log "== ulimit -n is $FDS: idle connections lowered to $IDLE_CONNS"
+fi
+
+server_cmd() {
+  case "$1" in
+    beast) echo "$BIN/closewise_echo_beast" ;;
+    closewise) echo "$BIN/closewise_echo_closewise" ;;
+    websocketpp) echo "$BIN/closewise_echo_wspp" ;;
+    lws) echo "$BIN/closewise_echo_lws" ;;
+    ws) echo "node $HERE/ws_echo.js" ;;
+    *) return 1 ;;
+  esac
+}
+
+available() {
+  local cmd
+  cmd=$(server_cmd "$1") || return 1
+  [[ "$1" == ws ]] && { command -v node >/dev/null && [[ -d "$HERE/node_modules/ws" ]]; return; }
+  [[ -x "${cmd%% *}" ]]
+}
+
+SPID=""
+PORT=""
+start_server() {
+  local name=$1 portfile
+  portfile=$(mktemp)
+  # shellcheck disable=SC2046
+  taskset -c "$SERVER_CPU" $(server_cmd "$name") 0 >"$portfile" 2>"$BUILD/echo-$name.stderr" &
+  SPID=$!
+  for _ in $(seq 100); do
+    PORT=$(head -n1 "$portfile" | tr -dc 0-9)
+    [[ -n "$PORT" ]] && break
+    sleep 0.05
+  done
+  rm -f "$portfile"
+  if [[ -z "$PORT" ]]; then
+    log "!! $name did not print its port"
+    stop_server
+    return 1
+  fi
+  sleep 0.2
+}
+
+stop_server() {
+  [[ -z "$SPID" ]] && return 0
+  kill -TERM "$SPID" 2>/dev/null || true
+  for _ in $(seq 30); do
+    kill -0 "$SPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$SPID" 2>/dev/null || true
+  wait "$SPID" 2>/dev/null || true
+  SPID=""
+}
+trap stop_server EXIT
+
+loadgen() {
+  taskset -c "$CLIENT_CPU" "$BIN/closewise_echo_loadgen" "$@" --port "$PORT" --server-pid "$SPID" \
+    2>>"$BUILD/echo-loadgen.stderr" | grep '^result' || true
+}
+
+declare -A R
+# field LINE KEY -> value of KEY=... in a result line ("-" if absent)
+field() { local v; v=$(grep -o "\b$2=[^ ]*" <<<"$1" | head -n1 | cut -d= -f2); echo "${v:--}"; }
+
+: >"$RAW"
+CELLS=("32 1" "32 100" "65536 1" "65536 100")
+RAN=()
+for s in $SERVERS; do
+  if ! available "$s"; then
+    log "== $s: not built or not installed, skipped"
+    continue
+  fi
+  log "== $s"
+  start_server "$s" || continue
+  for c in "${CELLS[@]}"; do
+    read -r size conns <<<"$c"
+    line=$(loadgen echo --conns "$conns" --size "$size" --warmup "$WARMUP" --seconds "$SECS")
+    echo "$s $line" >>"$RAW"
+    log "   $size B x $conns: $line"
+    R[$s,e$size,$conns]=$line
+  done
+  line=$(loadgen cycles --conns "$CYCLE_CONNS" --warmup "$WARMUP" --seconds "$SECS")
+  echo "$s $line" >>"$RAW"
+  log "   cycles: $line"
+  R[$s,cycles]=$line
+  line=$(loadgen cycles --conns 1 --warmup 0.5 --seconds 2)
+  echo "$s $line" >>"$RAW"
+  log "   close latency: $line"
+  R[$s,close]=$line
+  stop_server
+  # A fresh process, so memory freed by the echo cells does not hide growth.
+  start_server "$s" || continue
+  line=$(loadgen idle --conns "$IDLE_CONNS")
+  echo "$s $line" >>"$RAW"
+  log "   idle: $line"
+  R[$s,idle]=$line
+  stop_server
+  RAN+=("$s")
+done
+
+# ---------------------------------------------------------------- report
+ratio() {  # value baseline -> "1.23x"
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a + 0 == 0 || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'
+}
+num() {  # thousands separated
+  awk -v a="$1" 'BEGIN { if (a == "-") { print "-"; exit }
+    s = sprintf("%.0f", a); n = length(s); r = ""
+    for (i = 1; i <= n; i++) { r = r substr(s, i, 1); if ((n - i) % 3 == 0 && i < n) r = r "," }
+    print r }'
+}
+kib() { awk -v a="$1" 'BEGIN { if (a == "-" || a < 0) print "-"; else printf "%.2f KiB", a / 1024 }'; }
+
+row() {  # title key cellkey kind(num|us|kib)
+  local title=$1 key=$2 cell=$3 kind=$4 base v out
+  base=$(field "${R[beast,$cell]:-}" "$key")
+  out="| $title |"
+  for s in "${RAN[@]}"; do
+    v=$(field "${R[$s,$cell]:-}" "$key")
+    case $kind in
+      num) out+=" $(num "$v") ($(ratio "$v" "$base")) |" ;;
+      us) out+=" $v us ($(ratio "$v" "$base")) |" ;;
+      kib) out+=" $(kib "$v") ($(ratio "$v" "$base")) |" ;;
+    esac
+  done
+  echo "$out"
+}
+
+cpurow() {  # title cellkey
+  local out="| $1 |" l
+  for s in "${RAN[@]}"; do
+    l=${R[$s,$2]:-}
+    out+=" $(field "$l" server_cpu) / $(field "$l" client_cpu) / $(field "$l" other_cpu) |"
+  done
+  echo "$out"
+}
+
+{
+  echo "Run $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'),"
+  echo "$(nproc) cores, server on CPU $SERVER_CPU, load generator on CPU $CLIENT_CPU, ${SECS} s per cell after ${WARMUP} s warm-up,"
+  echo "cycles with $CYCLE_CONNS concurrent loops, idle memory with $IDLE_CONNS connections. Ratios are to raw Beast in this run"
+  echo "(higher is better for rates, lower for latency and memory)."
+  echo
+  hdr="| measure |"
+  sep="|---|"
+  for s in "${RAN[@]}"; do hdr+=" $s |"; sep+="---|"; done
+  echo "$hdr"
+  echo "$sep"
+  for c in "${CELLS[@]}"; do
+    read -r size conns <<<"$c"
+    label="$size B"
+    [[ $size == 65536 ]] && label="64 KiB"
+    row "echo msgs/s, $label x $conns conn" msgs_per_s "e$size,$conns" num
+    row "  p50 round trip, $label x $conns" p50_us "e$size,$conns" us
+    row "  p99 round trip, $label x $conns" p99_us "e$size,$conns" us
+  done
+  row "connect+upgrade+close cycles/s ($CYCLE_CONNS loops)" cycles_per_s cycles num
+  row "  close handshake p50 under that load" close_p50_us cycles us
+  row "close handshake p50, one connection" close_p50_us close us
+  row "  close frame echoed p50, one connection" close_frame_p50_us close us
+  row "RSS per idle connection ($IDLE_CONNS)" bytes_per_conn idle kib
+  echo
+  echo "CPU during each cell, % of one core: server / load generator / everything else on the machine"
+  echo
+  echo "$hdr"
+  echo "$sep"
+  for c in "${CELLS[@]}"; do
+    read -r size conns <<<"$c"
+    cpurow "echo $size B x $conns" "e$size,$conns"
+  done
+  cpurow "cycles" cycles
+  cpurow "close, one connection" close
+} | tee "$OUT"
+log "== raw results in $RAW, table in $OUT"
