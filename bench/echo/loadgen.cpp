@@ -466,40 +466,32 @@ class echo_conn {
     }
   }
 
+  // async_read_some rather than async_wait + read: after a short read Asio
+  // queues the next read without a speculative recv() and without the
+  // epoll_ctl() that a wait operation costs, so a round trip is one recv().
   void arm_read() {
-    sock_.async_wait(tcp::socket::wait_read, [this](error_code ec) {
-      if (ec) return fail();
-      on_readable();
-    });
+    sock_.async_read_some(asio::buffer(rbuf_), [this](error_code ec, std::size_t n) { on_read(ec, n); });
   }
 
-  void on_readable() {
-    for (;;) {
-      error_code ec;
-      const std::size_t n = sock_.read_some(asio::buffer(rbuf_), ec);
-      if (ec == asio::error::would_block) return arm_read();
-      if (ec) {
-        // EOF after our close is the clean end of the connection.
-        if (ec == asio::error::eof && closing_) return finish();
-        return fail();
-      }
-      std::size_t off = 0;
-      while (off < n) {
-        frame_reader::event ev;
-        off += reader_.feed(rbuf_.data() + off, n - off, ev);
-        if (ev.kind == frame_reader::event::message) {
-          on_message(ev.bytes);
-        } else if (ev.kind == frame_reader::event::protocol_error) {
-          return fail();
-        } else if (ev.kind == frame_reader::event::close && !closing_) {
-          return fail();  // the server closed on us mid-run
-        }
-      }
-      if (done_) return;
-      // A read that did not fill the buffer drained the socket; the next
-      // arrival raises a new edge, so no read ending in EAGAIN is needed.
-      if (n < rbuf_.size()) return arm_read();
+  void on_read(error_code ec, std::size_t n) {
+    if (ec) {
+      // EOF after our close is the clean end of the connection.
+      if (ec == asio::error::eof && closing_) return finish();
+      return fail();
     }
+    std::size_t off = 0;
+    while (off < n) {
+      frame_reader::event ev;
+      off += reader_.feed(rbuf_.data() + off, n - off, ev);
+      if (ev.kind == frame_reader::event::message) {
+        on_message(ev.bytes);
+      } else if (ev.kind == frame_reader::event::protocol_error) {
+        return fail();
+      } else if (ev.kind == frame_reader::event::close && !closing_) {
+        return fail();  // the server closed on us mid-run
+      }
+    }
+    if (!done_) arm_read();
   }
 
   void on_message(std::uint64_t bytes) {
