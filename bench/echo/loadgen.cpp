@@ -63,6 +63,7 @@ struct options {
   double hold = 0.0;    // idle: extra time to hold the connections
   bool text = false;
   int server_pid = 0;
+  int server_core = -1, client_core = -1;
 };
 
 [[noreturn]] void usage(const char* msg) {
@@ -70,7 +71,8 @@ struct options {
                "error: %s\n"
                "usage: closewise_echo_loadgen echo|cycles|idle --port P [--host 127.0.0.1]\n"
                "  [--conns N] [--size BYTES] [--threads T] [--depth D] [--warmup S]\n"
-               "  [--seconds S] [--text] [--server-pid PID] [--settle S] [--hold S]\n",
+               "  [--seconds S] [--text] [--server-pid PID] [--server-core K] [--client-core K]\n"
+               "  [--settle S] [--hold S]\n",
                msg);
   std::exit(2);
 }
@@ -112,6 +114,8 @@ options parse(int argc, char** argv) {
     else if (k == "--settle") o.settle = to_double(val());
     else if (k == "--hold") o.hold = to_double(val());
     else if (k == "--server-pid") o.server_pid = static_cast<int>(to_uint(val()));
+    else if (k == "--server-core") o.server_core = static_cast<int>(to_uint(val()));
+    else if (k == "--client-core") o.client_core = static_cast<int>(to_uint(val()));
     else if (k == "--text") o.text = true;
     else usage("unknown option");
   }
@@ -167,44 +171,73 @@ long proc_rss_kib(int pid) {
   return -1;
 }
 
-// Busy time of the whole machine (all cores, /proc/stat) in seconds.
-double machine_busy_seconds() {
+// Per-core accounting from /proc/stat, in seconds: busy (everything but idle
+// and iowait, softirq included) and softirq alone. Index 0 is the machine
+// total, index 1 + k is core k.
+struct core_times {
+  std::vector<double> busy, softirq;
+};
+
+core_times read_core_times() {
+  core_times t;
   std::ifstream f("/proc/stat");
-  std::string cpu;
-  unsigned long long v[10] = {};
-  if (!(f >> cpu) || cpu != "cpu") return -1;
-  for (auto& x : v) f >> x;
-  // user nice system idle iowait irq softirq steal guest guest_nice; guests are in user.
-  const unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-  return static_cast<double>(busy) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::string line;
+  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  while (std::getline(f, line)) {
+    if (line.rfind("cpu", 0) != 0) break;
+    std::istringstream in(line);
+    std::string name;
+    unsigned long long v[10] = {};
+    in >> name;
+    for (auto& x : v) in >> x;
+    // user nice system idle iowait irq softirq steal guest guest_nice
+    t.busy.push_back(static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / hz);
+    t.softirq.push_back(static_cast<double>(v[6]) / hz);
+  }
+  return t;
 }
 
 struct cpu_sample {
-  double server = -1, self = 0, machine = -1;
+  double server = -1, self = 0;
+  core_times cores;
   clk::time_point at;
-  static cpu_sample take(int pid) {
-    return {proc_cpu_seconds(pid), self_cpu_seconds(), machine_busy_seconds(), clk::now()};
-  }
+  static cpu_sample take(int pid) { return {proc_cpu_seconds(pid), self_cpu_seconds(), read_core_times(), clk::now()}; }
 };
 
-// Percent of one core used between two samples.
-std::string cpu_percent(double a, double b, clk::time_point ta, clk::time_point tb) {
-  if (a < 0 || b < 0) return "na";
-  const double wall = std::chrono::duration<double>(tb - ta).count();
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", wall > 0 ? 100.0 * (b - a) / wall : 0.0);
-  return buf;
-}
+// Which cores the server and this process are pinned to (for the report).
+int g_server_core = -1, g_client_core = -1;
 
-// CPU used by everything but the server and this process (other tenants of
-// the machine), in percent of one core: a noisy neighbour shows up here.
-std::string other_percent(const cpu_sample& a, const cpu_sample& b) {
-  if (a.machine < 0 || b.machine < 0 || a.server < 0 || b.server < 0) return "na";
+// The CPU columns of a result line, each in percent of one core:
+//   server_cpu, client_cpu  utime+stime of the server process and of this one;
+//   server_core, client_core how busy their cores were (softirq included, so
+//                            the network stack's work done there counts);
+//   softirq_cpu             softirq time on all cores;
+//   other_cpu               the rest: other tenants of the machine.
+std::string cpu_fields(const cpu_sample& a, const cpu_sample& b) {
   const double wall = std::chrono::duration<double>(b.at - a.at).count();
-  const double other = (b.machine - a.machine) - (b.server - a.server) - (b.self - a.self);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", wall > 0 ? std::max(0.0, 100.0 * other / wall) : 0.0);
-  return buf;
+  auto pct = [&](double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", wall > 0 ? std::max(0.0, 100.0 * x / wall) : 0.0);
+    return std::string(buf);
+  };
+  auto core = [&](int k) -> std::string {
+    const auto i = static_cast<std::size_t>(k + 1);
+    if (k < 0 || i >= a.cores.busy.size() || i >= b.cores.busy.size()) return "na";
+    return pct(b.cores.busy[i] - a.cores.busy[i]);
+  };
+  const bool have_server = a.server >= 0 && b.server >= 0;
+  std::string out = "server_cpu=" + (have_server ? pct(b.server - a.server) : std::string("na"));
+  out += " client_cpu=" + pct(b.self - a.self);
+  out += " server_core=" + core(g_server_core) + " client_core=" + core(g_client_core);
+  if (!a.cores.busy.empty() && !b.cores.busy.empty()) {
+    const double soft = b.cores.softirq[0] - a.cores.softirq[0];
+    out += " softirq_cpu=" + pct(soft);
+    if (have_server) {
+      const double other = (b.cores.busy[0] - a.cores.busy[0]) - soft - (b.server - a.server) - (b.self - a.self);
+      out += " other_cpu=" + pct(other);
+    }
+  }
+  return out;
 }
 
 // ----------------------------------------------------------- wire helpers
@@ -631,12 +664,11 @@ int run_echo(const options& o) {
   const double p99 = percentile(all.lat_ns, 0.99);
   std::printf(
       "result mode=echo conns=%zu size=%zu depth=%u threads=%u msgs=%llu msgs_per_s=%.0f "
-      "mib_per_s=%.1f p50_us=%s p99_us=%s server_cpu=%s client_cpu=%s other_cpu=%s open_errors=%llu errors=%llu "
+      "mib_per_s=%.1f p50_us=%s p99_us=%s %s open_errors=%llu errors=%llu "
       "size_errors=%llu\n",
       o.conns, o.size, o.depth, o.threads, static_cast<unsigned long long>(all.messages), rate,
       rate * static_cast<double>(o.size) / (1024.0 * 1024.0), fmt_us(p50).c_str(), fmt_us(p99).c_str(),
-      cpu_percent(a.server, b.server, a.at, b.at).c_str(), cpu_percent(a.self, b.self, a.at, b.at).c_str(),
-      other_percent(a, b).c_str(), static_cast<unsigned long long>(open_errors.load()), static_cast<unsigned long long>(all.errors),
+      cpu_fields(a, b).c_str(), static_cast<unsigned long long>(open_errors.load()), static_cast<unsigned long long>(all.errors),
       static_cast<unsigned long long>(all.bytes_mismatch));
   return all.messages > 0 && open_errors == 0 && all.errors == 0 ? 0 : 1;
 }
@@ -738,12 +770,11 @@ int run_cycles(const options& o) {
   const double secs = std::chrono::duration<double>(to - from).count();
   std::printf(
       "result mode=cycles conns=%zu cycles=%llu cycles_per_s=%.0f upgrade_p50_us=%s close_frame_p50_us=%s "
-      "close_p50_us=%s close_p99_us=%s server_cpu=%s client_cpu=%s other_cpu=%s errors=%llu unclean=%llu\n",
+      "close_p50_us=%s close_p99_us=%s %s errors=%llu unclean=%llu\n",
       o.conns, static_cast<unsigned long long>(cycles), static_cast<double>(cycles) / secs,
       fmt_us(percentile(upgrade_ns, 0.5)).c_str(), fmt_us(percentile(close_frame_ns, 0.5)).c_str(),
       fmt_us(percentile(close_eof_ns, 0.5)).c_str(), fmt_us(percentile(close_eof_ns, 0.99)).c_str(),
-      cpu_percent(a.server, b.server, a.at, b.at).c_str(), cpu_percent(a.self, b.self, a.at, b.at).c_str(),
-      other_percent(a, b).c_str(), static_cast<unsigned long long>(errors), static_cast<unsigned long long>(unclean));
+      cpu_fields(a, b).c_str(), static_cast<unsigned long long>(errors), static_cast<unsigned long long>(unclean));
   return cycles > 0 && errors == 0 && unclean == 0 ? 0 : 1;
 }
 
@@ -866,6 +897,8 @@ int run_idle(const options& o) {
 
 int main(int argc, char** argv) {
   const options o = parse(argc, argv);
+  g_server_core = o.server_core;
+  g_client_core = o.client_core;
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (o.mode == "echo") return run_echo(o);
   if (o.mode == "cycles") return run_cycles(o);

@@ -11,6 +11,10 @@
 # cell, 5), WARMUP (1), SERVERS (default: beast closewise websocketpp lws ws),
 # IDLE_CONNS (10000), CYCLE_CONNS (concurrent connect/close loops, 32),
 # SERVER_CPU (1), CLIENT_CPU (0), JOBS (build parallelism, 2), NO_BUILD=1,
+# NICE (0; e.g. NICE=-10 as root: server and load generator each run in a
+# session of their own, so in an autogroup of their own, and that autogroup
+# gets this niceness, which keeps other work on the machine, e.g. parallel
+# builds, from taking the measured cores; it only touches our own processes),
 # OUT (markdown file, default $BUILD_DIR/echo-results.md).
 # All traffic goes to 127.0.0.1; every step is bounded in time.
 set -euo pipefail
@@ -25,6 +29,7 @@ CYCLE_CONNS=${CYCLE_CONNS:-32}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 SERVERS=${SERVERS:-"beast closewise websocketpp lws ws"}
+NICE=${NICE:-0}
 OUT=${OUT:-$BUILD/echo-results.md}
 BIN=$BUILD/bench/echo
 RAW=$BUILD/echo-raw.txt
@@ -69,20 +74,31 @@ available() {
   [[ -x "${cmd%% *}" ]]
 }
 
+# run_on CPU PIDFILE CMD...: runs CMD pinned to CPU in a new session (so a
+# new scheduler autogroup), with niceness $NICE, and writes its pid.
+run_on() {
+  local cpu=$1 pidfile=$2
+  shift 2
+  exec setsid bash -c '[[ "$0" != 0 ]] && echo "$0" >/proc/self/autogroup 2>/dev/null
+    echo $$ >"$1"; cpu=$2; shift 3; exec nice -n "$0" taskset -c "$cpu" "$@"' \
+    "$NICE" "$pidfile" "$cpu" _ "$@"
+}
+
 SPID=""
 PORT=""
 start_server() {
-  local name=$1 portfile
+  local name=$1 portfile pidfile
   portfile=$(mktemp)
+  pidfile=$(mktemp)
   # shellcheck disable=SC2046
-  taskset -c "$SERVER_CPU" $(server_cmd "$name") 0 >"$portfile" 2>"$BUILD/echo-$name.stderr" &
-  SPID=$!
+  (run_on "$SERVER_CPU" "$pidfile" $(server_cmd "$name") 0 >"$portfile" 2>"$BUILD/echo-$name.stderr") &
   for _ in $(seq 100); do
+    SPID=$(tr -dc 0-9 <"$pidfile")
     PORT=$(head -n1 "$portfile" | tr -dc 0-9)
-    [[ -n "$PORT" ]] && break
+    [[ -n "$PORT" && -n "$SPID" ]] && break
     sleep 0.05
   done
-  rm -f "$portfile"
+  rm -f "$portfile" "$pidfile"
   if [[ -z "$PORT" ]]; then
     log "!! $name did not print its port"
     stop_server
@@ -99,13 +115,14 @@ stop_server() {
     sleep 0.1
   done
   kill -KILL "$SPID" 2>/dev/null || true
-  wait "$SPID" 2>/dev/null || true
+  wait 2>/dev/null || true
   SPID=""
 }
 trap stop_server EXIT
 
 loadgen() {
-  taskset -c "$CLIENT_CPU" "$BIN/closewise_echo_loadgen" "$@" --port "$PORT" --server-pid "$SPID" \
+  (run_on "$CLIENT_CPU" /dev/null "$BIN/closewise_echo_loadgen" "$@" --port "$PORT" --server-pid "$SPID" \
+    --server-core "$SERVER_CPU" --client-core "$CLIENT_CPU") \
     2>>"$BUILD/echo-loadgen.stderr" | grep '^result' || true
 }
 
@@ -180,14 +197,14 @@ cpurow() {  # title cellkey
   local out="| $1 |" l
   for s in "${RAN[@]}"; do
     l=${R[$s,$2]:-}
-    out+=" $(field "$l" server_cpu) / $(field "$l" client_cpu) / $(field "$l" other_cpu) |"
+    out+=" $(field "$l" server_cpu) / $(field "$l" server_core) / $(field "$l" client_cpu) / $(field "$l" client_core) / $(field "$l" other_cpu) |"
   done
   echo "$out"
 }
 
 {
   echo "Run $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'),"
-  echo "$(nproc) cores, server on CPU $SERVER_CPU, load generator on CPU $CLIENT_CPU, ${SECS} s per cell after ${WARMUP} s warm-up,"
+  echo "$(nproc) cores, server on CPU $SERVER_CPU, load generator on CPU $CLIENT_CPU (niceness $NICE), ${SECS} s per cell after ${WARMUP} s warm-up,"
   echo "cycles with $CYCLE_CONNS concurrent loops, idle memory with $IDLE_CONNS connections. Ratios are to raw Beast in this run"
   echo "(higher is better for rates, lower for latency and memory)."
   echo
@@ -210,7 +227,8 @@ cpurow() {  # title cellkey
   row "  close frame echoed p50, one connection" close_frame_p50_us close us
   row "RSS per idle connection ($IDLE_CONNS)" bytes_per_conn idle kib
   echo
-  echo "CPU during each cell, % of one core: server / load generator / everything else on the machine"
+  echo "CPU during each measured window, % of one core: server process / server's core (softirq included) /"
+  echo "load generator process / its core / other tenants of the machine"
   echo
   echo "$hdr"
   echo "$sep"
