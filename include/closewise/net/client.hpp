@@ -1,0 +1,134 @@
+// closewise::net: a WebSocket client for one connection (RFC 6455 §4.1, §7).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "closewise/close_code.hpp"
+#include "closewise/close_event.hpp"
+#include "closewise/net/endpoint_options.hpp"
+#include "closewise/net/tls.hpp"
+#include "closewise/proto/connection.hpp"
+#include "closewise/proto/deflate.hpp"
+#include "closewise/proto/handshake.hpp"
+
+namespace closewise::net {
+
+namespace detail {
+class client_impl;
+}
+
+/// Settings of a client connection.
+struct client_config : connection_options {
+  /// DNS resolution and the TCP connect together must finish within this.
+  std::chrono::milliseconds connect_timeout{10000};
+  /// RFC 6455 §7.1.1: after the close handshake the server should close TCP
+  /// first; the client waits this long for it, then closes TCP itself.
+  std::chrono::milliseconds close_linger{1000};
+  /// Sec-WebSocket-Protocol values offered, in order of preference.
+  std::vector<std::string> subprotocols;
+  /// The Origin header, if any (browsers always send one).
+  std::optional<std::string> origin;
+  /// More request headers (for example Authorization).
+  proto::http_headers extra_headers;
+  /// permessage-deflate offer (RFC 7692); off by default.
+  proto::deflate_options deflate;
+  /// wss:// settings.
+  tls_client_options tls;
+};
+
+/// What the server agreed to in its 101 answer.
+struct open_info {
+  std::string subprotocol;  ///< empty: none
+  std::optional<proto::deflate_params> deflate;
+  proto::http_headers response_headers;
+};
+
+/// One WebSocket connection from the client side.
+///
+/// A `client` makes exactly one connection attempt: `connect()` once, then
+/// events. A reconnecting client owns a sequence of them. Set the callbacks
+/// before `connect()`; they run on the connection's executor (a strand of the
+/// io_context unless `use_strand` is false), never concurrently with each other.
+///
+/// Events, in order: a connection that opens yields exactly one `on_open`, any
+/// number of `on_message`, then exactly one `on_close`. An attempt that fails
+/// before opening yields `on_refused` (only when the server answered with an
+/// HTTP status other than 101), then `on_error` with the cause, then `on_close`
+/// with 1006 (1015 for a TLS failure), initiator none and the same error.
+///
+/// `send_text`, `send_binary`, `ping` and `close` may be called from any
+/// thread. Destroying the client stops all callbacks at once; an open
+/// connection is then closed with 1001 in the background, and an attempt in
+/// progress is cancelled. The io_context may outlive or be destroyed before it.
+class client {
+ public:
+  using message_handler = std::function<void(proto::message_kind, std::string_view)>;
+
+  explicit client(boost::asio::io_context& ioc, client_config cfg = {});
+  ~client();
+  client(client&&) noexcept;
+  client& operator=(client&&) noexcept;
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  /// The opening handshake succeeded.
+  void on_open(std::function<void(const open_info&)> f);
+  /// A complete text or binary message; the view is valid during the call only.
+  void on_message(message_handler f);
+  /// A pong arrived (RFC 6455 §5.5.3), solicited or not.
+  void on_pong(std::function<void(std::string_view)> f);
+  /// The connection ended; called exactly once for every connect() that was accepted.
+  void on_close(std::function<void(const close_event&)> f);
+  /// The attempt failed before opening (dns_failure, connection_refused,
+  /// connection_reset, connect_timeout, handshake_timeout, tls_verify_failed,
+  /// tls_error, bad_status, ...), or a message sent from another thread was
+  /// lost to a close that raced it (error::not_sent).
+  void on_error(std::function<void(std::error_code)> f);
+  /// The server answered the upgrade with a status other than 101: status,
+  /// headers (Retry-After) and a bounded body, for the reconnect policy.
+  void on_refused(std::function<void(const proto::handshake_failure&)> f);
+
+  /// Starts connecting to a ws:// or wss:// URL. Returns error::invalid_url or
+  /// error::unsupported_scheme for a bad URL (no events follow), and
+  /// error::connect_in_progress when called a second time.
+  std::error_code connect(std::string_view url);
+
+  /// Queues a text message (RFC 6455 §5.6); it must be valid UTF-8, which the
+  /// caller guarantees. error::not_open before open, error::already_closing
+  /// after a close frame was sent, error::queue_full over `max_buffered`.
+  std::error_code send_text(std::string_view text);
+  /// Queues a binary message; errors as send_text.
+  std::error_code send_binary(std::string_view data);
+  std::error_code send(proto::message_kind kind, std::string_view payload);
+  /// Sends a ping with up to 125 bytes (RFC 6455 §5.5.2).
+  std::error_code ping(std::string_view payload = {});
+  /// Starts the close handshake (RFC 6455 §7.1.2) with 1000 or 3000-4999 and a
+  /// reason of at most 123 bytes of UTF-8; anything else is refused with an
+  /// error and nothing is sent. Before open it cancels the attempt: on_error
+  /// and on_close report 1006 with error::aborted and initiator local.
+  std::error_code close(close_code code = close_code::normal, std::string_view reason = {});
+  /// Drops the connection without a close handshake: on_close reports 1006,
+  /// was_clean=false, error::aborted.
+  void abort();
+
+  /// Like the browser's bufferedAmount: bytes queued but not yet written to
+  /// the socket (frame headers included). Any thread.
+  std::size_t buffered_amount() const noexcept;
+  /// The protocol state as last seen on the connection's executor. Any thread.
+  proto::state state() const noexcept;
+
+ private:
+  std::shared_ptr<detail::client_impl> impl_;
+};
+
+}  // namespace closewise::net

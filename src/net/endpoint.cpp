@@ -1,0 +1,521 @@
+#include "endpoint.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+
+#include "closewise/error.hpp"
+
+namespace closewise::net::detail {
+namespace {
+
+/// The endpoint whose handler runs on this thread (see endpoint::scope).
+thread_local const endpoint* current_endpoint = nullptr;
+
+/// Plain sockets are read through one buffer per thread, so an idle
+/// connection holds no read buffer at all (ARCHITECTURE §6: <= 1 KiB each).
+constexpr std::size_t thread_buffer_size = 64 * 1024;
+/// TLS streams may hold decrypted bytes, so each keeps its own buffer.
+constexpr std::size_t tls_buffer_size = 16 * 1024;
+/// Bytes read per readiness event before other connections get a turn.
+constexpr std::size_t max_read_per_wake = 1024 * 1024;
+/// A write buffer grown beyond this is freed once written, so a burst does
+/// not pin its peak memory for the connection's lifetime.
+constexpr std::size_t max_retained_write_buffer = 256 * 1024;
+
+char* thread_buffer() {
+  thread_local std::unique_ptr<char[]> buf(new char[thread_buffer_size]);
+  return buf.get();
+}
+
+bool is_eof(const boost::system::error_code& ec) noexcept {
+  return ec == asio::error::eof || ec == ssl::error::stream_truncated;
+}
+
+}  // namespace
+
+std::error_code map_transport_error(const boost::system::error_code& ec) noexcept {
+  if (!ec) return {};
+  if (is_eof(ec)) return error::eof_without_close;
+  if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+      ec == asio::error::connection_aborted)
+    return error::connection_reset;
+  if (ec == asio::error::connection_refused) return error::connection_refused;
+  if (ec == asio::error::host_not_found || ec == asio::error::host_not_found_try_again ||
+      ec == asio::error::no_data || ec == asio::error::no_recovery ||
+      ec == asio::error::service_not_found)
+    return error::dns_failure;
+  if (ec == asio::error::timed_out) return error::connect_timeout;
+  if (ec == asio::error::operation_aborted) return error::aborted;
+  if (ec.category() == asio::error::get_ssl_category() ||
+      ec.category() == ssl::error::get_stream_category())
+    return error::tls_error;
+  return error::transport_error;
+}
+
+asio::any_io_executor make_executor(asio::io_context& ioc, bool use_strand) {
+  if (use_strand) return asio::make_strand(ioc);
+  return ioc.get_executor();
+}
+
+// ------------------------------------------------------------------ scope --
+
+endpoint::scope::scope(endpoint& e) noexcept : e_(e), prev_(current_endpoint) {
+  current_endpoint = &e;
+  ++e.depth_;
+}
+
+endpoint::scope::~scope() {
+  if (e_.depth_ == 1) e_.after_io();  // runs with depth 1, so nested scopes never recurse
+  --e_.depth_;
+  current_endpoint = prev_;
+}
+
+// --------------------------------------------------------------- lifetime --
+
+endpoint::endpoint(asio::io_context& ioc, asio::any_io_executor ex, proto::role role,
+                   const connection_options& opts)
+    : ioc_ex_(ioc.get_executor()),
+      ex_(std::move(ex)),
+      role_(role),
+      opts_(opts),
+      sock_(ex_),
+      timer_(ex_) {}
+
+endpoint::~endpoint() = default;
+
+bool endpoint::on_executor() const noexcept {
+  // Without a strand, any handler on the io_context's only thread is serialized with ours.
+  return current_endpoint == this || (!opts_.use_strand && ioc_ex_.running_in_this_thread());
+}
+
+template <class F>
+void endpoint::post_here(F&& f) {
+  asio::post(ex_, [self = shared_from_this(), f = std::forward<F>(f)]() mutable {
+    scope s(*self);
+    f(*self);
+  });
+}
+
+// ------------------------------------------------------------- public API --
+
+std::error_code endpoint::send(proto::message_kind kind, std::string_view payload) {
+  if (on_executor()) {
+    scope s(*this);
+    return send_now(kind, payload);
+  }
+  // Another thread: answer from the published state, then copy the message to the executor.
+  const auto st = public_state();
+  if (st == proto::state::connecting || st == proto::state::closed) return error::not_open;
+  if (st == proto::state::closing_local) return error::already_closing;
+  const std::size_t need = payload.size() + proto::max_header_size;
+  if (buffered_amount() + need > opts_.max_buffered) return error::queue_full;
+  foreign_.fetch_add(need, std::memory_order_relaxed);
+  post_here([kind, data = std::string(payload), need](endpoint& e) {
+    e.foreign_.fetch_sub(need, std::memory_order_relaxed);
+    // The close may have won the race; the application is told, never left guessing.
+    if (e.send_now(kind, data)) e.deliver_error(error::not_sent);
+  });
+  return {};
+}
+
+std::error_code endpoint::ping(std::string_view payload) {
+  if (payload.size() > proto::max_control_payload) return error::invalid_argument;
+  if (on_executor()) {
+    scope s(*this);
+    if (!conn_ || phase_ != phase::open) return error::not_open;
+    return conn_->ping(payload);
+  }
+  const auto st = public_state();
+  if (st == proto::state::connecting || st == proto::state::closed) return error::not_open;
+  if (st == proto::state::closing_local) return error::already_closing;
+  post_here([data = std::string(payload)](endpoint& e) {
+    if (e.conn_ && e.phase_ == phase::open) (void)e.conn_->ping(data);
+  });
+  return {};
+}
+
+std::error_code endpoint::close(close_code code, std::string_view reason, bool endpoint_rules) {
+  // ARCHITECTURE §2: refuse a code or reason that may not be sent; never truncate.
+  if (auto ec = endpoint_rules ? validate_endpoint_close(code, reason)
+                               : validate_app_close(code, reason))
+    return ec;
+  if (on_executor()) {
+    scope s(*this);
+    return close_now(code, reason, endpoint_rules);
+  }
+  const auto st = public_state();
+  if (st == proto::state::closing_local) return error::already_closing;
+  if (st == proto::state::closed) return error::not_open;
+  post_here([code, r = std::string(reason), endpoint_rules](endpoint& e) {
+    (void)e.close_now(code, r, endpoint_rules);
+  });
+  return {};
+}
+
+void endpoint::abort_connection() {
+  if (on_executor()) {
+    scope s(*this);
+    abort_now(error::aborted);
+    return;
+  }
+  post_here([](endpoint& e) { e.abort_now(error::aborted); });
+}
+
+std::size_t endpoint::buffered_amount() const noexcept {
+  return buffered_.load(std::memory_order_relaxed) + foreign_.load(std::memory_order_relaxed);
+}
+
+std::error_code endpoint::send_now(proto::message_kind kind, std::string_view payload) {
+  if (!conn_ || phase_ != phase::open) {
+    return phase_ < phase::open ? error::not_open
+                                : (conn_ && conn_->get_state() == proto::state::closing_local
+                                       ? error::already_closing
+                                       : error::not_open);
+  }
+  if (pending_output() + payload.size() + proto::max_header_size > opts_.max_buffered) {
+    if (closes_slow_consumers()) slow_consumer();
+    return error::queue_full;
+  }
+  return conn_->send(kind, payload);
+}
+
+std::error_code endpoint::close_now(close_code code, std::string_view reason, bool endpoint_rules) {
+  if (phase_ < phase::open) {
+    if (phase_ == phase::idle) return error::not_open;
+    cancel_before_open(error::aborted);
+    return {};
+  }
+  if (phase_ != phase::open) return error::not_open;
+  return endpoint_rules ? conn_->close_endpoint(code, reason) : conn_->close(code, reason);
+}
+
+void endpoint::abort_now(std::error_code why) {
+  if (phase_ < phase::open) {
+    if (phase_ != phase::idle) cancel_before_open(why);
+    return;
+  }
+  if (phase_ == phase::done) return;
+  transport_failed_ = true;
+  if (phase_ == phase::open) {
+    conn_->abort(why);
+  } else {
+    unclean_ = true;
+    unclean_why_ = why;
+  }
+}
+
+void endpoint::slow_consumer() {
+  if (slow_consumer_ || phase_ != phase::open) return;
+  slow_consumer_ = true;
+  // A peer that does not read cannot grow our memory: ask it to leave; the
+  // close timer aborts it with error::slow_consumer if it cannot even take that.
+  (void)conn_->close_endpoint(close_code::policy_violation, "slow consumer");
+}
+
+// ------------------------------------------------------------- proto hooks --
+
+void endpoint::on_message(proto::message_kind kind, std::string_view payload) {
+  if (!detached()) deliver_message(kind, payload);
+}
+
+void endpoint::on_pong(std::string_view payload) {
+  if (!detached()) deliver_pong(payload);
+}
+
+void endpoint::on_closed(const close_event&) {
+  // Teardown continues in after_io(), once the hook has returned.
+}
+
+// ------------------------------------------------------------------ setup --
+
+void endpoint::prepare_socket() {
+  boost::system::error_code ignored;
+  sock_.set_option(tcp::no_delay(true), ignored);
+  // Plain reads wait for readiness and then read without blocking (see on_readable).
+  sock_.non_blocking(true, ignored);
+}
+
+void endpoint::write_raw(std::string bytes) {
+  wbuf_ = std::move(bytes);
+  raw_write_ = true;
+  flush();
+}
+
+void endpoint::open_connection(proto::config cfg) {
+  conn_.emplace(role_, *this, std::move(cfg));
+  conn_->open();
+  phase_ = phase::open;
+  set_public_state(proto::state::open);
+}
+
+void endpoint::receive_frames(char* data, std::size_t size) {
+  // Our read buffers are scratch space, so the connection may unmask in place.
+  if (size != 0 && conn_ && conn_->can_receive()) conn_->receive_in_place(data, size);
+}
+
+// ------------------------------------------------------------------- read --
+
+bool endpoint::want_read() const noexcept {
+  switch (phase_) {
+    case phase::http_handshake:
+    case phase::open:
+    case phase::draining:
+    case phase::lingering: break;
+    default: return false;
+  }
+  if (!sock_.is_open()) return false;
+  // Backpressure: while the peer does not take our output, do not read more
+  // (auto-pongs and echoes would otherwise grow the queue without bound).
+  return phase_ != phase::open || pending_output() <= opts_.max_buffered;
+}
+
+void endpoint::start_read() {
+  if (reading_ || !want_read()) return;
+  reading_ = true;
+  if (tls_) {
+    if (!tls_buf_) tls_buf_ = std::make_unique<char[]>(tls_buffer_size);
+    tls_->async_read_some(asio::buffer(tls_buf_.get(), tls_buffer_size),
+                          [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      std::size_t n) {
+                            scope s(*self);
+                            self->reading_ = false;
+                            if (n > 0) self->on_bytes(self->tls_buf_.get(), n);
+                            if (ec) {
+                              if (ec != asio::error::operation_aborted) self->on_transport_error(ec);
+                              return;
+                            }
+                            self->start_read();
+                          });
+    return;
+  }
+  // Wait for readiness instead of reading into a per-connection buffer.
+  sock_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](
+                                               const boost::system::error_code& ec) {
+    scope s(*self);
+    self->reading_ = false;
+    self->on_readable(ec);
+  });
+}
+
+void endpoint::on_readable(const boost::system::error_code& ec) {
+  if (ec) {
+    if (ec != asio::error::operation_aborted) on_transport_error(ec);
+    return;
+  }
+  char* const buf = thread_buffer();
+  std::size_t total = 0;
+  while (want_read()) {
+    boost::system::error_code rec;
+    const std::size_t n = sock_.read_some(asio::buffer(buf, thread_buffer_size), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+    if (rec) {
+      on_transport_error(rec);
+      return;
+    }
+    on_bytes(buf, n);
+    total += n;
+    // A short read drained the socket: epoll reports the next bytes as a new edge.
+    if (n < thread_buffer_size || total >= max_read_per_wake) break;
+  }
+  start_read();
+}
+
+void endpoint::on_bytes(char* data, std::size_t size) {
+  switch (phase_) {
+    case phase::http_handshake: handshake_bytes(data, size); break;
+    case phase::open: receive_frames(data, size); break;
+    // RFC 6455 §5.5.1: nothing may follow a close frame; whatever does is dropped.
+    default: break;
+  }
+}
+
+void endpoint::on_transport_error(const boost::system::error_code& ec) {
+  const std::error_code why = map_transport_error(ec);
+  switch (phase_) {
+    case phase::connecting:
+    case phase::tls_handshake:
+    case phase::http_handshake: fail_before_open(why); break;
+    case phase::open:
+      transport_failed_ = true;
+      if (is_eof(ec)) conn_->receive_eof(); else conn_->abort(why);
+      break;
+    case phase::draining:
+      transport_failed_ = true;
+      if (!is_eof(ec)) {
+        unclean_ = true;
+        unclean_why_ = why;
+      }
+      break;
+    case phase::lingering:
+      // RFC 6455 §7.1.1: the server closed TCP first, as it should.
+      if (!is_eof(ec)) {
+        unclean_ = true;
+        unclean_why_ = why;
+      }
+      close_socket();
+      finish_from_conn();
+      break;
+    default: break;
+  }
+}
+
+// ------------------------------------------------------------------ write --
+
+std::size_t endpoint::pending_output() const noexcept {
+  return wbuf_.size() + (conn_ ? conn_->output_size() : 0);
+}
+
+void endpoint::flush() {
+  if (writing_ || !sock_.is_open() || transport_failed_) return;
+  if (wbuf_.empty()) {
+    if (!conn_ || conn_->output_size() == 0) return;
+    conn_->swap_output(wbuf_);  // everything queued since the last write goes out in one call
+  }
+  writing_ = true;
+  auto done = [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+    scope s(*self);
+    self->writing_ = false;
+    self->on_written(ec);
+  };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(wbuf_), std::move(done));
+  } else {
+    asio::async_write(sock_, asio::buffer(wbuf_), std::move(done));
+  }
+}
+
+void endpoint::on_written(const boost::system::error_code& ec) {
+  wbuf_.clear();
+  if (wbuf_.capacity() > max_retained_write_buffer) std::string().swap(wbuf_);
+  if (ec) {
+    if (ec != asio::error::operation_aborted) on_transport_error(ec);
+    return;
+  }
+  if (std::exchange(raw_write_, false)) raw_write_done();
+}
+
+// ------------------------------------------------------------------ timer --
+
+void endpoint::arm_timer(timer_use use, std::chrono::milliseconds after) {
+  timer_use_ = use;
+  const auto gen = ++timer_gen_;
+  timer_.expires_after(after);
+  timer_.async_wait([self = shared_from_this(), gen](const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted) return;
+    scope s(*self);
+    if (gen == self->timer_gen_) self->on_timer();
+  });
+}
+
+void endpoint::cancel_timer() noexcept {
+  timer_use_ = timer_use::none;
+  ++timer_gen_;
+  timer_.cancel();
+}
+
+void endpoint::on_timer() {
+  const auto use = std::exchange(timer_use_, timer_use::none);
+  switch (use) {
+    case timer_use::connect:
+    case timer_use::handshake: handshake_timer_fired(use); break;
+    case timer_use::close:
+      if (phase_ == phase::open && conn_->get_state() != proto::state::closed) {
+        transport_failed_ = true;
+        if (slow_consumer_) conn_->abort(error::slow_consumer); else conn_->on_close_timeout();
+      }
+      break;
+    case timer_use::drain:
+      // Our last frames could not be written in time: the peer is not reading.
+      if (phase_ == phase::draining) {
+        transport_failed_ = true;
+        unclean_ = true;
+        unclean_why_ = slow_consumer_ ? error::slow_consumer : error::close_timeout;
+      }
+      break;
+    case timer_use::linger:
+      // The server did not close TCP first; close it ourselves (RFC 6455 §7.1.1).
+      if (phase_ == phase::lingering) {
+        close_socket();
+        finish_from_conn();
+      }
+      break;
+    case timer_use::none: break;
+  }
+}
+
+// --------------------------------------------------------------- teardown --
+
+void endpoint::after_io() {
+  if (phase_ == phase::open) {
+    const auto st = conn_->get_state();
+    if (st == proto::state::closed) {
+      phase_ = phase::draining;
+      if (!transport_failed_) arm_timer(timer_use::drain, opts_.close_timeout);
+    } else if ((st == proto::state::closing_local || st == proto::state::closing_remote) &&
+               timer_use_ != timer_use::close) {
+      // RFC 6455 §7.1.1 leaves the wait open-ended; closewise bounds it.
+      arm_timer(timer_use::close, opts_.close_timeout);
+    }
+  }
+  if (phase_ == phase::draining && transport_failed_) {
+    close_socket();
+    finish_from_conn();
+    return;
+  }
+  flush();
+  if (phase_ == phase::draining && !writing_ && pending_output() == 0) end_tcp();
+  if (phase_ == phase::done) return;
+  buffered_.store(pending_output(), std::memory_order_relaxed);
+  if (conn_) set_public_state(conn_->get_state());
+  if (phase_ == phase::open && pending_output() > opts_.max_buffered && closes_slow_consumers())
+    slow_consumer();
+  start_read();
+}
+
+void endpoint::end_tcp() {
+  const bool clean = conn_->result() && conn_->result()->was_clean;
+  if (role_ == proto::role::server || !clean) {
+    // RFC 6455 §7.1.1: "the underlying TCP connection, in most normal cases,
+    // SHOULD be closed first by the server, so that it holds the TIME_WAIT state".
+    close_socket();
+    finish_from_conn();
+    return;
+  }
+  // The client lets the server close first, and waits a bounded time for it.
+  phase_ = phase::lingering;
+  arm_timer(timer_use::linger, linger_);
+}
+
+void endpoint::close_socket() noexcept {
+  boost::system::error_code ignored;
+  if (sock_.is_open()) sock_.close(ignored);
+}
+
+void endpoint::finish_from_conn() {
+  close_event ev = conn_ && conn_->result() ? *conn_->result() : close_event{};
+  if (!conn_ || !conn_->result()) ev.error = error::aborted;
+  if (unclean_) {
+    ev.was_clean = false;
+    if (!ev.error) ev.error = unclean_why_;
+  }
+  finish(std::move(ev));
+}
+
+void endpoint::finish(close_event ev) {
+  if (phase_ == phase::done) return;
+  phase_ = phase::done;
+  cancel_timer();
+  close_socket();
+  tls_buf_.reset();
+  std::string().swap(wbuf_);
+  buffered_.store(0, std::memory_order_relaxed);
+  set_public_state(proto::state::closed);
+  if (!detached()) deliver_close(ev);
+}
+
+}  // namespace closewise::net::detail

@@ -1,0 +1,189 @@
+// closewise::net (private): the I/O engine one client or server connection runs on.
+//
+// It moves bytes between a socket (optionally TLS) and a proto::connection and
+// runs the connection's timers. The client and the server session add their
+// side of the opening handshake and their callbacks.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "closewise/close_event.hpp"
+#include "closewise/net/endpoint_options.hpp"
+#include "closewise/proto/connection.hpp"
+
+namespace closewise::net::detail {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+
+/// Maps an Asio or OpenSSL error to the closewise::error that names it.
+std::error_code map_transport_error(const boost::system::error_code& ec) noexcept;
+
+/// The connection's executor: a strand of `ioc`, or `ioc` itself.
+asio::any_io_executor make_executor(asio::io_context& ioc, bool use_strand);
+
+/// One connection's socket, timers and protocol state.
+///
+/// Everything below runs on `ex_` except the public methods marked "any
+/// thread", which dispatch there. Handlers hold a shared_ptr to the endpoint,
+/// so it outlives every pending operation and may be released by its owner
+/// at any time.
+class endpoint : public proto::handler, public std::enable_shared_from_this<endpoint> {
+ public:
+  /// `opts` must outlive the endpoint (the derived class owns it or shares it).
+  endpoint(asio::io_context& ioc, asio::any_io_executor ex, proto::role role,
+           const connection_options& opts);
+  ~endpoint() override;
+  endpoint(const endpoint&) = delete;
+  endpoint& operator=(const endpoint&) = delete;
+
+  // ---- any thread --------------------------------------------------------
+  std::error_code send(proto::message_kind kind, std::string_view payload);
+  std::error_code ping(std::string_view payload);
+  std::error_code close(close_code code, std::string_view reason, bool endpoint_rules);
+  void abort_connection();
+  std::size_t buffered_amount() const noexcept;
+  proto::state public_state() const noexcept { return pub_state_.load(std::memory_order_acquire); }
+  /// Stops every callback from now on; the connection itself carries on.
+  void detach() noexcept { detached_.store(true, std::memory_order_release); }
+
+ protected:
+  enum class phase : std::uint8_t {
+    idle,            ///< nothing started
+    connecting,      ///< client: resolving and connecting
+    tls_handshake,   ///< TLS handshake in progress
+    http_handshake,  ///< the HTTP upgrade in progress
+    open,            ///< conn_ exists; data and the close handshake flow
+    draining,        ///< conn_ closed; writing what is left, then TCP teardown
+    lingering,       ///< client: waiting for the server to close TCP first
+    done,            ///< socket closed, on_close delivered
+  };
+  enum class timer_use : std::uint8_t { none, connect, handshake, close, drain, linger };
+
+  /// Marks the endpoint as running on this thread; the outermost one flushes
+  /// output and advances the teardown when it ends, so a burst of sends from
+  /// one handler becomes one write.
+  class scope {
+   public:
+    explicit scope(endpoint& e) noexcept;
+    ~scope();
+    scope(const scope&) = delete;
+    scope& operator=(const scope&) = delete;
+
+   private:
+    endpoint& e_;
+    const endpoint* prev_;
+  };
+
+  // ---- hooks for the client and the session (on the executor) -------------
+  /// Bytes of the HTTP response (client) or request (server). They may be
+  /// clobbered: what follows the HTTP message is handed to receive_frames().
+  virtual void handshake_bytes(char* data, std::size_t size) = 0;
+  /// A write started with write_raw() finished.
+  virtual void raw_write_done() {}
+  /// The attempt failed before open (transport error or timer).
+  virtual void fail_before_open(std::error_code why) = 0;
+  /// close() or abort() before open.
+  virtual void cancel_before_open(std::error_code why) { fail_before_open(why); }
+  virtual void deliver_message(proto::message_kind kind, std::string_view payload) = 0;
+  virtual void deliver_pong(std::string_view /*payload*/) {}
+  /// A message posted from another thread was refused on arrival (error::not_sent).
+  virtual void deliver_error(std::error_code /*ec*/) {}
+  /// The connection ended; called once, after the socket was closed.
+  virtual void deliver_close(const close_event& ev) = 0;
+  /// A connect or handshake timer expired.
+  virtual void handshake_timer_fired(timer_use use) = 0;
+  /// Server: a peer that does not read made the queue overflow.
+  virtual bool closes_slow_consumers() const noexcept { return false; }
+
+  // ---- helpers for the derived classes (on the executor) -------------------
+  bool on_executor() const noexcept;
+  bool detached() const noexcept { return detached_.load(std::memory_order_acquire); }
+  /// Sets up the transport once TCP is connected (TCP_NODELAY, non-blocking).
+  void prepare_socket();
+  /// Queues bytes written before any frame (HTTP request or response).
+  void write_raw(std::string bytes);
+  /// The handshake succeeded: creates the protocol connection and feeds the
+  /// bytes that followed the HTTP message.
+  void open_connection(proto::config cfg);
+  /// Feeds frames to the connection; the bytes are unmasked in place.
+  void receive_frames(char* data, std::size_t size);
+  void start_read();
+  void arm_timer(timer_use use, std::chrono::milliseconds after);
+  void cancel_timer() noexcept;
+  void close_socket() noexcept;
+  /// Ends the endpoint: closes the socket and delivers `ev` once.
+  void finish(close_event ev);
+  void set_public_state(proto::state s) noexcept { pub_state_.store(s, std::memory_order_release); }
+
+  asio::io_context::executor_type ioc_ex_;
+  asio::any_io_executor ex_;
+  proto::role role_;
+  const connection_options& opts_;
+  tcp::socket sock_;
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
+  asio::steady_timer timer_;
+  std::optional<proto::connection> conn_;
+  phase phase_ = phase::idle;
+  /// Client: how long to wait for the server to close TCP first (0 for a server).
+  std::chrono::milliseconds linger_{0};
+
+ private:
+  // proto::handler
+  void on_message(proto::message_kind kind, std::string_view payload) override;
+  void on_pong(std::string_view payload) override;
+  void on_closed(const close_event& ev) override;
+
+  std::error_code send_now(proto::message_kind kind, std::string_view payload);
+  std::error_code close_now(close_code code, std::string_view reason, bool endpoint_rules);
+  void abort_now(std::error_code why);
+  void on_readable(const boost::system::error_code& ec);
+  void on_bytes(char* data, std::size_t size);
+  void on_transport_error(const boost::system::error_code& ec);
+  void on_written(const boost::system::error_code& ec);
+  void on_timer();
+  void after_io();
+  void flush();
+  void end_tcp();
+  void finish_from_conn();
+  void slow_consumer();
+  bool want_read() const noexcept;
+  std::size_t pending_output() const noexcept;
+  template <class F>
+  void post_here(F&& f);
+
+  std::string wbuf_;                  ///< the write in flight (swapped with conn_'s output)
+  std::unique_ptr<char[]> tls_buf_;   ///< TLS only: plain reads use a per-thread buffer
+  int depth_ = 0;                     ///< nesting of `scope`
+  std::uint32_t timer_gen_ = 0;       ///< ignores a timer completion that raced a re-arm
+  timer_use timer_use_ = timer_use::none;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool raw_write_ = false;
+  bool transport_failed_ = false;     ///< no more I/O: tear down without flushing
+  bool slow_consumer_ = false;
+  bool unclean_ = false;              ///< the teardown went wrong after a clean close exchange
+  std::error_code unclean_why_;
+  std::atomic<proto::state> pub_state_{proto::state::connecting};
+  std::atomic<std::size_t> buffered_{0};
+  std::atomic<std::size_t> foreign_{0};  ///< bytes posted from other threads, not yet queued
+  std::atomic<bool> detached_{false};
+};
+
+}  // namespace closewise::net::detail
