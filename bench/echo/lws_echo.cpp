@@ -31,7 +31,7 @@ struct session {
 volatile std::sig_atomic_t interrupted = 0;
 
 bool reserve(session& s, size_t need) {
-  if (need <= s.cap) return true;
+  if (s.buf && need <= s.cap) return true;  // an empty message needs a buffer too
   size_t cap = s.cap ? s.cap : 256;
   while (cap < need) cap *= 2;
   auto* p = static_cast<unsigned char*>(std::realloc(s.buf, LWS_PRE + cap));
@@ -50,7 +50,7 @@ int callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_RECEIVE: {
       if (s->len == 0) s->binary = lws_frame_is_binary(wsi) != 0;
       if (!reserve(*s, s->len + len)) return -1;
-      std::memcpy(s->buf + LWS_PRE + s->len, in, len);
+      if (len) std::memcpy(s->buf + LWS_PRE + s->len, in, len);
       s->len += len;
       if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
         s->pending = true;
