@@ -9,13 +9,17 @@
 
 // GCC 12 misreads boost::optional inside Beast's parser as maybe-uninitialized
 // once sanitizers change inlining; the header is not ours to fix.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/status.hpp>
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 #include "closewise/error.hpp"
 #include "http_syntax.hpp"
