@@ -26,9 +26,12 @@ class json_error_cat final : public std::error_category {
   const char* name() const noexcept override { return "closewise.policy.json"; }
   std::string message(int ev) const override {
     switch (static_cast<json_error>(ev)) {
-      case json_error::unreadable: return "the policy file could not be read";
-      case json_error::syntax: return "the policy is not valid JSON";
-      case json_error::schema: return "the policy does not follow the schema";
+      case json_error::unreadable:
+        return "the policy file could not be read";
+      case json_error::syntax:
+        return "the policy is not valid JSON";
+      case json_error::schema:
+        return "the policy does not follow the schema";
     }
     return "unknown policy JSON error";
   }
@@ -76,7 +79,8 @@ std::int64_t integer(const json& j, const std::string& path, std::int64_t lo, st
   if (!j.is_number_integer()) fail(path, expected);
   if (j.is_number_unsigned()) {
     const auto v = j.get<std::uint64_t>();
-    if (v > static_cast<std::uint64_t>(hi) || static_cast<std::int64_t>(v) < lo) fail(path, expected);
+    if (v > static_cast<std::uint64_t>(hi) || static_cast<std::int64_t>(v) < lo)
+      fail(path, expected);
     return static_cast<std::int64_t>(v);
   }
   const auto v = j.get<std::int64_t>();
@@ -106,7 +110,7 @@ std::string text(const json& j, const std::string& path) {
 }
 
 constexpr std::string_view action_names[] = {"stop", "retry", "retry_raised_floor",
-                                              "retry_with_strikes"};
+                                             "retry_with_strikes"};
 constexpr std::string_view qualifier_names[] = {"none", "credential_refresh", "dead_letter",
                                                 "tls_verify_stops"};
 constexpr std::string_view strategy_names[] = {"full_jitter", "decorrelated_jitter", "fixed"};
@@ -144,7 +148,8 @@ rule parse_rule(const json& j, const std::string& path) {
   only_fields(j, path, {"action", "qualifier", "floor_ms", "first_spread_ms", "why"});
   if (!j.contains("action")) fail(path + ".action", "missing; " + one_of(action_names));
   r.action = parse_action(j.at("action"), path + ".action");
-  if (j.contains("qualifier")) r.qualifier = parse_qualifier(j.at("qualifier"), path + ".qualifier");
+  if (j.contains("qualifier"))
+    r.qualifier = parse_qualifier(j.at("qualifier"), path + ".qualifier");
   if (j.contains("floor_ms")) r.floor = duration(j.at("floor_ms"), path + ".floor_ms");
   if (j.contains("first_spread_ms")) {
     r.first_spread = duration(j.at("first_spread_ms"), path + ".first_spread_ms");
@@ -200,7 +205,8 @@ backoff parse_backoff(const json& j, const std::string& path) {
     if (j.contains("delays_ms")) {
       const auto& list = j.at("delays_ms");
       const std::string lpath = path + ".delays_ms";
-      if (!list.is_array() || list.empty()) fail(lpath, "expected a non-empty array of milliseconds");
+      if (!list.is_array() || list.empty())
+        fail(lpath, "expected a non-empty array of milliseconds");
       s.delays.clear();
       for (std::size_t i = 0; i < list.size(); ++i) {
         s.delays.push_back(duration(list[i], lpath + "[" + std::to_string(i) + "]"));
@@ -245,8 +251,8 @@ config parse_config(const json& root) {
     if (v.is_null()) {
       cfg.max_attempts.reset();
     } else {
-      cfg.max_attempts = static_cast<std::uint32_t>(integer(
-          v, path + ".max_attempts", 0, std::numeric_limits<std::uint32_t>::max()));
+      cfg.max_attempts = static_cast<std::uint32_t>(
+          integer(v, path + ".max_attempts", 0, std::numeric_limits<std::uint32_t>::max()));
     }
   }
   if (root.contains("max_elapsed_ms")) {
@@ -310,8 +316,7 @@ json rule_to_json(const rule& r) {
 }
 
 std::string range_key(unsigned first, unsigned last) {
-  return first == last ? std::to_string(first)
-                       : std::to_string(first) + "-" + std::to_string(last);
+  return first == last ? std::to_string(first) : std::to_string(first) + "-" + std::to_string(last);
 }
 
 json backoff_to_json(const backoff& b) {
@@ -371,7 +376,8 @@ load_result load_policy_file(const std::filesystem::path& path) {
   if (!in) return failure(json_error::unreadable, path.string() + ": cannot open the policy file");
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  if (in.bad()) return failure(json_error::unreadable, path.string() + ": cannot read the policy file");
+  if (in.bad())
+    return failure(json_error::unreadable, path.string() + ": cannot read the policy file");
   load_result r = parse_policy(buffer.str());
   if (!r) r.message = path.string() + ": " + r.message;
   return r;
@@ -395,7 +401,8 @@ std::string to_json(const config& cfg, int indent) {
   for (const auto& o : cfg.statuses) statuses[range_key(o.first, o.last)] = rule_to_json(o.rule);
   j["statuses"] = std::move(statuses);
   json transports = json::object();
-  for (const auto& o : cfg.transports) transports[std::string(to_string(o.failure))] = rule_to_json(o.rule);
+  for (const auto& o : cfg.transports)
+    transports[std::string(to_string(o.failure))] = rule_to_json(o.rule);
   j["transport"] = std::move(transports);
   return j.dump(indent);
 }

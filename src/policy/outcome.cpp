@@ -8,13 +8,20 @@ namespace closewise::policy {
 
 std::string_view to_string(transport_failure f) noexcept {
   switch (f) {
-    case transport_failure::dns: return "dns";
-    case transport_failure::refused: return "refused";
-    case transport_failure::reset: return "reset";
-    case transport_failure::timeout: return "timeout";
-    case transport_failure::tls_verify: return "tls_verify";
-    case transport_failure::tls_other: return "tls_other";
-    case transport_failure::other: break;
+    case transport_failure::dns:
+      return "dns";
+    case transport_failure::refused:
+      return "refused";
+    case transport_failure::reset:
+      return "reset";
+    case transport_failure::timeout:
+      return "timeout";
+    case transport_failure::tls_verify:
+      return "tls_verify";
+    case transport_failure::tls_other:
+      return "tls_other";
+    case transport_failure::other:
+      break;
   }
   return "other";
 }
@@ -28,13 +35,20 @@ std::optional<transport_failure> parse_transport_failure(std::string_view name) 
 
 std::string_view describe(transport_failure f) noexcept {
   switch (f) {
-    case transport_failure::dns: return "DNS failure";
-    case transport_failure::refused: return "connection refused";
-    case transport_failure::reset: return "connection reset";
-    case transport_failure::timeout: return "connect timeout";
-    case transport_failure::tls_verify: return "TLS certificate verification failed";
-    case transport_failure::tls_other: return "TLS failure";
-    case transport_failure::other: break;
+    case transport_failure::dns:
+      return "DNS failure";
+    case transport_failure::refused:
+      return "connection refused";
+    case transport_failure::reset:
+      return "connection reset";
+    case transport_failure::timeout:
+      return "connect timeout";
+    case transport_failure::tls_verify:
+      return "TLS certificate verification failed";
+    case transport_failure::tls_other:
+      return "TLS failure";
+    case transport_failure::other:
+      break;
   }
   return "transport failure";
 }
@@ -43,15 +57,22 @@ std::optional<transport_failure> transport_failure_from(std::error_code ec) noex
   if (!ec) return std::nullopt;
   if (ec.category() == error_category()) {
     switch (static_cast<error>(ec.value())) {
-      case error::dns_failure: return transport_failure::dns;
-      case error::connection_refused: return transport_failure::refused;
+      case error::dns_failure:
+        return transport_failure::dns;
+      case error::connection_refused:
+        return transport_failure::refused;
       case error::connection_reset:
-      case error::eof_without_close: return transport_failure::reset;
+      case error::eof_without_close:
+        return transport_failure::reset;
       case error::connect_timeout:
-      case error::handshake_timeout: return transport_failure::timeout;
-      case error::tls_verify_failed: return transport_failure::tls_verify;
-      case error::tls_error: return transport_failure::tls_other;
-      default: break;
+      case error::handshake_timeout:
+        return transport_failure::timeout;
+      case error::tls_verify_failed:
+        return transport_failure::tls_verify;
+      case error::tls_error:
+        return transport_failure::tls_other;
+      default:
+        break;
     }
   }
   // Errors of other categories (Asio, OpenSSL) are classified by condition.

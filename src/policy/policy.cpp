@@ -24,35 +24,45 @@ constexpr std::string_view other_4xx =
 // follow the rationale in policy.hpp.
 const std::array<status_rule_row, 23> default_status_rules = {{
     {0, 99, {A::stop, Q::none, 0, 0, not_a_status}},
-    {100, 399,
+    {100,
+     399,
      {A::stop, Q::none, 0, 0,
       "the server answered, but not as a WebSocket endpoint (redirects are not followed)"}},
     {400, 400, {A::stop, Q::none, 0, 0, "the server rejects the upgrade request as malformed"}},
-    {401, 401,
+    {401,
+     401,
      {A::stop, Q::credential_refresh, 0, 0,
       "the server wants credentials; retry once only with refreshed ones"}},
     {402, 402, {A::stop, Q::none, 0, 0, other_4xx}},
-    {403, 403,
+    {403,
+     403,
      {A::stop, Q::credential_refresh, 0, 0,
       "the server forbids us; retry once only with refreshed credentials"}},
     {404, 404, {A::stop, Q::none, 0, 0, "there is no WebSocket endpoint at this URL"}},
     {405, 405, {A::stop, Q::none, 0, 0, "the server does not allow GET at this URL"}},
     {406, 407, {A::stop, Q::none, 0, 0, other_4xx}},
-    {408, 408,
+    {408,
+     408,
      {A::retry, Q::none, 0, 0, "the server gave up waiting for our request; retry with backoff"}},
     {409, 425, {A::stop, Q::none, 0, 0, other_4xx}},
-    {426, 426,
+    {426,
+     426,
      {A::stop, Q::none, 0, 0, "the server wants a protocol version this client does not speak"}},
     {427, 428, {A::stop, Q::none, 0, 0, other_4xx}},
-    {429, 429,
+    {429,
+     429,
      {A::retry_raised_floor, Q::none, 5000, 5000,
       "the server rate-limits us; wait for Retry-After, else at least 5 s, jittered"}},
     {430, 499, {A::stop, Q::none, 0, 0, other_4xx}},
     {500, 500, {A::retry, Q::none, 0, 0, "a server fault; retry with backoff"}},
-    {501, 501,
+    {501,
+     501,
      {A::stop, Q::none, 0, 0, "the server does not implement this; it will not next time either"}},
-    {502, 502, {A::retry, Q::none, 0, 0, "a gateway got a bad answer upstream; retry with backoff"}},
-    {503, 503,
+    {502,
+     502,
+     {A::retry, Q::none, 0, 0, "a gateway got a bad answer upstream; retry with backoff"}},
+    {503,
+     503,
      {A::retry_raised_floor, Q::none, 5000, 5000,
       "the service is unavailable; wait for Retry-After, else at least 5 s, jittered"}},
     {504, 504, {A::retry, Q::none, 0, 0, "a gateway timed out upstream; retry with backoff"}},
@@ -74,20 +84,28 @@ const std::array<reconnect_rule, 7> default_transport_rules = {{
 
 std::string_view to_string(reconnect_action a) noexcept {
   switch (a) {
-    case A::stop: return "stop";
-    case A::retry: return "retry";
-    case A::retry_raised_floor: return "retry_raised_floor";
-    case A::retry_with_strikes: return "retry_with_strikes";
+    case A::stop:
+      return "stop";
+    case A::retry:
+      return "retry";
+    case A::retry_raised_floor:
+      return "retry_raised_floor";
+    case A::retry_with_strikes:
+      return "retry_with_strikes";
   }
   return "stop";
 }
 
 std::string_view to_string(reconnect_qualifier q) noexcept {
   switch (q) {
-    case Q::none: return "none";
-    case Q::credential_refresh: return "credential_refresh";
-    case Q::dead_letter: return "dead_letter";
-    case Q::tls_verify_stops: return "tls_verify_stops";
+    case Q::none:
+      return "none";
+    case Q::credential_refresh:
+      return "credential_refresh";
+    case Q::dead_letter:
+      return "dead_letter";
+    case Q::tls_verify_stops:
+      return "tls_verify_stops";
   }
   return "none";
 }
@@ -161,8 +179,8 @@ void retry_state::record(const attempt_report& report, const config& cfg) {
     reset();
     streak_start_ = now;
   }
-  ctx_.elapsed = std::max(milliseconds{0}, std::chrono::duration_cast<milliseconds>(
-                                               report.at.steady - *streak_start_));
+  ctx_.elapsed = std::max(
+      milliseconds{0}, std::chrono::duration_cast<milliseconds>(report.at.steady - *streak_start_));
   ctx_.last_uptime = report.uptime;
   ctx_.offending_message_known = report.offending_message_known;
   ctx_.now = report.at.wall;
@@ -214,11 +232,12 @@ decision decide(const outcome& what, const retry_context& ctx, const config& cfg
 
   const auto* ev = std::get_if<close_event>(&what);
   const auto* refusal = std::get_if<http_refusal>(&what);
-  rule r = ev ? rule_for_code(ev->code, cfg)
+  rule r = ev        ? rule_for_code(ev->code, cfg)
            : refusal ? rule_for_status(refusal->status, cfg)
                      : rule_for_transport(std::get<transport_failure>(what), cfg);
   // An override loaded without a "why" still gives a readable reason.
-  if (r.why.empty()) r.why = "the policy \"" + cfg.name + "\" says " + std::string(to_string(r.action));
+  if (r.why.empty())
+    r.why = "the policy \"" + cfg.name + "\" says " + std::string(to_string(r.action));
 
   // Qualifiers turn a stop into a conditional retry, or a retry into a conditional stop.
   bool refresh = false;
@@ -242,7 +261,8 @@ decision decide(const outcome& what, const retry_context& ctx, const config& cfg
       }
       dead_letter = true;
       break;
-    case Q::none: break;
+    case Q::none:
+      break;
   }
   if (r.action == A::stop && !refresh && !dead_letter) return stop(r.why);
 

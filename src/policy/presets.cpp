@@ -70,16 +70,20 @@ constexpr code_row centrifugo_codes[] = {
     {3500, 3999, {A::stop, Q::none, 0, 0, "Centrifugo: a terminal disconnect; do not reconnect"}},
     {4000, 4499, {A::retry, Q::none, 0, 0, "Centrifugo: a custom non-terminal disconnect"}},
     {4500, 4999, {A::stop, Q::none, 0, 0, "Centrifugo: a custom terminal disconnect"}},
-    {3001, 3001,
+    {3001,
+     3001,
      {A::retry_raised_floor, Q::none, 0, 5000,
       "Centrifugo shutdown: the node goes away; come back spread out"}},
-    {3004, 3004,
+    {3004,
+     3004,
      {A::retry_raised_floor, Q::none, 0, 5000,
       "Centrifugo internal server error: come back spread out"}},
-    {3013, 3013,
+    {3013,
+     3013,
      {A::retry_raised_floor, Q::none, 5000, 5000,
       "Centrifugo too many requests: wait at least 5 s, jittered"}},
-    {3500, 3500,
+    {3500,
+     3500,
      {A::stop, Q::credential_refresh, 0, 0,
       "Centrifugo invalid token: retry once only with a refreshed token"}},
 };
@@ -87,22 +91,30 @@ constexpr code_row centrifugo_codes[] = {
 // Discord gateway close codes 4000-4014.
 constexpr code_row discord_codes[] = {
     {4000, 4000, {A::retry, Q::none, 0, 0, "Discord unknown error: reconnect"}},
-    {4001, 4001,
+    {4001,
+     4001,
      {A::retry_with_strikes, Q::none, 0, 0,
       "Discord unknown opcode: our payload was wrong, and a bug repeats"}},
-    {4002, 4002,
+    {4002,
+     4002,
      {A::retry_with_strikes, Q::none, 0, 0,
       "Discord decode error: our payload was wrong, and a bug repeats"}},
-    {4003, 4003,
+    {4003,
+     4003,
      {A::retry_with_strikes, Q::none, 0, 0,
       "Discord not authenticated: we spoke before identifying"}},
-    {4004, 4004,
+    {4004,
+     4004,
      {A::stop, Q::credential_refresh, 0, 0,
       "Discord authentication failed: retry once only with a new token"}},
-    {4005, 4005,
+    {4005,
+     4005,
      {A::retry_with_strikes, Q::none, 0, 0, "Discord already authenticated: we identified twice"}},
-    {4007, 4007, {A::retry, Q::none, 0, 0, "Discord invalid sequence: reconnect with a new session"}},
-    {4008, 4008,
+    {4007,
+     4007,
+     {A::retry, Q::none, 0, 0, "Discord invalid sequence: reconnect with a new session"}},
+    {4008,
+     4008,
      {A::retry_raised_floor, Q::none, 5000, 5000,
       "Discord rate limited: wait at least 5 s, jittered"}},
     {4009, 4009, {A::retry, Q::none, 0, 0, "Discord session timed out: reconnect"}},
@@ -110,7 +122,8 @@ constexpr code_row discord_codes[] = {
     {4011, 4011, {A::stop, Q::none, 0, 0, "Discord sharding required: shard the bot first"}},
     {4012, 4012, {A::stop, Q::none, 0, 0, "Discord invalid API version: upgrade the client"}},
     {4013, 4013, {A::stop, Q::none, 0, 0, "Discord invalid intents: fix the intents value"}},
-    {4014, 4014,
+    {4014,
+     4014,
      {A::stop, Q::none, 0, 0, "Discord disallowed intents: enable them for the application first"}},
 };
 
@@ -125,11 +138,13 @@ constexpr preset_data presets[] = {
 config build(const preset_data& data) {
   config cfg;
   cfg.name = std::string(data.name);
-  for (const auto& row : data.codes) cfg.codes.push_back({row.first, row.last, rule::from(row.rule)});
+  for (const auto& row : data.codes)
+    cfg.codes.push_back({row.first, row.last, rule::from(row.rule)});
   for (const auto& row : data.statuses) {
     cfg.statuses.push_back({row.first, row.last, rule::from(row.rule)});
   }
-  for (const auto& row : data.transports) cfg.transports.push_back({row.failure, rule::from(row.rule)});
+  for (const auto& row : data.transports)
+    cfg.transports.push_back({row.failure, rule::from(row.rule)});
   return cfg;
 }
 

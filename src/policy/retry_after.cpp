@@ -15,8 +15,8 @@ constexpr std::array<std::string_view, 7> day_names = {"Mon", "Tue", "Wed", "Thu
                                                        "Fri", "Sat", "Sun"};
 constexpr std::array<std::string_view, 7> long_day_names = {
     "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
-constexpr std::array<std::string_view, 12> month_names = {
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::array<std::string_view, 12> month_names = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
@@ -152,7 +152,9 @@ std::optional<std::chrono::system_clock::time_point> to_time_point(const civil_t
   return sys_days{ymd} + hours{t.hour} + minutes{t.minute} + seconds{std::min(t.second, 59)};
 }
 
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool starts_with_icase(std::string_view s, std::string_view prefix) noexcept {
   if (s.size() < prefix.size()) return false;
@@ -175,9 +177,8 @@ std::optional<milliseconds> parse_retry_after(std::string_view value,
     if (!secs) return std::nullopt;
     return milliseconds{*secs * 1000};
   }
-  const auto current_year =
-      static_cast<int>(std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(now)}
-                           .year());
+  const auto current_year = static_cast<int>(
+      std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(now)}.year());
   std::optional<civil_time> civil = imf_fixdate(value);
   if (!civil) civil = rfc850_date(value, current_year);
   if (!civil) civil = asctime_date(value);

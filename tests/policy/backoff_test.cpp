@@ -23,8 +23,13 @@ std::pair<ms, ms> full_jitter_bounds(const cw::full_jitter& s, std::uint32_t n) 
 
 // Sources that probe the edges as well as the middle; broken ones must not escape the bounds.
 std::vector<cw::uniform_source> probes() {
-  return {constant(0.0), constant(0.5), constant(almost_one), constant(1.0), constant(-3.0),
-          constant(7.0), constant(std::numeric_limits<double>::quiet_NaN()),
+  return {constant(0.0),
+          constant(0.5),
+          constant(almost_one),
+          constant(1.0),
+          constant(-3.0),
+          constant(7.0),
+          constant(std::numeric_limits<double>::quiet_NaN()),
           cw::seeded_uniform(42)};
 }
 
@@ -65,9 +70,9 @@ TEST(full_jitter, jitter_survives_at_the_cap) {
     lo = std::min(lo, d);
     hi = std::max(hi, d);
   }
-  EXPECT_EQ(at_cap, 0);                 // no probability mass piles up on the cap
-  EXPECT_GT(distinct.size(), 1900u);    // nearly every draw differs
-  EXPECT_LT(lo, 2000ms);                // the whole [floor, cap) window is used
+  EXPECT_EQ(at_cap, 0);               // no probability mass piles up on the cap
+  EXPECT_GT(distinct.size(), 1900u);  // nearly every draw differs
+  EXPECT_LT(lo, 2000ms);              // the whole [floor, cap) window is used
   EXPECT_GT(hi, 28000ms);
 }
 
@@ -86,8 +91,7 @@ TEST(full_jitter, no_overflow_up_to_attempt_1000) {
 }
 
 TEST(full_jitter, floor_at_or_above_cap_waits_the_floor) {
-  EXPECT_EQ(cw::next_delay(cw::full_jitter{ms{500}, ms{40'000}, ms{30'000}}, 4, 0ms,
-                           constant(0.5)),
+  EXPECT_EQ(cw::next_delay(cw::full_jitter{ms{500}, ms{40'000}, ms{30'000}}, 4, 0ms, constant(0.5)),
             40'000ms);
 }
 

@@ -49,10 +49,12 @@ TEST(policy_json, a_custom_policy_round_trips_with_every_strategy) {
   p.max_retry_after = 120s;
   p.hint_jitter = 0.15;
   p.codes.push_back({4000, 4099, {reconnect_action::stop, {}, {}, {}, "app says no"}});
-  p.codes.push_back({4004, 4004, {reconnect_action::retry_raised_floor,
-                                  reconnect_qualifier::none, 2s, 3s, {}}});
-  p.codes.push_back({1008, 1008, {reconnect_action::stop, reconnect_qualifier::credential_refresh,
-                                  {}, {}, "token"}});
+  p.codes.push_back(
+      {4004, 4004, {reconnect_action::retry_raised_floor, reconnect_qualifier::none, 2s, 3s, {}}});
+  p.codes.push_back(
+      {1008,
+       1008,
+       {reconnect_action::stop, reconnect_qualifier::credential_refresh, {}, {}, "token"}});
   p.statuses.push_back({500, 599, {reconnect_action::stop, {}, {}, {}, {}}});
   p.transports.push_back({cw::transport_failure::dns, {reconnect_action::stop, {}, {}, {}, {}}});
   const cw::backoff strategies[] = {cw::full_jitter{ms{250}, ms{100}, ms{10'000}},
@@ -64,9 +66,7 @@ TEST(policy_json, a_custom_policy_round_trips_with_every_strategy) {
   }
 }
 
-TEST(policy_json, an_empty_object_is_the_default_policy) {
-  EXPECT_EQ(loaded("{}"), cw::config{});
-}
+TEST(policy_json, an_empty_object_is_the_default_policy) { EXPECT_EQ(loaded("{}"), cw::config{}); }
 
 TEST(policy_json, extends_starts_from_a_preset_and_the_file_wins) {
   const auto p = loaded(R"({"name": "bot", "extends": "discord",
@@ -183,8 +183,9 @@ TEST(policy_json, load_policy_file_reads_a_file_and_names_it_in_errors) {
   std::ofstream(bad) << R"({"codes": {"4000-4099": {"action": "sometimes"}}})";
   const auto e = cw::load_policy_file(bad);
   EXPECT_EQ(e.error, cw::json_error::schema);
-  EXPECT_EQ(e.message, bad.string() + ": policy.codes[\"4000-4099\"].action: expected one of "
-                                      "stop|retry|retry_raised_floor|retry_with_strikes");
+  EXPECT_EQ(e.message, bad.string() +
+                           ": policy.codes[\"4000-4099\"].action: expected one of "
+                           "stop|retry|retry_raised_floor|retry_with_strikes");
 
   const auto missing = cw::load_policy_file(dir / "missing.json");
   EXPECT_EQ(missing.error, cw::json_error::unreadable);

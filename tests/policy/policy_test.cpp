@@ -45,9 +45,12 @@ expect expected_for_status(unsigned s) {
 
 expect kind_of(const cw::decision& d) {
   switch (d.kind) {
-    case cw::decision_kind::stop: return expect::stop;
-    case cw::decision_kind::retry: return expect::retry;
-    case cw::decision_kind::refresh_credentials: break;
+    case cw::decision_kind::stop:
+      return expect::stop;
+    case cw::decision_kind::retry:
+      return expect::retry;
+    case cw::decision_kind::refresh_credentials:
+      break;
   }
   return expect::refresh;
 }
@@ -316,8 +319,7 @@ TEST(decide, raised_floor_rows_spread_the_first_retry_then_keep_a_jittered_floor
   EXPECT_EQ(cw::decide(remote_close(1013), {}, cfg, constant(almost_one)).delay, 9999ms);
   // Later 1013 retries: max(backoff, 5 s + U(0, 1 s)).
   EXPECT_EQ(cw::decide(remote_close(1013), at_attempt(1), cfg, constant(0.0)).delay, 5000ms);
-  EXPECT_EQ(cw::decide(remote_close(1013), at_attempt(1), cfg, constant(almost_one)).delay,
-            5999ms);
+  EXPECT_EQ(cw::decide(remote_close(1013), at_attempt(1), cfg, constant(almost_one)).delay, 5999ms);
   EXPECT_EQ(cw::decide(remote_close(1013), at_attempt(6), cfg, constant(0.5)).delay,
             500ms + 14'750ms);  // the backoff has grown past the floor
 }

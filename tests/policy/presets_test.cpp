@@ -28,9 +28,7 @@ TEST(presets, every_name_resolves_and_unknown_names_do_not) {
   EXPECT_FALSE(cw::preset("").has_value());
 }
 
-TEST(presets, default_is_the_plain_config) {
-  EXPECT_EQ(must("default"), cw::config{});
-}
+TEST(presets, default_is_the_plain_config) { EXPECT_EQ(must("default"), cw::config{}); }
 
 TEST(presets, never_stops_on_every_outcome) {
   const auto cfg = must("never");

@@ -18,9 +18,9 @@ namespace {
 
 struct spread {
   std::size_t distinct_delays = 0;
-  std::size_t buckets = 0;       ///< distinct 100 ms buckets
-  double max_bucket_share = 0;   ///< the fullest bucket's share of all clients
-  double peak_to_mean = 0;       ///< fullest bucket over the mean of the used window
+  std::size_t buckets = 0;      ///< distinct 100 ms buckets
+  double max_bucket_share = 0;  ///< the fullest bucket's share of all clients
+  double peak_to_mean = 0;      ///< fullest bucket over the mean of the used window
   ms lo{0}, hi{0};
 };
 
@@ -61,10 +61,11 @@ TEST(spread, first_delays_after_1012_are_spread_over_five_seconds) {
   const auto s = first_delays_after(1012, {});
   std::cout << "[spread] 1012 x1000: " << s.distinct_delays << " distinct delays, " << s.buckets
             << " of 50 buckets of 100 ms, fullest bucket " << s.max_bucket_share * 100
-            << " % of clients, peak/mean " << s.peak_to_mean << ", range " << s.lo.count()
-            << "-" << s.hi.count() << " ms\n";
-  EXPECT_GT(s.distinct_delays, 850u);   // not identical: ~906 expected from 1,000 draws over 5,000 values
-  EXPECT_GE(s.buckets, 48u);            // U(500, 5500) spans 50 buckets
+            << " % of clients, peak/mean " << s.peak_to_mean << ", range " << s.lo.count() << "-"
+            << s.hi.count() << " ms\n";
+  EXPECT_GT(s.distinct_delays,
+            850u);            // not identical: ~906 expected from 1,000 draws over 5,000 values
+  EXPECT_GE(s.buckets, 48u);  // U(500, 5500) spans 50 buckets
   EXPECT_LE(s.max_bucket_share, 0.05);  // uniform would put 2 % in each
   EXPECT_LE(s.peak_to_mean, 2.0);       // the peak stays near the mean
   EXPECT_LT(s.lo, 700ms);

@@ -41,8 +41,19 @@ inline outcome app_close(std::uint16_t code = 1000) {
   return ev;
 }
 
-inline outcome refused(unsigned status, std::optional<std::string> retry_after = std::nullopt) {
-  return http_refusal{status, std::move(retry_after), {}};
+/// A refused upgrade without a Retry-After header.
+inline outcome refused(unsigned status) {
+  http_refusal r;
+  r.status = status;
+  return r;
+}
+
+/// A refused upgrade with a raw Retry-After header value.
+inline outcome refused(unsigned status, std::string retry_after) {
+  http_refusal r;
+  r.status = status;
+  r.retry_after.emplace(std::move(retry_after));
+  return r;
 }
 
 /// A source that always returns `u`: its extremes pin the bounds of a formula.

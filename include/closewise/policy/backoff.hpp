@@ -59,8 +59,8 @@ struct decorrelated_jitter {
 /// An empty table waits 0 ms.
 struct fixed_delays {
   std::vector<std::chrono::milliseconds> delays{
-      std::chrono::milliseconds{500},   std::chrono::milliseconds{1'000},
-      std::chrono::milliseconds{2'000}, std::chrono::milliseconds{5'000},
+      std::chrono::milliseconds{500},    std::chrono::milliseconds{1'000},
+      std::chrono::milliseconds{2'000},  std::chrono::milliseconds{5'000},
       std::chrono::milliseconds{10'000}, std::chrono::milliseconds{30'000}};
   double jitter = 0.2;  ///< proportional jitter in [0, 1]
   friend bool operator==(const fixed_delays&, const fixed_delays&) = default;

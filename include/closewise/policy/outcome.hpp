@@ -41,8 +41,8 @@ enum class transport_failure : std::uint8_t {
 
 /// Every transport failure, in declaration order (for tables and JSON).
 inline constexpr transport_failure all_transport_failures[] = {
-    transport_failure::dns,        transport_failure::refused,   transport_failure::reset,
-    transport_failure::timeout,    transport_failure::tls_verify, transport_failure::tls_other,
+    transport_failure::dns,     transport_failure::refused,    transport_failure::reset,
+    transport_failure::timeout, transport_failure::tls_verify, transport_failure::tls_other,
     transport_failure::other,
 };
 

@@ -33,7 +33,8 @@ namespace closewise::policy {
 
 /// The JSON and log name of an action: "stop", "retry", "retry_raised_floor", "retry_with_strikes".
 std::string_view to_string(reconnect_action a) noexcept;
-/// The JSON and log name of a qualifier: "none", "credential_refresh", "dead_letter", "tls_verify_stops".
+/// The JSON and log name of a qualifier: "none", "credential_refresh", "dead_letter",
+/// "tls_verify_stops".
 std::string_view to_string(reconnect_qualifier q) noexcept;
 
 /// What the policy does for one code, status or transport failure.
@@ -175,10 +176,10 @@ struct clock_reading {
 
 /// What the client reports when an attempt ends.
 struct attempt_report {
-  outcome result;                                 ///< how it ended
+  outcome result;                                   ///< how it ended
   std::optional<std::chrono::milliseconds> uptime;  ///< time open; nullopt: never opened
-  bool offending_message_known = false;           ///< see retry_context
-  clock_reading at;                               ///< when it ended
+  bool offending_message_known = false;             ///< see retry_context
+  clock_reading at;                                 ///< when it ended
 };
 
 /// The client's memory between attempts; the input `decide()` needs.
