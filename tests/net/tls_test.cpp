@@ -1,0 +1,154 @@
+// wss:// between closewise client and server, with a CA made at run time.
+#include "closewise/net/tls.hpp"
+
+#include <gtest/gtest.h>
+
+#include "closewise/error.hpp"
+#include "net/net_test_support.hpp"
+
+namespace closewise::net {
+namespace {
+
+using namespace test;
+using ce = client_event;
+
+class tls : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!certs.ok) {
+      if (in_ci()) {
+        FAIL() << "could not make test certificates with openssl";
+      } else {
+        GTEST_SKIP() << "openssl command unavailable";
+      }
+    }
+  }
+  server_config server_cfg(bool wrong_host = false) {
+    server_config cfg;
+    cfg.tls = tls_server_options{};
+    cfg.tls->cert_file = (wrong_host ? certs.wrong_host_cert : certs.server_cert).string();
+    cfg.tls->key_file = (wrong_host ? certs.wrong_host_key : certs.server_key).string();
+    return cfg;
+  }
+  temp_dir dir;
+  test_certs certs{dir.path()};
+};
+
+void echo_everything(server& s) {
+  s.on_message([](session& ss, proto::message_kind k, std::string_view p) { (void)ss.send(k, p); });
+}
+
+closewise::close_event wait_close(channel<client_event>& ch) {
+  for (;;) {
+    auto e = ch.pop();
+    if (!e) return {};
+    if (e->type == ce::closed) return e->close;
+  }
+}
+
+TEST_F(tls, wss_echo_and_clean_close_with_a_custom_ca) {
+  io_thread io;
+  server srv(io.ioc, server_cfg());
+  echo_everything(srv);
+  ASSERT_FALSE(srv.listen("127.0.0.1", 0));
+  for (const std::string host : {"localhost", "127.0.0.1"}) {
+    client_config cfg;
+    cfg.tls.ca_file = certs.ca.string();
+    client c(io.ioc, cfg);
+    channel<client_event> ev;
+    record(c, ev);
+    ASSERT_FALSE(c.connect("wss://" + host + ":" + std::to_string(srv.port()) + "/"));
+    auto e = ev.pop();
+    ASSERT_TRUE(e);
+    ASSERT_EQ(e->type, ce::opened) << host << ": " << e->ec.message();
+    const std::string big(1 << 20, 'q');
+    ASSERT_FALSE(c.send_binary(big));
+    e = ev.pop();
+    ASSERT_TRUE(e);
+    EXPECT_TRUE(e->data == big);
+    ASSERT_FALSE(c.close(close_code::normal, "done"));
+    EXPECT_EQ(wait_close(ev), cev(close_code::normal, "", true, initiator::local));
+  }
+}
+
+TEST_F(tls, untrusted_certificate_is_1015_tls_verify_failed) {
+  io_thread io;
+  server srv(io.ioc, server_cfg());
+  ASSERT_FALSE(srv.listen("127.0.0.1", 0));
+  client_config cfg;
+  cfg.tls.ca_file = certs.other_ca.string();
+  client c(io.ioc, cfg);
+  channel<client_event> ev;
+  record(c, ev);
+  ASSERT_FALSE(c.connect("wss://localhost:" + std::to_string(srv.port()) + "/"));
+  auto e = ev.pop();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->type, ce::errored);
+  EXPECT_EQ(e->ec, error::tls_verify_failed);
+  EXPECT_EQ(e->ec, condition::tls_verification);
+  EXPECT_EQ(wait_close(ev),
+            cev(close_code::tls_handshake, "", false, initiator::none, error::tls_verify_failed));
+}
+
+TEST_F(tls, host_name_mismatch_is_1015_tls_verify_failed) {
+  io_thread io;
+  server srv(io.ioc, server_cfg(true));
+  ASSERT_FALSE(srv.listen("127.0.0.1", 0));
+  client_config cfg;
+  cfg.tls.ca_file = certs.ca.string();
+  client c(io.ioc, cfg);
+  channel<client_event> ev;
+  record(c, ev);
+  ASSERT_FALSE(c.connect("wss://localhost:" + std::to_string(srv.port()) + "/"));
+  EXPECT_EQ(wait_close(ev),
+            cev(close_code::tls_handshake, "", false, initiator::none, error::tls_verify_failed));
+}
+
+TEST_F(tls, wss_to_a_plain_server_is_1015_tls_error) {
+  io_thread io;
+  server srv(io.ioc);
+  ASSERT_FALSE(srv.listen("127.0.0.1", 0));
+  client_config cfg;
+  cfg.tls.ca_file = certs.ca.string();
+  client c(io.ioc, cfg);
+  channel<client_event> ev;
+  record(c, ev);
+  ASSERT_FALSE(c.connect("wss://localhost:" + std::to_string(srv.port()) + "/"));
+  const auto got = wait_close(ev);
+  EXPECT_EQ(got, cev(close_code::tls_handshake, "", false, initiator::none, error::tls_error));
+  EXPECT_NE(got.error, condition::tls_verification);
+}
+
+TEST_F(tls, verification_can_be_turned_off) {
+  io_thread io;
+  server srv(io.ioc, server_cfg(true));
+  ASSERT_FALSE(srv.listen("127.0.0.1", 0));
+  client_config cfg;
+  cfg.tls.verify = false;
+  client c(io.ioc, cfg);
+  channel<client_event> ev;
+  record(c, ev);
+  ASSERT_FALSE(c.connect("wss://localhost:" + std::to_string(srv.port()) + "/"));
+  auto e = ev.pop();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->type, ce::opened);
+}
+
+TEST_F(tls, unreadable_ca_file_is_refused_at_connect) {
+  io_thread io;
+  client_config cfg;
+  cfg.tls.ca_file = (dir.path() / "missing.pem").string();
+  client c(io.ioc, cfg);
+  EXPECT_EQ(c.connect("wss://localhost:1/"), error::invalid_argument);
+}
+
+TEST_F(tls, server_with_missing_key_refuses_to_listen) {
+  io_thread io;
+  server_config cfg = server_cfg();
+  cfg.tls->key_file = (dir.path() / "missing.key").string();
+  server srv(io.ioc, cfg);
+  EXPECT_EQ(srv.listen("127.0.0.1", 0), error::invalid_argument);
+}
+
+}  // namespace
+}  // namespace closewise::net
