@@ -1,6 +1,5 @@
 #include "closewise/proto/frame.hpp"
 
-#include <bit>
 #include <cstring>
 
 #include "closewise/error.hpp"
@@ -16,13 +15,7 @@
 namespace closewise::proto {
 namespace {
 
-// The key as it sits in memory, advanced by `shift` bytes of the key stream,
-// so that byte i of the result masks the i-th payload byte from here on.
-inline std::uint32_t advance_key(std::uint32_t key, std::size_t shift) noexcept {
-  const int bits = static_cast<int>((shift & 3) * 8);
-  if constexpr (std::endian::native == std::endian::little) return std::rotr(key, bits);
-  else return std::rotl(key, bits);
-}
+using detail::advance_mask_key;
 
 inline void mask_bytes(std::uint8_t* p, std::size_t n, std::uint32_t key) noexcept {
   std::uint8_t k[4];
@@ -152,14 +145,13 @@ std::size_t decode_header(const std::uint8_t* p, std::size_t size, frame_header&
   return at;
 }
 
-void apply_mask(std::uint8_t* p, std::size_t n, std::uint32_t key, std::size_t offset) noexcept {
-  key = advance_key(key, offset);
+void detail::apply_mask_wide(std::uint8_t* p, std::size_t n, std::uint32_t key) noexcept {
 #if CLOSEWISE_X86
   if (n >= 128) {
     // Align to 32 bytes first so the wide loop never splits a cache line.
     const std::size_t head = (32 - (reinterpret_cast<std::uintptr_t>(p) & 31)) & 31;
     mask_bytes(p, head, key);
-    key = advance_key(key, head);
+    key = advance_mask_key(key, head);
     p += head;
     n -= head;
     if (have_avx2()) {
