@@ -38,7 +38,8 @@ void fuzz_server(std::string_view in, std::size_t piece) {
     deflate_options d;
     d.enabled = true;
     d.client_max_window_bits = static_cast<std::uint8_t>(8 + piece % 8);
-    const auto sp = s.request().subprotocols.empty() ? std::string{} : s.request().subprotocols.front();
+    const auto sp =
+        s.request().subprotocols.empty() ? std::string{} : s.request().subprotocols.front();
     const auto answer = s.accept(sp, d);
     check(answer.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0) == 0);
   } else if (r == server_handshake::result::invalid) {
@@ -124,10 +125,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t piece = 1 + data[1];
   const std::string_view in(reinterpret_cast<const char*>(data) + 2, size - 2);
   switch (data[0] % 4) {
-    case 0: fuzz_server(in, piece); break;
-    case 1: fuzz_client(in, piece); break;
-    case 2: fuzz_extensions(in, piece); break;
-    default: fuzz_inflate(in, piece); break;
+    case 0:
+      fuzz_server(in, piece);
+      break;
+    case 1:
+      fuzz_client(in, piece);
+      break;
+    case 2:
+      fuzz_extensions(in, piece);
+      break;
+    default:
+      fuzz_inflate(in, piece);
+      break;
   }
   return 0;
 }

@@ -40,10 +40,14 @@ bool check_params(const detail::extension& e, side s, deflate_element& out) {
   bool seen[4] = {false, false, false, false};
   for (const auto& p : e.params) {
     int idx = -1;
-    if (detail::iequals(p.name, "server_no_context_takeover")) idx = 0;
-    else if (detail::iequals(p.name, "client_no_context_takeover")) idx = 1;
-    else if (detail::iequals(p.name, "server_max_window_bits")) idx = 2;
-    else if (detail::iequals(p.name, "client_max_window_bits")) idx = 3;
+    if (detail::iequals(p.name, "server_no_context_takeover"))
+      idx = 0;
+    else if (detail::iequals(p.name, "client_no_context_takeover"))
+      idx = 1;
+    else if (detail::iequals(p.name, "server_max_window_bits"))
+      idx = 2;
+    else if (detail::iequals(p.name, "client_max_window_bits"))
+      idx = 3;
     // RFC 7692 §7.1: "An extension negotiation offer [or response] ... MUST
     // NOT include ... an extension parameter not defined for use in an offer".
     if (idx < 0) return false;
@@ -79,7 +83,8 @@ bool check_params(const detail::extension& e, side s, deflate_element& out) {
         out.client_max_window_bits = b;
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
   return true;
@@ -270,8 +275,7 @@ struct deflate_codec::impl {
     // Using 9 is still within an 8-bit window for the peer: zlib never emits
     // a distance beyond w_size - MIN_LOOKAHEAD = 512 - 262 = 250 bytes.
     const int bits = std::max(own_bits, 9);
-    if (deflateInit2(&def, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -bits, 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK)
+    if (deflateInit2(&def, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -bits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
       return false;
     def_ready = true;
     return true;
@@ -308,7 +312,8 @@ struct deflate_codec::impl {
       // Grow geometrically with what this call produced, within [1 KiB, 1 MiB].
       const std::size_t grow = std::clamp<std::size_t>(std::max(out.size() - start, size * 4),
                                                        std::size_t{1024}, std::size_t{1} << 20);
-      const auto room = static_cast<uInt>(std::min({cap - out.size(), grow, std::size_t{UINT_MAX}}));
+      const auto room =
+          static_cast<uInt>(std::min({cap - out.size(), grow, std::size_t{UINT_MAX}}));
       const std::size_t pos = out.size();
       out.resize(pos + room);
       inf.next_out = reinterpret_cast<unsigned char*>(out.data() + pos);
@@ -372,11 +377,10 @@ std::error_code deflate_codec::compress(std::string_view message, std::string& o
     }
     const std::size_t pending = z.avail_in + left;
     // deflateBound covers the input; the margin covers the sync-flush marker.
-    const auto room = static_cast<uInt>(
-        std::min<std::size_t>(deflateBound(&z, static_cast<uLong>(std::min<std::size_t>(
-                                                   pending, std::size_t{1} << 24))) +
-                                  16,
-                              UINT_MAX));
+    const auto room = static_cast<uInt>(std::min<std::size_t>(
+        deflateBound(&z, static_cast<uLong>(std::min<std::size_t>(pending, std::size_t{1} << 24))) +
+            16,
+        UINT_MAX));
     const std::size_t pos = out.size();
     out.resize(pos + room);
     z.next_out = reinterpret_cast<unsigned char*>(out.data() + pos);

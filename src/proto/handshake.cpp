@@ -186,8 +186,10 @@ bool feed(std::string& kept, std::string_view bytes, std::size_t& consumed, Step
   }
   std::size_t used = 0;
   if (!step(in, used)) {
-    if (prior != 0) kept.erase(0, used);
-    else kept.assign(in.substr(used));
+    if (prior != 0)
+      kept.erase(0, used);
+    else
+      kept.assign(in.substr(used));
     consumed = bytes.size();
     return false;
   }
@@ -361,7 +363,8 @@ bool client_handshake::impl::step(std::string_view in, std::size_t& used) {
   beast_ec bec;
   used += put_header(parser, in, header_used, limits.max_header_bytes, bec);
   if (bec == http::error::need_more) return false;
-  if (bec == http::error::header_limit) return finish(result::failed, closewise::error::header_too_large);
+  if (bec == http::error::header_limit)
+    return finish(result::failed, closewise::error::header_too_large);
   if (bec) return finish(result::failed, closewise::error::bad_http);
   if (!parser.is_header_done()) return false;
   return on_header(in, used);
@@ -454,8 +457,10 @@ client_handshake::client_handshake(client_request_options opts, handshake_limits
   m.limits = limits;
   m.parser.headers = &m.headers;
   set_limits(m.parser, limits);
-  if (!m.validate_options()) m.ec = closewise::error::invalid_argument;
-  else m.build_request();
+  if (!m.validate_options())
+    m.ec = closewise::error::invalid_argument;
+  else
+    m.build_request();
   if (m.ec) {
     m.request.clear();
     m.outcome = result::failed;
@@ -473,7 +478,8 @@ client_handshake::result client_handshake::receive(std::string_view bytes, std::
   impl& m = *impl_;
   consumed = 0;
   if (m.done) return m.outcome;
-  feed(m.kept, bytes, consumed, [&](std::string_view in, std::size_t& used) { return m.step(in, used); });
+  feed(m.kept, bytes, consumed,
+       [&](std::string_view in, std::size_t& used) { return m.step(in, used); });
   return m.done ? m.outcome : result::need_more;
 }
 
@@ -534,12 +540,14 @@ bool server_handshake::impl::check() {
   // RFC 6455 §4.2.1 lists what the server checks, in this order.
   // 1. "An HTTP/1.1 or higher GET request, including a "Request-URI"".
   if (req.method != "GET") return reject(closewise::error::bad_method, "method must be GET\n");
-  if (req.version < 11) return reject(closewise::error::bad_http_version, "HTTP/1.1 or later required\n");
+  if (req.version < 11)
+    return reject(closewise::error::bad_http_version, "HTTP/1.1 or later required\n");
   // An upgrade request has no body; bytes after the header are frames.
   if (!parser.is_done()) return reject(closewise::error::bad_http, "request body not allowed\n");
   // 2. "A |Host| header field containing the server's authority."
   const auto hosts = find_field(h, "Host", v);
-  if (hosts == 0 || detail::trim(v).empty()) return reject(closewise::error::no_host, "missing Host\n");
+  if (hosts == 0 || detail::trim(v).empty())
+    return reject(closewise::error::no_host, "missing Host\n");
   if (hosts != 1) return reject(closewise::error::bad_http, "more than one Host\n");
   // 3. "An |Upgrade| header field containing the value "websocket", treated
   // as an ASCII case-insensitive value."
@@ -588,7 +596,8 @@ server_handshake::result server_handshake::receive(std::string_view bytes, std::
   impl& m = *impl_;
   consumed = 0;
   if (m.done) return m.outcome;
-  feed(m.kept, bytes, consumed, [&](std::string_view in, std::size_t& used) { return m.step(in, used); });
+  feed(m.kept, bytes, consumed,
+       [&](std::string_view in, std::size_t& used) { return m.step(in, used); });
   return m.done ? m.outcome : result::need_more;
 }
 
@@ -629,8 +638,9 @@ std::string server_handshake::accept(std::string_view subprotocol, const deflate
   out.reserve(160 + subprotocol.size() + ext_response.size());
   // RFC 6455 §4.2.2 item 5: the status line, Upgrade, Connection and
   // Sec-WebSocket-Accept fields of the 101 answer.
-  out += "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Accept: ";
+  out +=
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: ";
   out.append(accept_value, accept_chars);
   out += "\r\n";
   if (send_protocol) {

@@ -3,8 +3,8 @@
 // message itself is parsed by Boost.Beast; these only split header values.
 #pragma once
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,8 +34,10 @@ void for_each_element(std::string_view list, F&& f) {
     if (i < list.size()) {
       const char c = list[i];
       if (quoted) {
-        if (c == '\\') ++i;  // quoted-pair: skip the escaped octet
-        else if (c == '"') quoted = false;
+        if (c == '\\')
+          ++i;  // quoted-pair: skip the escaped octet
+        else if (c == '"')
+          quoted = false;
         continue;
       }
       if (c == '"') {

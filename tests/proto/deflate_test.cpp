@@ -101,8 +101,9 @@ TEST(deflate_negotiate, table) {
       // A client window limit needs the client's consent: decline without it.
       {"permessage-deflate", srv(false, false, 15, 10), std::nullopt, ""},
       // ... and take the next offer that gives it.
-      {"permessage-deflate, permessage-deflate; client_max_window_bits=12", srv(false, false, 15, 10),
-       deflate_params{false, false, 15, 10}, "permessage-deflate; client_max_window_bits=10"},
+      {"permessage-deflate, permessage-deflate; client_max_window_bits=12",
+       srv(false, false, 15, 10), deflate_params{false, false, 15, 10},
+       "permessage-deflate; client_max_window_bits=10"},
       // Other extensions are skipped; quoted values are unquoted.
       {"x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=\"10\"", srv(),
        deflate_params{false, false, 10, 15}, "permessage-deflate; server_max_window_bits=10"},
@@ -149,8 +150,8 @@ TEST(deflate_negotiate, every_window_size_both_directions) {
     EXPECT_EQ(response, bits == 15 ? "permessage-deflate"
                                    : "permessage-deflate; client_max_window_bits=" + b);
     // And the server's own limits, against an offer that allows them.
-    p = negotiate_deflate("permessage-deflate; client_max_window_bits", srv(false, false, bits, bits),
-                          response);
+    p = negotiate_deflate("permessage-deflate; client_max_window_bits",
+                          srv(false, false, bits, bits), response);
     ASSERT_TRUE(p) << b;
     EXPECT_EQ(*p, (deflate_params{false, false, bits, bits}));
   }
@@ -178,16 +179,16 @@ TEST(deflate_accept_response, table) {
       {"  ", offer(), std::nullopt, true},
       {"permessage-deflate", offer(), deflate_params{}, true},
       {"permessage-deflate", deflate_options{}, std::nullopt, false},  // never offered
-      {"permessage-deflate; server_no_context_takeover", offer(), deflate_params{true, false, 15, 15},
-       true},
-      {"permessage-deflate; client_no_context_takeover", offer(), deflate_params{false, true, 15, 15},
-       true},
+      {"permessage-deflate; server_no_context_takeover", offer(),
+       deflate_params{true, false, 15, 15}, true},
+      {"permessage-deflate; client_no_context_takeover", offer(),
+       deflate_params{false, true, 15, 15}, true},
       // Our own client_no_context_takeover holds even if not echoed.
       {"permessage-deflate", offer(false, true), deflate_params{false, true, 15, 15}, true},
-      {"permessage-deflate; server_max_window_bits=12", offer(), deflate_params{false, false, 12, 15},
-       true},
-      {"permessage-deflate; client_max_window_bits=12", offer(), deflate_params{false, false, 15, 12},
-       true},
+      {"permessage-deflate; server_max_window_bits=12", offer(),
+       deflate_params{false, false, 12, 15}, true},
+      {"permessage-deflate; client_max_window_bits=12", offer(),
+       deflate_params{false, false, 15, 12}, true},
       // We offered server_no_context_takeover: it must be accepted.
       {"permessage-deflate", offer(true), std::nullopt, false},
       // We offered server_max_window_bits=10: a larger or absent echo is refused.
@@ -195,7 +196,8 @@ TEST(deflate_accept_response, table) {
        deflate_params{false, false, 10, 15}, true},
       {"permessage-deflate; server_max_window_bits=9", offer(false, false, 10),
        deflate_params{false, false, 9, 15}, true},
-      {"permessage-deflate; server_max_window_bits=11", offer(false, false, 10), std::nullopt, false},
+      {"permessage-deflate; server_max_window_bits=11", offer(false, false, 10), std::nullopt,
+       false},
       {"permessage-deflate", offer(false, false, 10), std::nullopt, false},
       // client_max_window_bits only when offered, and not above the offer.
       {"permessage-deflate; client_max_window_bits=10", offer(false, false, 15, 15, false),
@@ -204,7 +206,8 @@ TEST(deflate_accept_response, table) {
        false},
       {"permessage-deflate; client_max_window_bits=9", offer(false, false, 15, 10),
        deflate_params{false, false, 15, 9}, true},
-      {"permessage-deflate", offer(false, false, 15, 10), deflate_params{false, false, 15, 10}, true},
+      {"permessage-deflate", offer(false, false, 15, 10), deflate_params{false, false, 15, 10},
+       true},
       // A bare client_max_window_bits is an offer form, not a response.
       {"permessage-deflate; client_max_window_bits", offer(), std::nullopt, false},
       {"permessage-deflate; server_max_window_bits", offer(), std::nullopt, false},
@@ -236,10 +239,12 @@ TEST(deflate_accept_response, every_window_size) {
   for (std::uint8_t bits = 8; bits <= 15; ++bits) {
     const std::string b = std::to_string(bits);
     std::optional<deflate_params> out;
-    EXPECT_FALSE(accept_deflate_response("permessage-deflate; server_max_window_bits=" + b, offer(), out));
+    EXPECT_FALSE(
+        accept_deflate_response("permessage-deflate; server_max_window_bits=" + b, offer(), out));
     ASSERT_TRUE(out);
     EXPECT_EQ(out->server_max_window_bits, bits);
-    EXPECT_FALSE(accept_deflate_response("permessage-deflate; client_max_window_bits=" + b, offer(), out));
+    EXPECT_FALSE(
+        accept_deflate_response("permessage-deflate; client_max_window_bits=" + b, offer(), out));
     ASSERT_TRUE(out);
     EXPECT_EQ(out->client_max_window_bits, bits);
   }
@@ -331,13 +336,15 @@ TEST(deflate_codec, no_context_takeover_restarts_every_message) {
 
 std::string sample_message(std::mt19937& rng, std::size_t size) {
   // Compressible text with repeats near and far, so windows matter.
-  static const char* words[] = {"close ", "right ", "reconnect ", "frame ", "1000 ", "1001 ",
-                                "going away ", "\xe2\x82\xac ", "ping ", "pong "};
+  static const char* words[] = {"close ", "right ",      "reconnect ",    "frame ", "1000 ",
+                                "1001 ",  "going away ", "\xe2\x82\xac ", "ping ",  "pong "};
   std::string s;
   std::uniform_int_distribution<int> pick(0, 9), byte(0, 255);
   while (s.size() < size) {
-    if (pick(rng) == 0) s += static_cast<char>(byte(rng));
-    else s += words[pick(rng)];
+    if (pick(rng) == 0)
+      s += static_cast<char>(byte(rng));
+    else
+      s += words[pick(rng)];
   }
   s.resize(size);
   return s;
@@ -408,8 +415,10 @@ TEST(deflate_codec, many_messages_with_context_takeover_shrink) {
   for (int i = 0; i < 500; ++i) {
     std::string wire;
     ASSERT_FALSE(tx.compress(msg, wire));
-    if (i == 0) first = wire.size();
-    else EXPECT_LT(wire.size(), first / 2) << i;
+    if (i == 0)
+      first = wire.size();
+    else
+      EXPECT_LT(wire.size(), first / 2) << i;
     ASSERT_EQ(inflate_all(rx, wire), msg) << i;
   }
 }

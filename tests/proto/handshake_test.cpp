@@ -43,9 +43,7 @@ client_request_options sample_options() {
 
 // ------------------------------------------------------------ key, accept --
 
-TEST(handshake_key, rfc6455_sample_accept) {
-  EXPECT_EQ(compute_accept(sample_key), sample_accept);
-}
+TEST(handshake_key, rfc6455_sample_accept) { EXPECT_EQ(compute_accept(sample_key), sample_accept); }
 
 TEST(handshake_key, generated_keys_are_valid_and_random) {
   const auto a = generate_key();
@@ -60,12 +58,12 @@ TEST(handshake_key, validity) {
   EXPECT_TRUE(is_valid_key(sample_key));
   EXPECT_FALSE(is_valid_key(""));
   EXPECT_FALSE(is_valid_key("dGhlIHNhbXBsZSBub25jZQ="));    // 23 chars
-  EXPECT_FALSE(is_valid_key("dGhlIHNhbXBsZSBub25jZQ===")); // 25 chars
-  EXPECT_FALSE(is_valid_key("dGhlIHNhbXBsZSBub25jZ==="));  // 15 bytes
-  EXPECT_FALSE(is_valid_key("dGhlIHNhbXBsZSBub25jZQAA"));  // 18 bytes
-  EXPECT_FALSE(is_valid_key("dGhlIHNhbXBsZSBub25j*Q=="));  // not base64
-  EXPECT_FALSE(is_valid_key("dGhlIHNhbX BsZSBub25jZ=="));  // space inside
-  EXPECT_FALSE(is_valid_key("dGhl=HNhbXBsZSBub25jZQ=="));  // padding inside
+  EXPECT_FALSE(is_valid_key("dGhlIHNhbXBsZSBub25jZQ==="));  // 25 chars
+  EXPECT_FALSE(is_valid_key("dGhlIHNhbXBsZSBub25jZ==="));   // 15 bytes
+  EXPECT_FALSE(is_valid_key("dGhlIHNhbXBsZSBub25jZQAA"));   // 18 bytes
+  EXPECT_FALSE(is_valid_key("dGhlIHNhbXBsZSBub25j*Q=="));   // not base64
+  EXPECT_FALSE(is_valid_key("dGhlIHNhbX BsZSBub25jZ=="));   // space inside
+  EXPECT_FALSE(is_valid_key("dGhl=HNhbXBsZSBub25jZQ=="));   // padding inside
 }
 
 // ---------------------------------------------------------- client request --
@@ -195,7 +193,8 @@ TEST(client_handshake, tokens_are_case_insensitive) {
   client_handshake c(sample_options());
   const std::string resp =
       "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\n"
-      "CONNECTION: keep-alive, UPGRADE\r\nsec-websocket-accept:   s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  \r\n\r\n";
+      "CONNECTION: keep-alive, UPGRADE\r\nsec-websocket-accept:   s3pPLMBiTxaQ9kYGzzhZRbK+xOo=  "
+      "\r\n\r\n";
   std::size_t consumed = 0;
   EXPECT_EQ(c.receive(resp, consumed), cresult::accepted) << c.error().message();
 }
@@ -211,7 +210,8 @@ TEST(client_handshake, bad_101_responses_fail_with_exact_errors) {
   const response_case cases[] = {
       {"no upgrade", "HTTP/1.1 101 OK\r\nConnection: Upgrade\r\n" + accept + "\r\n",
        error::bad_upgrade},
-      {"wrong upgrade", "HTTP/1.1 101 OK\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n" + accept + "\r\n",
+      {"wrong upgrade",
+       "HTTP/1.1 101 OK\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n" + accept + "\r\n",
        error::bad_upgrade},
       {"no connection", "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\n" + accept + "\r\n",
        error::bad_connection},
@@ -225,9 +225,11 @@ TEST(client_handshake, bad_101_responses_fail_with_exact_errors) {
        "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
        error::bad_accept},
       {"two accepts",
-       "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + accept + accept + "\r\n",
+       "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + accept + accept +
+           "\r\n",
        error::bad_accept},
-      {"HTTP/1.0", "HTTP/1.0 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + accept + "\r\n",
+      {"HTTP/1.0",
+       "HTTP/1.0 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + accept + "\r\n",
        error::bad_http_version},
       {"subprotocol not offered", response_101("Sec-WebSocket-Protocol: chat\r\n"),
        error::bad_subprotocol},
@@ -258,7 +260,8 @@ TEST(client_handshake, subprotocol_must_be_one_offered) {
   {
     client_handshake c(o);
     std::size_t consumed = 0;
-    EXPECT_EQ(c.receive(response_101("Sec-WebSocket-Protocol: mqtt\r\n"), consumed), cresult::failed);
+    EXPECT_EQ(c.receive(response_101("Sec-WebSocket-Protocol: mqtt\r\n"), consumed),
+              cresult::failed);
     EXPECT_EQ(c.error(), error::bad_subprotocol);
     EXPECT_EQ(c.subprotocol(), "");
   }
@@ -272,15 +275,17 @@ TEST(client_handshake, subprotocol_must_be_one_offered) {
   {
     client_handshake c(o);
     std::size_t consumed = 0;
-    EXPECT_EQ(c.receive(response_101("Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: chat\r\n"),
-                        consumed),
-              cresult::failed);
+    EXPECT_EQ(
+        c.receive(response_101("Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: chat\r\n"),
+                  consumed),
+        cresult::failed);
     EXPECT_EQ(c.error(), error::bad_subprotocol);
   }
   {
     client_handshake c(o);  // case matters for subprotocol names
     std::size_t consumed = 0;
-    EXPECT_EQ(c.receive(response_101("Sec-WebSocket-Protocol: CHAT\r\n"), consumed), cresult::failed);
+    EXPECT_EQ(c.receive(response_101("Sec-WebSocket-Protocol: CHAT\r\n"), consumed),
+              cresult::failed);
     EXPECT_EQ(c.error(), error::bad_subprotocol);
   }
 }
@@ -301,8 +306,9 @@ TEST(client_handshake, deflate_response_is_checked) {
   {
     client_handshake c(o);
     std::size_t consumed = 0;
-    EXPECT_EQ(c.receive(response_101("Sec-WebSocket-Extensions: permessage-deflate; foo\r\n"), consumed),
-              cresult::failed);
+    EXPECT_EQ(
+        c.receive(response_101("Sec-WebSocket-Extensions: permessage-deflate; foo\r\n"), consumed),
+        cresult::failed);
     EXPECT_EQ(c.error(), error::bad_extension);
     EXPECT_FALSE(c.deflate());
   }
@@ -370,7 +376,8 @@ TEST(client_handshake, chunked_refusal_body) {
   client_handshake c(sample_options());
   std::size_t consumed = 0;
   const std::string resp =
-      "HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nauth\r\n5\r\n fail\r\n0\r\n\r\n";
+      "HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nauth\r\n5\r\n "
+      "fail\r\n0\r\n\r\n";
   EXPECT_EQ(c.receive(resp, consumed), cresult::failed);
   EXPECT_EQ(consumed, resp.size());
   EXPECT_EQ(c.failure()->status, 401u);
@@ -379,7 +386,8 @@ TEST(client_handshake, chunked_refusal_body) {
 
 TEST(client_handshake, oversized_response_header) {
   client_handshake c(sample_options(), handshake_limits{256, 16});
-  std::string resp = "HTTP/1.1 101 Switching Protocols\r\nX-Pad: " + std::string(300, 'a') + "\r\n\r\n";
+  std::string resp =
+      "HTTP/1.1 101 Switching Protocols\r\nX-Pad: " + std::string(300, 'a') + "\r\n\r\n";
   std::size_t consumed = 0;
   EXPECT_EQ(c.receive(resp, consumed), cresult::failed);
   EXPECT_EQ(c.error(), error::header_too_large);
@@ -476,7 +484,9 @@ TEST(server_handshake, faults_get_exact_status_error_and_reason) {
        400, "missing Sec-WebSocket-Key\n"},
       {"short key", replace(g, "dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZQ=="), error::bad_key, 400,
        "invalid Sec-WebSocket-Key\n"},
-      {"two keys", replace(g, "Sec-WebSocket-Key:", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key:"),
+      {"two keys",
+       replace(g, "Sec-WebSocket-Key:",
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key:"),
        error::bad_key, 400, "more than one Sec-WebSocket-Key\n"},
       {"version 8", replace(g, "Version: 13", "Version: 8"), error::bad_version, 426,
        "unsupported Sec-WebSocket-Version (want 13)\n"},
@@ -520,7 +530,8 @@ TEST(server_handshake, missing_key_response_bytes) {
 TEST(server_handshake, wrong_version_gets_426_with_version_header) {
   server_handshake s;
   std::size_t consumed = 0;
-  ASSERT_EQ(s.receive(replace(good_request, "Version: 13", "Version: 7"), consumed), sresult::invalid);
+  ASSERT_EQ(s.receive(replace(good_request, "Version: 13", "Version: 7"), consumed),
+            sresult::invalid);
   EXPECT_EQ(s.error_response(),
             "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
             "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 44\r\n"
@@ -532,7 +543,8 @@ TEST(server_handshake, header_limit_is_exact) {
   const std::size_t limit = good_request.size() + 20;
   const std::string pad_field = "X-Pad: ";
   const std::size_t pad = limit - good_request.size() - pad_field.size() - 2;
-  const std::string fits = replace(good_request, "\r\n\r\n", "\r\n" + pad_field + std::string(pad, 'p') + "\r\n\r\n");
+  const std::string fits =
+      replace(good_request, "\r\n\r\n", "\r\n" + pad_field + std::string(pad, 'p') + "\r\n\r\n");
   ASSERT_EQ(fits.size(), limit);
   {
     server_handshake s(handshake_limits{limit, 0});
@@ -574,11 +586,12 @@ TEST(server_handshake, huge_single_read_is_refused_without_waiting) {
 
 TEST(server_handshake, subprotocols_and_extensions_are_collected) {
   server_handshake s;
-  const std::string req = replace(good_request, "\r\n\r\n",
-                                  "\r\nSec-WebSocket-Protocol: chat, superchat\r\n"
-                                  "Sec-WebSocket-Protocol: v2.mqtt\r\n"
-                                  "Sec-WebSocket-Extensions: x-foo\r\n"
-                                  "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n");
+  const std::string req =
+      replace(good_request, "\r\n\r\n",
+              "\r\nSec-WebSocket-Protocol: chat, superchat\r\n"
+              "Sec-WebSocket-Protocol: v2.mqtt\r\n"
+              "Sec-WebSocket-Extensions: x-foo\r\n"
+              "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n");
   std::size_t consumed = 0;
   ASSERT_EQ(s.receive(req, consumed), sresult::valid);
   EXPECT_EQ(s.request().subprotocols, (std::vector<std::string>{"chat", "superchat", "v2.mqtt"}));
@@ -605,11 +618,14 @@ TEST(server_handshake, refuse_builds_complete_responses) {
   h.fields = {{"Retry-After", "5"}};
   EXPECT_EQ(server_handshake::refuse(503, h, "busy\n"),
             "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbusy\n");
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\nConnection: "
+            "close\r\n\r\nbusy\n");
   EXPECT_EQ(server_handshake::refuse(403),
             "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   // Injected, managed and malformed fields are dropped; a bad status is 500.
-  h.fields = {{"X-Evil", "a\r\nSet-Cookie: x"}, {"Content-Length", "99"}, {"Bad Name", "v"},
+  h.fields = {{"X-Evil", "a\r\nSet-Cookie: x"},
+              {"Content-Length", "99"},
+              {"Bad Name", "v"},
               {"Connection", "keep-alive"}};
   EXPECT_EQ(server_handshake::refuse(101, h),
             "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");

@@ -26,8 +26,8 @@ inline constexpr std::uint8_t max_window_bits = 15;
 /// "server_*" govern what the server compresses (and so what the client
 /// inflates); "client_*" govern the other direction.
 struct deflate_params {
-  bool server_no_context_takeover = false;   ///< §7.1.1.1: server resets its compressor per message
-  bool client_no_context_takeover = false;   ///< §7.1.1.2: client resets its compressor per message
+  bool server_no_context_takeover = false;  ///< §7.1.1.1: server resets its compressor per message
+  bool client_no_context_takeover = false;  ///< §7.1.1.2: client resets its compressor per message
   std::uint8_t server_max_window_bits = 15;  ///< §7.1.2.1: 8..15
   std::uint8_t client_max_window_bits = 15;  ///< §7.1.2.2: 8..15
   friend bool operator==(const deflate_params&, const deflate_params&) = default;

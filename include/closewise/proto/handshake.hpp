@@ -122,7 +122,7 @@ struct upgrade_request {
   unsigned version = 11;  ///< 11 for HTTP/1.1
   http_headers headers;
   std::vector<std::string> subprotocols;  ///< offered, in order
-  std::string extensions;                 ///< raw Sec-WebSocket-Extensions (instances joined by ", ")
+  std::string extensions;  ///< raw Sec-WebSocket-Extensions (instances joined by ", ")
 };
 
 /// The server half: parses and checks the request, then builds the answer
