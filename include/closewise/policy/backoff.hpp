@@ -34,9 +34,9 @@ uniform_source random_uniform();
 /// base·2ⁿ <= cap − floor, and differs only where the textbook form would put
 /// probability mass on exactly `cap`. If floor >= cap the delay is `floor`.
 struct full_jitter {
-  std::chrono::milliseconds base{500};
-  std::chrono::milliseconds floor{500};
-  std::chrono::milliseconds cap{30'000};
+  std::chrono::milliseconds base{500};    ///< width of the first jitter window
+  std::chrono::milliseconds floor{500};   ///< no retry sooner than this
+  std::chrono::milliseconds cap{30'000};  ///< every delay stays below this
   friend bool operator==(const full_jitter&, const full_jitter&) = default;
 };
 
@@ -49,8 +49,8 @@ struct full_jitter {
 /// `min(cap, U(base, 3·previous))` sends two thirds of the draws to exactly
 /// `cap` once previous reaches it.
 struct decorrelated_jitter {
-  std::chrono::milliseconds base{500};
-  std::chrono::milliseconds cap{30'000};
+  std::chrono::milliseconds base{500};    ///< no retry sooner than this
+  std::chrono::milliseconds cap{30'000};  ///< every delay stays below this
   friend bool operator==(const decorrelated_jitter&, const decorrelated_jitter&) = default;
 };
 

@@ -41,7 +41,9 @@ struct decision {
   /// A retry decision.
   static decision retry(std::chrono::milliseconds delay, std::string cause);
 
+  /// Give up: do not reconnect.
   bool stops() const noexcept { return kind == decision_kind::stop; }
+  /// Reconnect after `delay`.
   bool retries() const noexcept { return kind == decision_kind::retry; }
 
   friend bool operator==(const decision&, const decision&) = default;

@@ -61,32 +61,32 @@ struct rule {
 
 /// An override for close codes `first..last` (inclusive).
 struct code_override {
-  std::uint16_t first = 0;
-  std::uint16_t last = 0;
-  policy::rule rule;
+  std::uint16_t first = 0;  ///< first code covered
+  std::uint16_t last = 0;   ///< last code covered (inclusive)
+  policy::rule rule;        ///< what to do for them
   friend bool operator==(const code_override&, const code_override&) = default;
 };
 
 /// An override for HTTP statuses `first..last` (inclusive, within 100..999).
 struct status_override {
-  unsigned first = 0;
-  unsigned last = 0;
-  policy::rule rule;
+  unsigned first = 0;  ///< first status covered
+  unsigned last = 0;   ///< last status covered (inclusive)
+  policy::rule rule;   ///< what to do for them
   friend bool operator==(const status_override&, const status_override&) = default;
 };
 
 /// An override for one kind of transport failure.
 struct transport_override {
-  transport_failure failure = transport_failure::other;
-  policy::rule rule;
+  transport_failure failure = transport_failure::other;  ///< the failure covered
+  policy::rule rule;                                     ///< what to do for it
   friend bool operator==(const transport_override&, const transport_override&) = default;
 };
 
 /// One row of the built-in HTTP status table (data, like the close-code registry).
 struct status_rule_row {
-  unsigned first;
-  unsigned last;
-  reconnect_rule rule;
+  unsigned first;       ///< first status of the row
+  unsigned last;        ///< last status of the row (inclusive)
+  reconnect_rule rule;  ///< the default for them
 };
 
 /// The default decision per HTTP status of a refused upgrade, sorted and
@@ -168,8 +168,8 @@ struct retry_context {
 
 /// Both clocks read at one moment: monotonic for durations, wall for HTTP dates.
 struct clock_reading {
-  std::chrono::steady_clock::time_point steady{};
-  std::chrono::system_clock::time_point wall{};
+  std::chrono::steady_clock::time_point steady{};  ///< for uptime and elapsed time
+  std::chrono::system_clock::time_point wall{};    ///< for HTTP-date Retry-After
   /// Reads the real clocks (the one impure helper; tests pass fixed readings).
   static clock_reading now() noexcept;
 };
@@ -199,6 +199,7 @@ class retry_state {
   /// Forgets everything, e.g. when `reconnect()` leaves the given-up state.
   void reset() noexcept;
 
+  /// The input for the next `decide()` call.
   const retry_context& context() const noexcept { return ctx_; }
 
  private:
