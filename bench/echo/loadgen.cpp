@@ -445,15 +445,17 @@ struct thread_stats {
 
 class echo_conn {
  public:
-  echo_conn(tcp::socket s, const std::vector<std::uint8_t>& frame, std::size_t expect, unsigned depth,
-            const run_window& w, thread_stats& st, std::function<void()>& on_done)
-      : sock_(std::move(s)), frame_(frame), expect_(expect), depth_(depth), sent_(depth), w_(w), st_(st),
-        on_done_(on_done), rbuf_(std::max<std::size_t>(expect + 64, 16384)) {}
+  // `frames` holds `depth` copies of one frame of `frame_size` bytes, so the
+  // replies that one read completes are answered with one write.
+  echo_conn(tcp::socket s, const std::vector<std::uint8_t>& frames, std::size_t frame_size, std::size_t expect,
+            unsigned depth, const run_window& w, thread_stats& st, std::function<void()>& on_done)
+      : sock_(std::move(s)), frames_(frames), frame_size_(frame_size), expect_(expect), depth_(depth),
+        sent_(depth), w_(w), st_(st), on_done_(on_done), rbuf_(std::max<std::size_t>(expect + 64, 16384)) {}
 
   void start() {
     error_code ec;
     sock_.non_blocking(true, ec);
-    for (unsigned i = 0; i < depth_; ++i) send_one();
+    send_n(depth_);
     arm_read();
   }
 
@@ -463,14 +465,15 @@ class echo_conn {
   }
 
  private:
-  void send_one() {
-    sent_[(head_ + inflight_) % depth_] = clk::now();
-    ++inflight_;
+  void send_n(unsigned k) {
+    const auto now = clk::now();
+    for (unsigned i = 0; i < k; ++i) sent_[(head_ + inflight_ + i) % depth_] = now;
+    inflight_ += k;
     if (writing_) {
-      ++queued_;
+      queued_ += k;
       return;
     }
-    write_frame(frame_.data(), frame_.size());
+    write_frame(frames_.data(), frame_size_ * k);
   }
 
   // Tries the write in place; only a short write goes through the reactor.
@@ -490,8 +493,9 @@ class echo_conn {
 
   void after_write() {
     if (queued_ > 0) {
-      --queued_;
-      write_frame(frame_.data(), frame_.size());
+      const unsigned k = std::min(queued_, depth_);
+      queued_ -= k;
+      write_frame(frames_.data(), frame_size_ * k);
     } else if (closing_ && !close_sent_) {
       close_sent_ = true;
       static const auto cf = close_frame_1000();
@@ -513,24 +517,28 @@ class echo_conn {
       return fail();
     }
     std::size_t off = 0;
+    unsigned resend = 0;
     while (off < n) {
       frame_reader::event ev;
       off += reader_.feed(rbuf_.data() + off, n - off, ev);
       if (ev.kind == frame_reader::event::message) {
-        on_message(ev.bytes);
+        resend += on_message(ev.bytes) ? 1 : 0;
       } else if (ev.kind == frame_reader::event::protocol_error) {
         return fail();
       } else if (ev.kind == frame_reader::event::close && !closing_) {
         return fail();  // the server closed on us mid-run
       }
     }
+    if (done_) return;
+    if (resend > 0) send_n(resend);
     if (!done_) arm_read();
   }
 
-  void on_message(std::uint64_t bytes) {
+  // Accounts for one echoed message; true when another should be sent.
+  bool on_message(std::uint64_t bytes) {
     const auto now = clk::now();
     if (bytes != expect_) ++st_.bytes_mismatch;
-    if (inflight_ == 0) return;  // an unsolicited message; nothing to time
+    if (inflight_ == 0) return false;  // an unsolicited message; nothing to time
     const auto sent = sent_[head_];
     head_ = (head_ + 1) % depth_;
     --inflight_;
@@ -538,12 +546,12 @@ class echo_conn {
       ++st_.messages;
       st_.lat_ns.push_back(to_ns32(now - sent));
     }
-    if (now < w_.measure_to) {
-      send_one();
-    } else if (inflight_ == 0 && !closing_) {
+    if (now < w_.measure_to) return true;
+    if (inflight_ == 0 && !closing_) {
       closing_ = true;
       if (!writing_) after_write();
     }
+    return false;
   }
 
   void fail() {
@@ -560,7 +568,8 @@ class echo_conn {
   }
 
   tcp::socket sock_;
-  const std::vector<std::uint8_t>& frame_;
+  const std::vector<std::uint8_t>& frames_;
+  std::size_t frame_size_;
   std::size_t expect_;
   unsigned depth_;
   std::vector<clk::time_point> sent_;
@@ -579,6 +588,9 @@ int run_echo(const options& o) {
   std::vector<std::uint8_t> payload(o.size);
   for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::uint8_t>('a' + i % 26);
   const auto frame = client_frame(o.text ? 0x1 : 0x2, payload, 0x37fa213du);
+  std::vector<std::uint8_t> frames;
+  frames.reserve(frame.size() * o.depth);
+  for (unsigned i = 0; i < o.depth; ++i) frames.insert(frames.end(), frame.begin(), frame.end());
 
   run_window window;
   std::latch ready(o.threads);
@@ -628,7 +640,8 @@ int run_echo(const options& o) {
       };
       std::vector<std::unique_ptr<echo_conn>> conns;
       for (auto& s : socks)
-        conns.push_back(std::make_unique<echo_conn>(std::move(s), frame, o.size, o.depth, window, st, on_done));
+        conns.push_back(
+            std::make_unique<echo_conn>(std::move(s), frames, frame.size(), o.size, o.depth, window, st, on_done));
       for (auto& c : conns) c->start();
       dog.async_wait([&](error_code ec) {
         if (ec) return;
