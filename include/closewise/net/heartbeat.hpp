@@ -36,6 +36,10 @@ class heartbeat {
   void start(clock::time_point now, double u) noexcept;
   /// A frame arrived.
   void on_inbound(clock::time_point now) noexcept;
+  /// The caller has reason to doubt the peer (the network changed) and sent a
+  /// ping at `now`: the peer must now answer within `grace`, however recent
+  /// its last frame was. Any inbound frame ends the probe.
+  void probe(clock::time_point now) noexcept;
   /// What to do at `now`; call at `next_wakeup()` (or later).
   action poll(clock::time_point now) noexcept;
   /// When `poll` next has something to do.
@@ -47,6 +51,7 @@ class heartbeat {
   heartbeat_config cfg_;
   clock::time_point last_inbound_{};
   clock::time_point next_ping_{};
+  clock::time_point probe_deadline_ = clock::time_point::max();  ///< max: no probe
   bool timed_out_ = false;
 };
 

@@ -58,7 +58,13 @@ class send_queue {
   /// Removes and returns the oldest message.
   queued_message pop();
   /// Puts a message back at the front (a send that could not start), keeping its id.
+  /// It is never refused: the message was counted once already, and handing it
+  /// back because newer ones filled the queue would break the send order.
   void push_front(queued_message msg);
+  /// Reserves the next id for a message placed with push_front that never went
+  /// through push (a reconnecting client's on_reconnected messages), so every
+  /// message the application gets back still has a unique id.
+  std::uint64_t reserve_id() noexcept { return next_id_++; }
   /// Removes and returns every message, oldest first.
   std::vector<queued_message> take_all();
   const send_queue_limits& limits() const noexcept { return limits_; }
