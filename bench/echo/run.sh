@@ -4,7 +4,7 @@
 # generator pinned to the other, and prints a markdown table with ratios to the
 # raw Boost.Beast echo measured in the same run.
 #
-#   bench/echo/run.sh                     # everything, about 4 minutes
+#   bench/echo/run.sh                     # everything, about 4-5 minutes
 #   SECS=10 SERVERS="beast closewise" bench/echo/run.sh
 #
 # Environment: BUILD_DIR (default build-bench), SECS (measured seconds per
@@ -84,45 +84,56 @@ run_on() {
     "$NICE" "$pidfile" "$cpu" _ "$@"
 }
 
-SPID=""
-PORT=""
+# All servers run at once, pinned to the same CPU (an idle one costs
+# nothing), and every cell is measured for each server back to back, so a
+# change in the machine's background load hits all peers alike.
+declare -A SPIDS PORTS
 start_server() {
-  local name=$1 portfile pidfile
+  local name=$1 portfile pidfile pid="" port=""
   portfile=$(mktemp)
   pidfile=$(mktemp)
   # shellcheck disable=SC2046
-  (run_on "$SERVER_CPU" "$pidfile" $(server_cmd "$name") 0 >"$portfile" 2>"$BUILD/echo-$name.stderr") &
+  (run_on "$SERVER_CPU" "$pidfile" $(server_cmd "$name") 0 >"$portfile" 2>>"$BUILD/echo-$name.stderr") &
   for _ in $(seq 100); do
-    SPID=$(tr -dc 0-9 <"$pidfile")
-    PORT=$(head -n1 "$portfile" | tr -dc 0-9)
-    [[ -n "$PORT" && -n "$SPID" ]] && break
+    pid=$(tr -dc 0-9 <"$pidfile")
+    port=$(head -n1 "$portfile" | tr -dc 0-9)
+    [[ -n "$port" && -n "$pid" ]] && break
     sleep 0.05
   done
   rm -f "$portfile" "$pidfile"
-  if [[ -z "$PORT" ]]; then
+  SPIDS[$name]=$pid
+  PORTS[$name]=$port
+  if [[ -z "$port" ]]; then
     log "!! $name did not print its port"
-    stop_server
+    stop_server "$name"
     return 1
   fi
   sleep 0.2
 }
 
 stop_server() {
-  [[ -z "$SPID" ]] && return 0
-  kill -TERM "$SPID" 2>/dev/null || true
+  local pid=${SPIDS[$1]:-}
+  unset "SPIDS[$1]" "PORTS[$1]"
+  [[ -z "$pid" ]] && return 0
+  kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 30); do
-    kill -0 "$SPID" 2>/dev/null || break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  kill -KILL "$SPID" 2>/dev/null || true
-  wait 2>/dev/null || true
-  SPID=""
+  kill -KILL "$pid" 2>/dev/null || true
 }
-trap stop_server EXIT
+stop_all() {
+  local n
+  for n in "${!SPIDS[@]}"; do stop_server "$n"; done
+  wait 2>/dev/null || true
+}
+trap stop_all EXIT
 
-loadgen() {
-  (run_on "$CLIENT_CPU" /dev/null "$BIN/closewise_echo_loadgen" "$@" --port "$PORT" --server-pid "$SPID" \
-    --server-core "$SERVER_CPU" --client-core "$CLIENT_CPU") \
+loadgen() {  # SERVER ARGS...
+  local name=$1
+  shift
+  (run_on "$CLIENT_CPU" /dev/null "$BIN/closewise_echo_loadgen" "$@" --port "${PORTS[$name]}" \
+    --server-pid "${SPIDS[$name]}" --server-core "$SERVER_CPU" --client-core "$CLIENT_CPU") \
     2>>"$BUILD/echo-loadgen.stderr" | grep '^result' || true
 }
 
@@ -130,40 +141,50 @@ declare -A R
 # field LINE KEY -> value of KEY=... in a result line ("-" if absent)
 field() { local v; v=$(grep -o "\b$2=[^ ]*" <<<"$1" | head -n1 | cut -d= -f2); echo "${v:--}"; }
 
+# cell: a key and the load generator's arguments.
+record() {  # SERVER KEY ARGS...
+  local name=$1 key=$2 line
+  shift 2
+  line=$(loadgen "$name" "$@")
+  echo "$name $key $line" >>"$RAW"
+  log "   $name $key: ${line#result }"
+  R[$name,$key]=$line
+}
+
 : >"$RAW"
-CELLS=("32 1" "32 100" "65536 1" "65536 100")
+# size conns depth; 32 B x 100 at depth 16 is informative (see RESULTS.md).
+CELLS=("32 1 1" "32 100 1" "65536 1 1" "65536 100 1" "32 100 16")
 RAN=()
 for s in $SERVERS; do
   if ! available "$s"; then
     log "== $s: not built or not installed, skipped"
     continue
   fi
-  log "== $s"
-  start_server "$s" || continue
-  for c in "${CELLS[@]}"; do
-    read -r size conns <<<"$c"
-    line=$(loadgen echo --conns "$conns" --size "$size" --warmup "$WARMUP" --seconds "$SECS")
-    echo "$s $line" >>"$RAW"
-    log "   $size B x $conns: $line"
-    R[$s,e$size,$conns]=$line
+  start_server "$s" && RAN+=("$s")
+done
+for c in "${CELLS[@]}"; do
+  read -r size conns depth <<<"$c"
+  log "== echo $size B x $conns, depth $depth"
+  for s in "${RAN[@]}"; do
+    record "$s" "e$size,$conns,$depth" echo --conns "$conns" --size "$size" --depth "$depth" \
+      --warmup "$WARMUP" --seconds "$SECS"
   done
-  line=$(loadgen cycles --conns "$CYCLE_CONNS" --warmup "$WARMUP" --seconds "$SECS")
-  echo "$s $line" >>"$RAW"
-  log "   cycles: $line"
-  R[$s,cycles]=$line
-  line=$(loadgen cycles --conns 1 --warmup 0.5 --seconds 2)
-  echo "$s $line" >>"$RAW"
-  log "   close latency: $line"
-  R[$s,close]=$line
-  stop_server
-  # A fresh process, so memory freed by the echo cells does not hide growth.
+done
+log "== connect + upgrade + close, $CYCLE_CONNS loops"
+for s in "${RAN[@]}"; do
+  record "$s" cycles cycles --conns "$CYCLE_CONNS" --warmup "$WARMUP" --seconds "$SECS"
+done
+log "== close handshake latency, one connection"
+for s in "${RAN[@]}"; do
+  record "$s" close cycles --conns 1 --warmup 0.5 --seconds 2
+done
+stop_all
+# Fresh processes, so memory freed by the echo cells does not hide growth.
+log "== idle memory, $IDLE_CONNS connections"
+for s in "${RAN[@]}"; do
   start_server "$s" || continue
-  line=$(loadgen idle --conns "$IDLE_CONNS")
-  echo "$s $line" >>"$RAW"
-  log "   idle: $line"
-  R[$s,idle]=$line
-  stop_server
-  RAN+=("$s")
+  record "$s" idle idle --conns "$IDLE_CONNS"
+  stop_all
 done
 
 # ---------------------------------------------------------------- report
@@ -214,12 +235,14 @@ cpurow() {  # title cellkey
   echo "$hdr"
   echo "$sep"
   for c in "${CELLS[@]}"; do
-    read -r size conns <<<"$c"
+    read -r size conns depth <<<"$c"
     label="$size B"
     [[ $size == 65536 ]] && label="64 KiB"
-    row "echo msgs/s, $label x $conns conn" msgs_per_s "e$size,$conns" num
-    row "  p50 round trip, $label x $conns" p50_us "e$size,$conns" us
-    row "  p99 round trip, $label x $conns" p99_us "e$size,$conns" us
+    d=""
+    [[ $depth != 1 ]] && d=", depth $depth (informative)"
+    row "echo msgs/s, $label x $conns conn$d" msgs_per_s "e$size,$conns,$depth" num
+    row "  p50 round trip" p50_us "e$size,$conns,$depth" us
+    row "  p99 round trip" p99_us "e$size,$conns,$depth" us
   done
   row "connect+upgrade+close cycles/s ($CYCLE_CONNS loops)" cycles_per_s cycles num
   row "  close handshake p50 under that load" close_p50_us cycles us
@@ -233,8 +256,8 @@ cpurow() {  # title cellkey
   echo "$hdr"
   echo "$sep"
   for c in "${CELLS[@]}"; do
-    read -r size conns <<<"$c"
-    cpurow "echo $size B x $conns" "e$size,$conns"
+    read -r size conns depth <<<"$c"
+    cpurow "echo $size B x $conns, depth $depth" "e$size,$conns,$depth"
   done
   cpurow "cycles" cycles
   cpurow "close, one connection" close
