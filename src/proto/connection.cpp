@@ -150,7 +150,7 @@ struct connection::impl {
       body[0] = static_cast<std::uint8_t>(to_int(code) >> 8);
       body[1] = static_cast<std::uint8_t>(to_int(code) & 0xFF);
       n = 2 + std::min(reason.size(), max_close_reason);
-      std::memcpy(body + 2, reason.data(), n - 2);
+      if (n > 2) std::memcpy(body + 2, reason.data(), n - 2);
     }
     write_frame(opcode::close, false, body, n);
     close_sent_ = true;
