@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "closewise/error.hpp"
+#include "closewise/policy/presets.hpp"
 #include "policy/support.hpp"
 
 namespace cw = closewise::policy;
@@ -372,4 +373,27 @@ TEST(decide, is_pure_same_inputs_same_decision) {
     EXPECT_EQ(cw::decide(remote_close(code), ctx, {}, cw::seeded_uniform(9)),
               cw::decide(remote_close(code), ctx, {}, cw::seeded_uniform(9)));
   }
+}
+
+TEST(decide, the_override_example_in_the_docs_compiles_and_works) {
+  namespace cwp = closewise::policy;
+  cwp::config cfg = *cwp::preset("default");
+  cfg.codes.push_back(
+      {4000, 4099, {closewise::reconnect_action::stop, {}, {}, {}, "the app refused us"}});
+  cfg.codes.push_back({4001,
+                       4001,
+                       {closewise::reconnect_action::retry_raised_floor,
+                        {},
+                        std::chrono::seconds{10},
+                        std::chrono::seconds{5},
+                        {}}});
+  cfg.statuses.push_back({404, 404, {closewise::reconnect_action::retry, {}, {}, {}, {}}});
+  cfg.transports.push_back(
+      {cwp::transport_failure::dns, {closewise::reconnect_action::stop, {}, {}, {}, {}}});
+  cfg.reconnect_on_normal_close = true;
+  cfg.max_attempts = 10;
+  EXPECT_TRUE(cwp::decide(remote_close(4000), {}, cfg, constant(0.5)).stops());
+  const auto d = cwp::decide(remote_close(4001), {}, cfg, constant(0.0));
+  EXPECT_EQ(d.delay, 10s);
+  EXPECT_TRUE(cwp::decide(remote_close(1000), {}, cfg, constant(0.5)).retries());
 }

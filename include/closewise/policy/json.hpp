@@ -45,7 +45,8 @@ load_result parse_policy(std::string_view json_text);
 load_result load_policy_file(const std::filesystem::path& path);
 
 /// The policy as JSON text that `parse_policy` reads back to an equal config.
-/// `indent` < 0 gives one line.
+/// Two overrides of the very same range are written once, with the later
+/// rule (the one that applies). `indent` < 0 gives one line.
 std::string to_json(const config& cfg, int indent = 2);
 
 }  // namespace closewise::policy
