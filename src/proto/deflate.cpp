@@ -262,7 +262,8 @@ struct deflate_codec::impl {
   z_stream inf{};
   bool def_ready = false;
   bool inf_ready = false;
-  bool failed = false;
+  bool def_failed = false;  // each direction fails on its own
+  bool inf_failed = false;
 
   ~impl() {
     if (def_ready) deflateEnd(&def);
@@ -289,9 +290,13 @@ struct deflate_codec::impl {
     return true;
   }
 
-  std::error_code fail(error e) {
-    failed = true;
+  std::error_code fail_inflate(error e) {
+    inf_failed = true;
     return e;
+  }
+  std::error_code fail_deflate() {
+    def_failed = true;
+    return error::bad_compression;
   }
 
   /// Inflates `data` into `out`, keeping out.size() <= max_out + 1.
@@ -308,7 +313,7 @@ struct deflate_codec::impl {
         inf.avail_in = n;
         left -= n;
       }
-      if (out.size() >= cap) return fail(error::message_too_big);
+      if (out.size() >= cap) return fail_inflate(error::message_too_big);
       // Grow geometrically with what this call produced, within [1 KiB, 1 MiB].
       const std::size_t grow = std::clamp<std::size_t>(std::max(out.size() - start, size * 4),
                                                        std::size_t{1024}, std::size_t{1} << 20);
@@ -320,12 +325,12 @@ struct deflate_codec::impl {
       inf.avail_out = room;
       const int rc = ::inflate(&inf, Z_SYNC_FLUSH);
       out.resize(pos + (room - inf.avail_out));
-      if (out.size() > max_out) return fail(error::message_too_big);
+      if (out.size() > max_out) return fail_inflate(error::message_too_big);
       switch (rc) {
         case Z_STREAM_END:
           // A block with BFINAL set ends the stream: the next data starts a
           // new one with an empty window (RFC 7692 §7.2.3.4 allows BFINAL).
-          if (inflateReset(&inf) != Z_OK) return fail(error::bad_compression);
+          if (inflateReset(&inf) != Z_OK) return fail_inflate(error::bad_compression);
           if (inf.avail_in == 0 && left == 0) return {};
           break;
         case Z_OK:
@@ -334,10 +339,10 @@ struct deflate_codec::impl {
         case Z_BUF_ERROR:
           // No progress was possible: either out of input (done) or of room.
           if (inf.avail_out > 0 && inf.avail_in == 0 && left == 0) return {};
-          if (inf.avail_out > 0) return fail(error::bad_compression);
+          if (inf.avail_out > 0) return fail_inflate(error::bad_compression);
           break;
         default:  // Z_DATA_ERROR, Z_NEED_DICT, Z_MEM_ERROR, Z_STREAM_ERROR
-          return fail(error::bad_compression);
+          return fail_inflate(error::bad_compression);
       }
     }
   }
@@ -355,14 +360,14 @@ deflate_codec::~deflate_codec() = default;
 
 std::error_code deflate_codec::compress(std::string_view message, std::string& out) {
   impl& m = *impl_;
-  if (m.failed) return error::bad_compression;
+  if (m.def_failed) return error::bad_compression;
   // RFC 7692 §7.2.3.6 (generating an empty fragment): the single octet 0x00
   // is an empty uncompressed block; zlib emits nothing right after a flush.
   if (message.empty()) {
     out.push_back('\0');
     return {};
   }
-  if (!m.start_deflate()) return m.fail(error::bad_compression);
+  if (!m.start_deflate()) return m.fail_deflate();
   z_stream& z = m.def;
   const std::size_t start = out.size();
   const auto* data = reinterpret_cast<const unsigned char*>(message.data());
@@ -389,26 +394,26 @@ std::error_code deflate_codec::compress(std::string_view message, std::string& o
     // using DEFLATE" and flush, so the message ends on a byte boundary.
     const int rc = ::deflate(&z, left > 0 ? Z_NO_FLUSH : Z_SYNC_FLUSH);
     out.resize(pos + (room - z.avail_out));
-    if (rc != Z_OK && rc != Z_BUF_ERROR) return m.fail(error::bad_compression);
+    if (rc != Z_OK && rc != Z_BUF_ERROR) return m.fail_deflate();
     if (left == 0 && z.avail_in == 0 && z.avail_out > 0) break;
   }
   // RFC 7692 §7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the
   // tail end."
   if (out.size() - start < 4 ||
       std::memcmp(out.data() + out.size() - 4, flush_tail, sizeof flush_tail) != 0)
-    return m.fail(error::bad_compression);
+    return m.fail_deflate();
   out.resize(out.size() - 4);
   // RFC 7692 §7.1.1: without context takeover each message starts afresh.
-  if (m.own_reset && deflateReset(&z) != Z_OK) return m.fail(error::bad_compression);
+  if (m.own_reset && deflateReset(&z) != Z_OK) return m.fail_deflate();
   return {};
 }
 
 std::error_code deflate_codec::decompress(std::string_view fragment, bool fin, std::string& out,
                                           std::size_t max_out) {
   impl& m = *impl_;
-  if (m.failed) return error::bad_compression;
-  if (out.size() > max_out) return m.fail(error::message_too_big);
-  if (!m.start_inflate()) return m.fail(error::bad_compression);
+  if (m.inf_failed) return error::bad_compression;
+  if (out.size() > max_out) return m.fail_inflate(error::message_too_big);
+  if (!m.start_inflate()) return m.fail_inflate(error::bad_compression);
   if (auto ec = m.inflate_into(reinterpret_cast<const unsigned char*>(fragment.data()),
                                fragment.size(), out, max_out))
     return ec;
@@ -417,7 +422,7 @@ std::error_code deflate_codec::decompress(std::string_view fragment, bool fin, s
   // of the payload of the message" before inflating the end of the message.
   if (auto ec = m.inflate_into(flush_tail, sizeof flush_tail, out, max_out)) return ec;
   // RFC 7692 §7.1.1: the peer starts every message with an empty window.
-  if (m.peer_reset && inflateReset(&m.inf) != Z_OK) return m.fail(error::bad_compression);
+  if (m.peer_reset && inflateReset(&m.inf) != Z_OK) return m.fail_inflate(error::bad_compression);
   return {};
 }
 

@@ -436,9 +436,11 @@ TEST(deflate_codec, bomb_stops_at_max_out) {
   EXPECT_EQ(rx.decompress(wire, true, out, max_out), error::message_too_big);
   EXPECT_LE(out.size(), max_out + 1);
   EXPECT_LE(out.capacity(), 4 * max_out);
-  // The codec stays failed.
+  // The inflater stays failed; the compressor still works.
   std::string more;
   EXPECT_EQ(rx.decompress("\x00"s, true, more, max_out), error::bad_compression);
+  EXPECT_FALSE(rx.compress("Hello", more));
+  EXPECT_EQ(hex(more), "f2 48 cd c9 c9 07 00");
 }
 
 TEST(deflate_codec, bound_is_exact) {

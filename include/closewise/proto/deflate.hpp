@@ -84,7 +84,8 @@ std::error_code accept_deflate_response(std::string_view response_header,
 ///
 /// zlib streams are created on first use, so an idle connection pays nothing.
 /// The compressor follows this side's parameters (a server compresses with
-/// server_*), the inflater the peer's. After an error the codec stays failed.
+/// server_*), the inflater the peer's. After an error that direction stays
+/// failed (every later call returns error::bad_compression).
 class deflate_codec {
  public:
   deflate_codec(role r, const deflate_params& p);

@@ -80,6 +80,7 @@ class client_handshake {
   ~client_handshake();
   client_handshake(const client_handshake&) = delete;
   client_handshake& operator=(const client_handshake&) = delete;
+  /// A moved-from handshake may only be destroyed or assigned to.
   client_handshake(client_handshake&&) noexcept;
   client_handshake& operator=(client_handshake&&) noexcept;
 
@@ -133,6 +134,7 @@ class server_handshake {
   ~server_handshake();
   server_handshake(const server_handshake&) = delete;
   server_handshake& operator=(const server_handshake&) = delete;
+  /// A moved-from handshake may only be destroyed or assigned to.
   server_handshake(server_handshake&&) noexcept;
   server_handshake& operator=(server_handshake&&) noexcept;
 
