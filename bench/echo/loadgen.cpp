@@ -211,8 +211,11 @@ int g_server_core = -1, g_client_core = -1;
 //   server_cpu, client_cpu  utime+stime of the server process and of this one;
 //   server_core, client_core how busy their cores were (softirq included, so
 //                            the network stack's work done there counts);
-//   softirq_cpu             softirq time on all cores;
-//   other_cpu               the rest: other tenants of the machine.
+//   server_core_softirq, client_core_softirq  the softirq share of those cores;
+//   softirq_cpu             softirq time on all cores (with tick accounting
+//                            it is also counted in the process that ran it);
+//   other_cpu               machine busy time minus both processes: other
+//                            tenants (and softirq run outside our processes).
 std::string cpu_fields(const cpu_sample& a, const cpu_sample& b) {
   const double wall = std::chrono::duration<double>(b.at - a.at).count();
   auto pct = [&](double x) {
@@ -228,12 +231,21 @@ std::string cpu_fields(const cpu_sample& a, const cpu_sample& b) {
   const bool have_server = a.server >= 0 && b.server >= 0;
   std::string out = "server_cpu=" + (have_server ? pct(b.server - a.server) : std::string("na"));
   out += " client_cpu=" + pct(b.self - a.self);
+  auto core_soft = [&](int k) -> std::string {
+    const auto i = static_cast<std::size_t>(k + 1);
+    if (k < 0 || i >= a.cores.softirq.size() || i >= b.cores.softirq.size()) return "na";
+    return pct(b.cores.softirq[i] - a.cores.softirq[i]);
+  };
   out += " server_core=" + core(g_server_core) + " client_core=" + core(g_client_core);
+  out += " server_core_softirq=" + core_soft(g_server_core) + " client_core_softirq=" + core_soft(g_client_core);
   if (!a.cores.busy.empty() && !b.cores.busy.empty()) {
     const double soft = b.cores.softirq[0] - a.cores.softirq[0];
     out += " softirq_cpu=" + pct(soft);
     if (have_server) {
-      const double other = (b.cores.busy[0] - a.cores.busy[0]) - soft - (b.server - a.server) - (b.self - a.self);
+      // With tick-based accounting (no CONFIG_IRQ_TIME_ACCOUNTING, as here) the
+      // softirq work done in a process's context is also in its stime, so it is
+      // not subtracted again.
+      const double other = (b.cores.busy[0] - a.cores.busy[0]) - (b.server - a.server) - (b.self - a.self);
       out += " other_cpu=" + pct(other);
     }
   }

@@ -218,7 +218,7 @@ cpurow() {  # title cellkey
   local out="| $1 |" l
   for s in "${RAN[@]}"; do
     l=${R[$s,$2]:-}
-    out+=" $(field "$l" server_cpu) / $(field "$l" server_core) / $(field "$l" client_cpu) / $(field "$l" client_core) / $(field "$l" other_cpu) |"
+    out+=" $(field "$l" server_cpu) / $(field "$l" client_cpu) / $(field "$l" other_cpu) |"
   done
   echo "$out"
 }
@@ -250,8 +250,9 @@ cpurow() {  # title cellkey
   row "  close frame echoed p50, one connection" close_frame_p50_us close us
   row "RSS per idle connection ($IDLE_CONNS)" bytes_per_conn idle kib
   echo
-  echo "CPU during each measured window, % of one core: server process / server's core (softirq included) /"
-  echo "load generator process / its core / other tenants of the machine"
+  echo "CPU during each measured window, % of one core: server process / load generator process / everything"
+  echo "else on the machine (other tenants). Process times include the kernel's network work done in their"
+  echo "context. The three add up to about 200 when both cores were busy."
   echo
   echo "$hdr"
   echo "$sep"
