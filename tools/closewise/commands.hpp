@@ -13,6 +13,9 @@ using runner = std::function<int()>;
 
 /// Each command registers its subcommand and flags, and returns its runner.
 runner add_codes_command(CLI::App& app);
+runner add_connect_command(CLI::App& app);
+runner add_serve_command(CLI::App& app);
+runner add_demo_command(CLI::App& app);
 
 /// Text helpers shared by commands.
 std::string describe_reconnect(unsigned code);

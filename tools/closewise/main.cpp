@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   std::map<std::string, closewise::cli::runner> runners;
   auto add = [&](const char* name, closewise::cli::runner r) { runners.emplace(name, std::move(r)); };
   add("codes", closewise::cli::add_codes_command(app));
+  add("connect", closewise::cli::add_connect_command(app));
+  add("serve", closewise::cli::add_serve_command(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
