@@ -26,6 +26,8 @@ constexpr std::size_t max_read_per_wake = 1024 * 1024;
 /// A write buffer grown beyond this is freed once written, so a burst does
 /// not pin its peak memory for the connection's lifetime.
 constexpr std::size_t max_retained_write_buffer = 256 * 1024;
+/// Segments gathered into one write; Asio hands at most 64 to one writev.
+constexpr std::size_t max_gather = 64;
 
 char* thread_buffer() {
   thread_local std::unique_ptr<char[]> buf(new char[thread_buffer_size]);
@@ -55,6 +57,21 @@ std::error_code map_transport_error(const boost::system::error_code& ec) noexcep
       ec.category() == ssl::error::get_stream_category())
     return error::tls_error;
   return error::transport_error;
+}
+
+std::shared_ptr<const shared_frame> make_shared_frame(proto::message_kind kind,
+                                                      std::string_view payload) {
+  auto f = std::make_shared<shared_frame>();
+  f->kind = kind;
+  proto::frame_header h;
+  h.op = kind == proto::message_kind::text ? proto::opcode::text : proto::opcode::binary;
+  h.length = payload.size();
+  std::uint8_t hdr[proto::max_header_size];
+  f->header = proto::encode_header(h, hdr);
+  f->bytes.reserve(f->header + payload.size());
+  f->bytes.append(reinterpret_cast<const char*>(hdr), f->header);
+  f->bytes.append(payload);
+  return f;
 }
 
 asio::any_io_executor make_executor(asio::io_context& ioc, bool use_strand) {
@@ -109,17 +126,43 @@ std::error_code endpoint::send(proto::message_kind kind, std::string_view payloa
     return send_now(kind, payload);
   }
   // Another thread: answer from the published state, then copy the message to the executor.
-  const auto st = public_state();
-  if (st == proto::state::connecting || st == proto::state::closed) return error::not_open;
-  if (st == proto::state::closing_local) return error::already_closing;
   const std::size_t need = payload.size() + proto::max_header_size;
-  if (buffered_amount() + need > opts_.max_buffered) return error::queue_full;
+  if (auto ec = check_send_foreign(need)) return ec;
   foreign_.fetch_add(need, std::memory_order_relaxed);
   post_here([kind, data = std::string(payload), need](endpoint& e) {
     e.foreign_.fetch_sub(need, std::memory_order_relaxed);
     // The close may have won the race; the application is told, never left guessing.
     if (e.send_now(kind, data)) e.deliver_error(error::not_sent);
   });
+  return {};
+}
+
+std::error_code endpoint::send_shared(const std::shared_ptr<const shared_frame>& frame) {
+  if (on_executor()) {
+    scope s(*this);
+    return send_shared_now(frame);
+  }
+  const std::size_t need = frame->bytes.size();
+  if (auto ec = check_send_foreign(need)) return ec;
+  foreign_.fetch_add(need, std::memory_order_relaxed);
+  // Only the reference crosses threads; the bytes stay shared.
+  post_here([frame, need](endpoint& e) {
+    e.foreign_.fetch_sub(need, std::memory_order_relaxed);
+    if (e.send_shared_now(frame)) e.deliver_error(error::not_sent);
+  });
+  return {};
+}
+
+std::error_code endpoint::check_send_foreign(std::size_t bytes) {
+  const auto st = public_state();
+  if (st == proto::state::connecting || st == proto::state::closed) return error::not_open;
+  if (st == proto::state::closing_local) return error::already_closing;
+  if (buffered_amount() + bytes > opts_.max_buffered) {
+    // The same rule as on the executor: a peer that cannot keep up is asked to leave.
+    if (closes_slow_consumers() && !slow_posted_.exchange(true, std::memory_order_relaxed))
+      post_here([](endpoint& e) { e.slow_consumer(); });
+    return error::queue_full;
+  }
   return {};
 }
 
@@ -170,18 +213,43 @@ std::size_t endpoint::buffered_amount() const noexcept {
   return buffered_.load(std::memory_order_relaxed) + foreign_.load(std::memory_order_relaxed);
 }
 
-std::error_code endpoint::send_now(proto::message_kind kind, std::string_view payload) {
+std::error_code endpoint::check_send_now(std::size_t bytes) {
   if (!conn_ || phase_ != phase::open) {
     return phase_ < phase::open ? error::not_open
                                 : (conn_ && conn_->get_state() == proto::state::closing_local
                                        ? error::already_closing
                                        : error::not_open);
   }
-  if (pending_output() + payload.size() + proto::max_header_size > opts_.max_buffered) {
+  if (pending_output() + bytes > opts_.max_buffered) {
     if (closes_slow_consumers()) slow_consumer();
     return error::queue_full;
   }
+  return {};
+}
+
+std::error_code endpoint::send_now(proto::message_kind kind, std::string_view payload) {
+  if (auto ec = check_send_now(payload.size() + proto::max_header_size)) return ec;
   return conn_->send(kind, payload);
+}
+
+std::error_code endpoint::send_shared_now(const std::shared_ptr<const shared_frame>& frame) {
+  if (auto ec = check_send_now(frame->bytes.size())) return ec;
+  if (deflate_) return conn_->send(frame->kind, frame->payload());
+  // RFC 6455 §5.5.1: no data frame after our close frame (can_send is false from then on).
+  if (!conn_->can_send()) {
+    return conn_->get_state() == proto::state::closing_local ? error::already_closing
+                                                             : error::not_open;
+  }
+  // Frames the connection queued earlier (pongs, sends) must go out first.
+  if (conn_->output_size() != 0) {
+    out_segment own;
+    conn_->swap_output(own.owned);
+    segs_bytes_ += own.owned.size();
+    segs_.push_back(std::move(own));
+  }
+  segs_bytes_ += frame->bytes.size();
+  segs_.push_back(out_segment{{}, frame});
+  return {};
 }
 
 std::error_code endpoint::close_now(close_code code, std::string_view reason, bool endpoint_rules) {
@@ -247,6 +315,7 @@ void endpoint::write_raw(std::string bytes) {
 }
 
 void endpoint::open_connection(proto::config cfg) {
+  deflate_ = cfg.deflate.has_value();
   conn_.emplace(role_, *this, std::move(cfg));
   conn_->open();
   phase_ = phase::open;
@@ -328,7 +397,11 @@ void endpoint::on_readable(const boost::system::error_code& ec) {
 void endpoint::on_bytes(char* data, std::size_t size) {
   switch (phase_) {
     case phase::http_handshake: handshake_bytes(data, size); break;
-    case phase::open: receive_frames(data, size); break;
+    case phase::open:
+      // Any inbound byte is a sign of life (ARCHITECTURE §4: idle means no inbound traffic).
+      if (heartbeat_) heartbeat_->on_inbound(heartbeat::clock::now());
+      receive_frames(data, size);
+      break;
     // RFC 6455 §5.5.1: nothing may follow a close frame; whatever does is dropped.
     default: break;
   }
@@ -367,11 +440,15 @@ void endpoint::on_transport_error(const boost::system::error_code& ec) {
 // ------------------------------------------------------------------ write --
 
 std::size_t endpoint::pending_output() const noexcept {
-  return wbuf_.size() + (conn_ ? conn_->output_size() : 0);
+  return wbuf_.size() + segs_bytes_ + (conn_ ? conn_->output_size() : 0);
 }
 
 void endpoint::flush() {
   if (writing_ || !sock_.is_open() || transport_failed_) return;
+  if (!segs_.empty()) {
+    flush_segments();
+    return;
+  }
   if (wbuf_.empty()) {
     if (!conn_ || conn_->output_size() == 0) return;
     conn_->swap_output(wbuf_);  // everything queued since the last write goes out in one call
@@ -389,7 +466,41 @@ void endpoint::flush() {
   }
 }
 
+void endpoint::flush_segments() {
+  // Whatever the connection produced since the last shared frame goes after it.
+  if (conn_ && conn_->output_size() != 0) {
+    out_segment own;
+    conn_->swap_output(own.owned);
+    segs_bytes_ += own.owned.size();
+    segs_.push_back(std::move(own));
+  }
+  std::vector<asio::const_buffer> bufs;
+  bufs.reserve(std::min(segs_.size(), max_gather));
+  for (std::size_t i = 0; i < segs_.size() && i < max_gather; ++i) {
+    const auto b = segs_[i].bytes();
+    bufs.emplace_back(b.data(), b.size());
+  }
+  segs_inflight_ = bufs.size();
+  writing_ = true;
+  auto done = [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+    scope s(*self);
+    self->writing_ = false;
+    self->on_written(ec);
+  };
+  if (tls_) {
+    asio::async_write(*tls_, bufs, std::move(done));
+  } else {
+    asio::async_write(sock_, bufs, std::move(done));
+  }
+}
+
 void endpoint::on_written(const boost::system::error_code& ec) {
+  if (segs_inflight_ != 0) {
+    for (std::size_t i = 0; i < segs_inflight_; ++i) segs_bytes_ -= segs_[i].bytes().size();
+    segs_.erase(segs_.begin(), segs_.begin() + static_cast<std::ptrdiff_t>(segs_inflight_));
+    segs_inflight_ = 0;
+    if (segs_.empty()) std::vector<out_segment>().swap(segs_);  // back to the plain path
+  }
   wbuf_.clear();
   if (wbuf_.capacity() > max_retained_write_buffer) std::string().swap(wbuf_);
   if (ec) {
@@ -444,8 +555,37 @@ void endpoint::on_timer() {
         finish_from_conn();
       }
       break;
+    case timer_use::idle: heartbeat_tick(); break;
     case timer_use::none: break;
   }
+}
+
+void endpoint::start_heartbeat(const heartbeat_config& cfg, double u) {
+  if (!cfg.enabled() || phase_ != phase::open) return;
+  heartbeat_ = std::make_unique<heartbeat>(cfg);
+  heartbeat_->start(heartbeat::clock::now(), u);
+  arm_heartbeat();
+}
+
+void endpoint::arm_heartbeat() {
+  const auto left = heartbeat_->next_wakeup() - heartbeat::clock::now();
+  arm_timer(timer_use::idle,
+            std::max(std::chrono::milliseconds(0),
+                     std::chrono::ceil<std::chrono::milliseconds>(left)));
+}
+
+void endpoint::heartbeat_tick() {
+  // Once a close frame went either way, the close timer bounds the rest.
+  if (phase_ != phase::open || !heartbeat_ || conn_->get_state() != proto::state::open) return;
+  switch (heartbeat_->poll(heartbeat::clock::now())) {
+    case heartbeat::action::timeout:
+      // ARCHITECTURE §4: drop the dead peer; it is reported locally as 1006.
+      abort_now(error::heartbeat_timeout);
+      return;
+    case heartbeat::action::send_ping: (void)conn_->ping({}); break;
+    case heartbeat::action::none: break;
+  }
+  arm_heartbeat();
 }
 
 // --------------------------------------------------------------- teardown --
@@ -512,7 +652,11 @@ void endpoint::finish(close_event ev) {
   cancel_timer();
   close_socket();
   tls_buf_.reset();
+  heartbeat_.reset();
   std::string().swap(wbuf_);
+  // Queued frames are dropped; the ones in flight stay alive until their write completes.
+  for (std::size_t i = segs_inflight_; i < segs_.size(); ++i) segs_bytes_ -= segs_[i].bytes().size();
+  segs_.resize(segs_inflight_);
   buffered_.store(0, std::memory_order_relaxed);
   set_public_state(proto::state::closed);
   if (!detached()) deliver_close(ev);

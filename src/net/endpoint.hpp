@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
@@ -24,6 +25,7 @@
 
 #include "closewise/close_event.hpp"
 #include "closewise/net/endpoint_options.hpp"
+#include "closewise/net/heartbeat.hpp"
 #include "closewise/proto/connection.hpp"
 
 namespace closewise::net::detail {
@@ -37,6 +39,23 @@ std::error_code map_transport_error(const boost::system::error_code& ec) noexcep
 
 /// The connection's executor: a strand of `ioc`, or `ioc` itself.
 asio::any_io_executor make_executor(asio::io_context& ioc, bool use_strand);
+
+/// A data frame encoded once and written to many connections (a server
+/// broadcast). RFC 6455 §5.1: "A server MUST NOT mask any frames that it sends
+/// to the client", so the same bytes are valid on every server connection
+/// that did not negotiate permessage-deflate. Immutable once built; write
+/// queues hold it by shared_ptr instead of copying it.
+struct shared_frame {
+  proto::message_kind kind = proto::message_kind::text;
+  std::string bytes;       ///< header and payload, ready for the wire
+  std::size_t header = 0;  ///< bytes of the header at the front of `bytes`
+  /// The payload, for a connection that has to compress it itself.
+  std::string_view payload() const noexcept { return std::string_view(bytes).substr(header); }
+};
+
+/// Encodes `payload` as one unmasked, unfragmented server frame.
+std::shared_ptr<const shared_frame> make_shared_frame(proto::message_kind kind,
+                                                      std::string_view payload);
 
 /// One connection's socket, timers and protocol state.
 ///
@@ -55,6 +74,12 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
 
   // ---- any thread --------------------------------------------------------
   std::error_code send(proto::message_kind kind, std::string_view payload);
+  /// Queues a frame shared with other connections, by reference. Errors and
+  /// the write-queue bound are those of send(); the frame's full size counts
+  /// against this connection's bound and buffered_amount(). A connection
+  /// with permessage-deflate compresses the payload itself (RFC 7692: the
+  /// compression context is per connection), so it gets its own copy.
+  std::error_code send_shared(const std::shared_ptr<const shared_frame>& frame);
   std::error_code ping(std::string_view payload);
   std::error_code close(close_code code, std::string_view reason, bool endpoint_rules);
   void abort_connection();
@@ -74,7 +99,7 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
     lingering,       ///< client: waiting for the server to close TCP first
     done,            ///< socket closed, on_close delivered
   };
-  enum class timer_use : std::uint8_t { none, connect, handshake, close, drain, linger };
+  enum class timer_use : std::uint8_t { none, connect, handshake, close, drain, linger, idle };
 
   /// Marks the endpoint as running on this thread; the outermost one flushes
   /// output and advances the teardown when it ends, so a burst of sends from
@@ -126,6 +151,11 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   void receive_frames(char* data, std::size_t size);
   void start_read();
   void arm_timer(timer_use use, std::chrono::milliseconds after);
+  /// Once open: pings after `cfg.interval` of inbound silence and aborts a
+  /// peer silent for interval + grace (1006, error::heartbeat_timeout, no
+  /// close handshake: a dead peer cannot answer one). `u` in [0, 1) jitters
+  /// the first ping. The close handshake's own timer replaces it.
+  void start_heartbeat(const heartbeat_config& cfg, double u);
   void cancel_timer() noexcept;
   void close_socket() noexcept;
   /// Ends the endpoint: closes the socket and delivers `ev` once.
@@ -151,6 +181,14 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   void on_closed(const close_event& ev) override;
 
   std::error_code send_now(proto::message_kind kind, std::string_view payload);
+  std::error_code send_shared_now(const std::shared_ptr<const shared_frame>& frame);
+  /// Why a frame of `bytes` cannot be queued now (on the executor), or {}.
+  std::error_code check_send_now(std::size_t bytes);
+  /// Why a frame of `bytes` cannot be posted from another thread, or {}.
+  std::error_code check_send_foreign(std::size_t bytes);
+  void heartbeat_tick();
+  void arm_heartbeat();
+  void flush_segments();
   std::error_code close_now(close_code code, std::string_view reason, bool endpoint_rules);
   void abort_now(std::error_code why);
   void on_readable(const boost::system::error_code& ec);
@@ -169,6 +207,20 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   void post_here(F&& f);
 
   std::string wbuf_;                  ///< the write in flight (swapped with conn_'s output)
+  /// Output once a shared frame is queued: owned bytes and shared frames in
+  /// wire order. The first `segs_inflight_` are being written. Empty (no
+  /// allocation) for a connection that never received a shared frame.
+  struct out_segment {
+    std::string owned;
+    std::shared_ptr<const shared_frame> shared;
+    std::string_view bytes() const noexcept {
+      return shared ? std::string_view(shared->bytes) : std::string_view(owned);
+    }
+  };
+  std::vector<out_segment> segs_;
+  std::size_t segs_inflight_ = 0;
+  std::size_t segs_bytes_ = 0;        ///< bytes of every segment in segs_
+  std::unique_ptr<heartbeat> heartbeat_;  ///< only when a heartbeat was started
   std::unique_ptr<char[]> tls_buf_;   ///< TLS only: plain reads use a per-thread buffer
   int depth_ = 0;                     ///< nesting of `scope`
   std::uint32_t timer_gen_ = 0;       ///< ignores a timer completion that raced a re-arm
@@ -178,12 +230,14 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   bool raw_write_ = false;
   bool transport_failed_ = false;     ///< no more I/O: tear down without flushing
   bool slow_consumer_ = false;
+  bool deflate_ = false;              ///< permessage-deflate: shared frames are re-encoded
   bool unclean_ = false;              ///< the teardown went wrong after a clean close exchange
   std::error_code unclean_why_;
   std::atomic<proto::state> pub_state_{proto::state::connecting};
   std::atomic<std::size_t> buffered_{0};
   std::atomic<std::size_t> foreign_{0};  ///< bytes posted from other threads, not yet queued
   std::atomic<bool> detached_{false};
+  std::atomic<bool> slow_posted_{false};  ///< a foreign send already asked for the 1008
 };
 
 }  // namespace closewise::net::detail

@@ -1,21 +1,34 @@
 #include "closewise/net/server.hpp"
 
 #include <algorithm>
+#include <future>
 #include <mutex>
+#include <optional>
+#include <random>
 #include <utility>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include "closewise/error.hpp"
+#include "closewise/utf8.hpp"
 #include "endpoint.hpp"
 
 namespace closewise::net {
 namespace detail {
 
 class session_impl;
+struct shutdown_state;
+
+/// A uniform draw in [0, 1) for jitter (first heartbeat ping, close spread);
+/// not for security, so a per-thread PRNG seeded once from random_device.
+double jitter_uniform() {
+  thread_local std::minstd_rand gen{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(gen);
+}
 
 /// What the server and its sessions share; sessions keep it alive, so the
 /// server handle can go away while connections finish.
@@ -26,33 +39,84 @@ struct server_shared {
   server_config cfg;
   std::shared_ptr<ssl::context> tls_ctx;
   std::function<accept_decision(const proto::upgrade_request&)> on_connect;
+  std::function<std::string(const std::vector<std::string>&)> select_subprotocol;
   std::function<void(session&)> on_open;
   std::function<void(session&, proto::message_kind, std::string_view)> on_message;
   std::function<void(session&, const close_event&)> on_close;
   std::atomic<bool> detached{false};
   std::atomic<std::uint64_t> next_id{1};
+  /// Connections holding a max_connections slot (in handshake or open).
+  std::atomic<std::size_t> admitted{0};
+  std::atomic<std::uint64_t> shed{0};
 
   // Open sessions, an intrusive list so a session costs two pointers here.
   mutable std::mutex mu;
   session_impl* head = nullptr;
   session_impl* tail = nullptr;
   std::size_t count = 0;
+  /// Set once shutdown() started (guarded by mu): no session links any more.
+  std::shared_ptr<shutdown_state> shutdown;
 
-  void link(session_impl* s);
-  void unlink(session_impl* s);
+  /// Links an accepted session, unless a shutdown started: false then.
+  bool link(session_impl* s);
+  /// Unlinks; returns the shutdown the session was part of, if any.
+  std::shared_ptr<shutdown_state> unlink(session_impl* s);
+};
+
+/// One graceful shutdown in progress. Its fields are guarded by `mu`; session
+/// calls (close, abort) are made after releasing it, because a session on the
+/// caller's thread may finish at once and report back here.
+struct shutdown_state : std::enable_shared_from_this<shutdown_state> {
+  shutdown_state(asio::any_io_executor ex, shutdown_options o,
+                 std::function<void(const shutdown_summary&)> d)
+      : opts(std::move(o)), done(std::move(d)), spread_timer(ex), deadline_timer(ex) {}
+
+  std::mutex mu;
+  shutdown_options opts;
+  std::function<void(const shutdown_summary&)> done;
+  std::shared_ptr<server_shared> shared;
+  shutdown_summary sum;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<session_impl>> order;  ///< the sessions, in close order
+  std::size_t next_close = 0;                        ///< order[next_close..] have no close yet
+  std::chrono::steady_clock::time_point next_at{};   ///< when order[next_close] gets its close
+  std::size_t finished = 0;
+  bool deadline_passed = false;
+  bool completed = false;
+  asio::steady_timer spread_timer;
+  asio::steady_timer deadline_timer;
+
+  void begin();
+  void send_due_closes();
+  void on_deadline();
+  void on_session_end(const close_event& ev);
+  void on_refused();
+  /// Makes the summary once every session ended; returns it to run `done` unlocked.
+  std::optional<shutdown_summary> complete_locked();
+
+ private:
+  void schedule_next_locked();
+  void finish(std::optional<shutdown_summary> s);
 };
 
 class session_impl final : public session, public endpoint {
  public:
-  session_impl(std::shared_ptr<server_shared> shared, tcp::socket sock)
+  /// `counted`: the session holds a max_connections slot; otherwise it was
+  /// accepted over the limit and is only there to be turned away.
+  session_impl(std::shared_ptr<server_shared> shared, tcp::socket sock, bool counted)
       : endpoint(shared->ioc, sock.get_executor(), proto::role::server, shared->cfg),
-        shared_(std::move(shared)) {
+        shared_(std::move(shared)),
+        counted_(counted),
+        shed_(!counted) {
     sock_ = std::move(sock);
     boost::system::error_code ignored;
     remote_ = sock_.remote_endpoint(ignored);
   }
 
-  ~session_impl() override { shared_->unlink(this); }
+  ~session_impl() override {
+    shared_->unlink(this);
+    release_slot();
+  }
 
   /// Starts the TLS and HTTP handshakes on the session's own executor.
   void launch() {
@@ -96,7 +160,8 @@ class session_impl final : public session, public endpoint {
   tcp::endpoint remote_;
   session_impl* prev_ = nullptr;
   session_impl* next_ = nullptr;
-  bool linked_ = false;  // guarded by server_shared::mu
+  bool linked_ = false;       // guarded by server_shared::mu
+  bool in_shutdown_ = false;  // guarded by server_shared::mu: part of the shutdown's count
 
  private:
   void handshake_bytes(char* data, std::size_t size) override {
@@ -112,14 +177,35 @@ class session_impl final : public session, public endpoint {
         return;
       case proto::server_handshake::result::valid: break;
     }
-    accept_decision d = accept_decision::accepted();
-    if (shared_->on_connect && !detached()) d = shared_->on_connect(hs_->request());
+    const server_config& cfg = shared_->cfg;
+    if (shed_) {
+      shed(data + consumed, size - consumed);
+      return;
+    }
+    if (!origin_allowed()) {
+      refuse(proto::server_handshake::refuse(403, {}, "origin not allowed"));
+      return;
+    }
+    std::string selected;
+    if (shared_->select_subprotocol && !detached())
+      selected = shared_->select_subprotocol(hs_->request().subprotocols);
+    accept_decision d = accept_decision::accepted(std::move(selected));
+    if (shared_->on_connect && !detached()) {
+      accept_decision app = shared_->on_connect(hs_->request());
+      if (app.accept && app.subprotocol.empty()) app.subprotocol = std::move(d.subprotocol);
+      d = std::move(app);
+    }
     if (!d.accept) {
       refuse(proto::server_handshake::refuse(d.status, d.headers, d.body));
       return;
     }
+    // A shutdown that started meanwhile takes no new session (linked under its lock).
+    if (!shared_->link(this)) {
+      refuse_503_in_shutdown();
+      return;
+    }
     cancel_timer();
-    std::string response = hs_->accept(d.subprotocol, shared_->cfg.deflate);
+    std::string response = hs_->accept(d.subprotocol, cfg.deflate);
     proto::config pc = shared_->cfg.protocol;
     pc.deflate = hs_->deflate();
     request_ = hs_->request();
@@ -132,7 +218,7 @@ class session_impl final : public session, public endpoint {
     id_ = shared_->next_id.fetch_add(1, std::memory_order_relaxed);
     write_raw(std::move(response));
     open_connection(std::move(pc));
-    shared_->link(this);
+    start_heartbeat(heartbeat_config{cfg.idle_ping_interval, cfg.idle_timeout}, jitter_uniform());
     if (shared_->on_open && !detached()) shared_->on_open(*this);
     // A client may send frames right behind its request.
     if (consumed < size) receive_frames(data + consumed, size - consumed);
@@ -141,7 +227,68 @@ class session_impl final : public session, public endpoint {
   void refuse(std::string response) {
     refusing_ = true;
     hs_.reset();
+    release_slot();  // a refused client no longer counts against max_connections
     write_raw(std::move(response));
+  }
+
+  /// Retry-After as RFC 9110 §10.2.3 delay-seconds.
+  static proto::http_headers retry_after(std::chrono::seconds s) {
+    proto::http_headers h;
+    h.fields.emplace_back("Retry-After", std::to_string(s.count()));
+    return h;
+  }
+
+  void refuse_503_in_shutdown() {
+    if (auto st = current_shutdown()) st->on_refused();
+    refuse(proto::server_handshake::refuse(503, {}, "shutting down"));
+  }
+
+  std::shared_ptr<shutdown_state> current_shutdown() const {
+    std::lock_guard lock(shared_->mu);
+    return shared_->shutdown;
+  }
+
+  /// Turns away a connection accepted over max_connections (ARCHITECTURE §4).
+  void shed(char* rest, std::size_t rest_size) {
+    const auto wait = shared_->cfg.overload_retry_after;
+    shared_->shed.fetch_add(1, std::memory_order_relaxed);
+    if (shared_->cfg.on_overload == overload_action::http_503) {
+      // RFC 9110 §15.6.4: 503 "indicates that the server is currently unable to
+      // handle the request due to a temporary overload"; Retry-After says when.
+      refuse(proto::server_handshake::refuse(503, retry_after(wait), "over capacity"));
+      return;
+    }
+    // RFC 6455 §7.4.1 (IANA registry): 1013 "Try Again Later"; the reason carries
+    // the wait in the form closewise's policy parses. No session events: the
+    // application never saw this connection.
+    cancel_timer();
+    std::string response = hs_->accept({}, {});
+    hs_.reset();
+    write_raw(std::move(response));
+    open_connection(shared_->cfg.protocol);
+    (void)close_now_endpoint(close_code::try_again_later,
+                             "retry-after=" + std::to_string(wait.count()));
+    if (rest_size != 0) receive_frames(rest, rest_size);
+  }
+
+  std::error_code close_now_endpoint(close_code code, const std::string& reason) {
+    return endpoint::close(code, reason, true);
+  }
+
+  /// RFC 6455 §10.2: the Origin check protects browsers' users from other sites.
+  bool origin_allowed() const {
+    const auto& allowed = shared_->cfg.allowed_origins;
+    if (allowed.empty()) return true;
+    const auto origin = hs_->request().headers.get("Origin");
+    if (!origin) return !shared_->cfg.require_origin;
+    return std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
+      return boost::beast::iequals(a, *origin);
+    });
+  }
+
+  /// Gives the max_connections slot back (idempotent; on the executor or in the destructor).
+  void release_slot() noexcept {
+    if (std::exchange(counted_, false)) shared_->admitted.fetch_sub(1, std::memory_order_relaxed);
   }
 
   void raw_write_done() override {
@@ -156,6 +303,7 @@ class session_impl final : public session, public endpoint {
 
   void fail_before_open(std::error_code) override {
     // Before the 101 nothing was reported, so nothing is: just drop the socket.
+    release_slot();
     hs_.reset();
     phase_ = phase::done;
     cancel_timer();
@@ -170,39 +318,161 @@ class session_impl final : public session, public endpoint {
   bool closes_slow_consumers() const noexcept override { return shared_->cfg.close_slow_consumers; }
 
   void deliver_message(proto::message_kind kind, std::string_view payload) override {
+    if (shed_) return;
     if (shared_->on_message && !shared_->detached.load(std::memory_order_acquire))
       shared_->on_message(*this, kind, payload);
   }
 
   void deliver_close(const close_event& ev) override {
-    shared_->unlink(this);
+    release_slot();
+    if (shed_) return;
+    auto in_shutdown = shared_->unlink(this);
     if (shared_->on_close && !shared_->detached.load(std::memory_order_acquire))
       shared_->on_close(*this, ev);
+    // After on_close, so the summary comes after every session's last event.
+    if (in_shutdown) in_shutdown->on_session_end(ev);
   }
 
   std::shared_ptr<server_shared> shared_;
   std::unique_ptr<proto::server_handshake> hs_;
   bool refusing_ = false;
+  bool counted_;      ///< holds a max_connections slot
+  const bool shed_;   ///< accepted over max_connections: turned away
 };
 
-void server_shared::link(session_impl* s) {
+bool server_shared::link(session_impl* s) {
   std::lock_guard lock(mu);
+  if (shutdown) return false;
   s->prev_ = tail;
   s->next_ = nullptr;
   (tail ? tail->next_ : head) = s;
   tail = s;
   s->linked_ = true;
   ++count;
+  return true;
 }
 
-void server_shared::unlink(session_impl* s) {
+std::shared_ptr<shutdown_state> server_shared::unlink(session_impl* s) {
   std::lock_guard lock(mu);
-  if (!s->linked_) return;
+  if (!s->linked_) return nullptr;
   (s->prev_ ? s->prev_->next_ : head) = s->next_;
   (s->next_ ? s->next_->prev_ : tail) = s->prev_;
   s->prev_ = s->next_ = nullptr;
   s->linked_ = false;
   --count;
+  return s->in_shutdown_ ? shutdown : nullptr;
+}
+
+// --------------------------------------------------------------- shutdown --
+
+void shutdown_state::begin() {
+  std::unique_lock lock(mu);
+  const auto deadline = start + opts.drain_deadline;
+  deadline_timer.expires_at(deadline);
+  deadline_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->on_deadline();
+  });
+  if (opts.spread.count() > 0 && !order.empty()) {
+    next_at = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                          opts.spread * jitter_uniform() / order.size());
+    lock.unlock();
+    send_due_closes();
+    return;
+  }
+  next_close = order.size();
+  auto all = order;
+  lock.unlock();
+  for (auto& s : all) (void)static_cast<session&>(*s).close_endpoint(opts.code, opts.reason);
+}
+
+void shutdown_state::send_due_closes() {
+  std::vector<std::shared_ptr<session_impl>> due;
+  {
+    std::lock_guard lock(mu);
+    if (completed || deadline_passed) return;
+    const auto now = std::chrono::steady_clock::now();
+    const std::size_t n = order.size();
+    // Stratified spread: slot i of n is [i/n, (i+1)/n) of the window, with a
+    // uniform point inside it, so the closes are even on the whole and random in detail.
+    while (next_close < n && next_at <= now) {
+      due.push_back(order[next_close]);
+      ++next_close;
+      if (next_close < n) {
+        next_at = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              opts.spread * ((static_cast<double>(next_close) + jitter_uniform()) /
+                                             static_cast<double>(n)));
+      }
+    }
+    schedule_next_locked();
+  }
+  for (auto& s : due) (void)static_cast<session&>(*s).close_endpoint(opts.code, opts.reason);
+}
+
+void shutdown_state::schedule_next_locked() {
+  if (next_close >= order.size()) return;
+  spread_timer.expires_at(next_at);
+  spread_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->send_due_closes();
+  });
+}
+
+void shutdown_state::on_deadline() {
+  std::vector<std::shared_ptr<session_impl>> left;
+  {
+    std::lock_guard lock(mu);
+    if (completed) return;
+    deadline_passed = true;
+    spread_timer.cancel();
+    left = order;  // sessions that already ended ignore the abort
+  }
+  // RFC 6455 §7.1.1 leaves the wait for the peer's close open-ended; the drain
+  // deadline bounds it for the whole server.
+  for (auto& s : left) static_cast<session&>(*s).abort();
+}
+
+void shutdown_state::on_session_end(const close_event& ev) {
+  std::optional<shutdown_summary> s;
+  {
+    std::lock_guard lock(mu);
+    if (completed) return;
+    ++finished;
+    if (ev.was_clean) {
+      ++sum.clean;
+    } else if (deadline_passed) {
+      ++sum.aborted;
+    } else {
+      ++sum.failed;
+    }
+    s = complete_locked();
+  }
+  finish(std::move(s));
+}
+
+void shutdown_state::on_refused() {
+  std::lock_guard lock(mu);
+  if (!completed) ++sum.refused;
+}
+
+std::optional<shutdown_summary> shutdown_state::complete_locked() {
+  if (completed || finished < order.size()) return std::nullopt;
+  completed = true;
+  sum.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  spread_timer.cancel();
+  deadline_timer.cancel();
+  return sum;
+}
+
+void shutdown_state::finish(std::optional<shutdown_summary> s) {
+  if (!s) return;
+  std::function<void(const shutdown_summary&)> d;
+  std::vector<std::shared_ptr<session_impl>> release;
+  {
+    std::lock_guard lock(mu);
+    d = std::move(done);
+    release.swap(order);  // the sessions may go now
+  }
+  if (d && !shared->detached.load(std::memory_order_acquire)) d(*s);
 }
 
 class server_impl : public std::enable_shared_from_this<server_impl> {
@@ -282,6 +552,66 @@ class server_impl : public std::enable_shared_from_this<server_impl> {
 
   std::uint16_t port() const noexcept { return port_.load(std::memory_order_acquire); }
 
+  void shutdown(shutdown_options opts, std::function<void(const shutdown_summary&)> done) {
+    if (auto ec = validate_endpoint_close(opts.code, opts.reason)) {
+      if (done) done(shutdown_summary{0, 0, 0, 0, 0, {}, ec});
+      return;
+    }
+    auto st = std::make_shared<shutdown_state>(acceptor_.get_executor(), std::move(opts),
+                                               std::move(done));
+    st->shared = shared_;
+    {
+      std::lock_guard lock(shared_->mu);
+      if (shared_->shutdown) {
+        st->sum.error = error::already_closing;
+      } else {
+        shared_->shutdown = st;
+        st->order.reserve(shared_->count);
+        for (session_impl* s = shared_->head; s; s = s->next_) {
+          // A session being destroyed has no owner left and reports nothing.
+          auto sp = std::static_pointer_cast<session_impl>(s->weak_from_this().lock());
+          if (!sp) continue;
+          s->in_shutdown_ = true;
+          st->order.push_back(std::move(sp));
+        }
+        st->sum.total = st->order.size();
+      }
+    }
+    if (st->sum.error) {
+      if (st->done) st->done(st->sum);
+      return;
+    }
+    stop_accepting();
+    std::optional<shutdown_summary> now;
+    {
+      std::lock_guard lock(st->mu);
+      now = st->complete_locked();
+    }
+    if (now) {
+      if (st->done && !shared_->detached.load(std::memory_order_acquire)) st->done(*now);
+      return;
+    }
+    st->begin();
+  }
+
+  broadcast_result broadcast(proto::message_kind kind, std::string_view payload,
+                             const std::function<bool(const session&)>* filter) {
+    broadcast_result r;
+    // The peer would fail us with 1007; check once, not per session.
+    if (kind == proto::message_kind::text && shared_->cfg.protocol.check_outgoing_utf8 &&
+        !is_valid_utf8(payload)) {
+      r.error = error::invalid_utf8;
+      return r;
+    }
+    const auto frame = make_shared_frame(kind, payload);
+    for (auto& s : sessions()) {
+      if (filter && !(*filter)(*s)) continue;
+      auto& e = static_cast<endpoint&>(static_cast<session_impl&>(*s));
+      if (e.send_shared(frame)) ++r.refused; else ++r.queued;
+    }
+    return r;
+  }
+
   std::shared_ptr<server_shared> shared_;
 
  private:
@@ -304,7 +634,16 @@ class server_impl : public std::enable_shared_from_this<server_impl> {
       });
       return;
     }
-    std::make_shared<session_impl>(shared_, std::move(sock))->launch();
+    // Count before the handshake: a burst of connects must not overshoot.
+    const std::size_t limit = shared_->cfg.max_connections;
+    bool counted = true;
+    if (limit != 0 && shared_->admitted.fetch_add(1, std::memory_order_relaxed) >= limit) {
+      shared_->admitted.fetch_sub(1, std::memory_order_relaxed);
+      counted = false;
+    } else if (limit == 0) {
+      shared_->admitted.fetch_add(1, std::memory_order_relaxed);
+    }
+    std::make_shared<session_impl>(shared_, std::move(sock), counted)->launch();
     accept_next();
   }
 
@@ -365,6 +704,10 @@ server::~server() { impl_->detach_and_abort(); }
 void server::on_connect(std::function<accept_decision(const proto::upgrade_request&)> f) {
   impl_->shared_->on_connect = std::move(f);
 }
+void server::on_select_subprotocol(
+    std::function<std::string(const std::vector<std::string>& offered)> f) {
+  impl_->shared_->select_subprotocol = std::move(f);
+}
 void server::on_open(std::function<void(session&)> f) { impl_->shared_->on_open = std::move(f); }
 void server::on_message(std::function<void(session&, proto::message_kind, std::string_view)> f) {
   impl_->shared_->on_message = std::move(f);
@@ -379,5 +722,41 @@ std::uint16_t server::port() const noexcept { return impl_->port(); }
 void server::stop_accepting() { impl_->stop_accepting(); }
 std::vector<std::shared_ptr<session>> server::sessions() const { return impl_->sessions(); }
 std::size_t server::session_count() const noexcept { return impl_->session_count(); }
+
+void server::shutdown(shutdown_options opts, std::function<void(const shutdown_summary&)> done) {
+  impl_->shutdown(std::move(opts), std::move(done));
+}
+
+shutdown_summary server::shutdown_and_wait(shutdown_options opts) {
+  if (impl_->shared_->ioc.get_executor().running_in_this_thread()) {
+    shutdown_summary s;
+    s.error = error::invalid_argument;
+    return s;
+  }
+  auto p = std::make_shared<std::promise<shutdown_summary>>();
+  auto f = p->get_future();
+  impl_->shutdown(std::move(opts), [p](const shutdown_summary& s) { p->set_value(s); });
+  try {
+    return f.get();
+  } catch (const std::future_error&) {
+    // The server was destroyed during the shutdown: `done` was dropped unrun.
+    shutdown_summary s;
+    s.error = error::aborted;
+    return s;
+  }
+}
+
+broadcast_result server::broadcast(proto::message_kind kind, std::string_view payload) {
+  return impl_->broadcast(kind, payload, nullptr);
+}
+
+broadcast_result server::broadcast(proto::message_kind kind, std::string_view payload,
+                                   const std::function<bool(const session&)>& filter) {
+  return impl_->broadcast(kind, payload, &filter);
+}
+
+std::uint64_t server::shed_count() const noexcept {
+  return impl_->shared_->shed.load(std::memory_order_relaxed);
+}
 
 }  // namespace closewise::net

@@ -52,6 +52,7 @@ close_code failure_code(error e) noexcept {
     case error::invalid_utf8:
     case error::bad_compression: return close_code::invalid_payload;
     case error::message_too_big: return close_code::message_too_big;
+    case error::unsupported_data: return close_code::unsupported_data;
     default: return close_code::protocol_error;
   }
 }
@@ -70,6 +71,7 @@ std::string_view failure_reason(error e) noexcept {
     case error::bad_close_payload: return "bad close payload";
     case error::bad_close_code: return "bad close code";
     case error::bad_compression: return "bad compressed data";
+    case error::unsupported_data: return "unsupported data type";
     default: return "protocol error";
   }
 }
@@ -82,7 +84,7 @@ void release(std::string& s) noexcept {
 
 struct connection::impl {
   impl(role r, handler& h, config c) : role_(r), h_(h), cfg_(std::move(c)) {
-    if (cfg_.deflate) codec_ = std::make_unique<deflate_codec>(r, *cfg_.deflate);
+    if (cfg_.deflate) dfl_ = std::make_unique<deflate_state>(r, *cfg_.deflate);
   }
 
   // ---- state ---------------------------------------------------------------
@@ -99,9 +101,7 @@ struct connection::impl {
   // ---- receive: the frame being parsed ---------------------------------------
   bool reading_header_ = true;
   std::uint8_t hlen_ = 0;                         // bytes of a split header in hbuf_
-  std::uint8_t clen_ = 0;                         // bytes of a control payload in cbuf_
   std::array<std::uint8_t, max_header_size> hbuf_;
-  std::array<std::uint8_t, max_control_payload> cbuf_;
   frame_header fh_;
   std::uint64_t left_ = 0;  // payload bytes of fh_ not seen yet
 
@@ -113,8 +113,13 @@ struct connection::impl {
   utf8_validator utf8_;
   std::string msg_;      // fragments, split frames, or inflated data
   std::string scratch_;  // unmasked copy of a frame from a read-only input
-  std::string comp_;  // compressed outgoing message
-  std::unique_ptr<deflate_codec> codec_;
+  // permessage-deflate, allocated only when negotiated, so plain connections stay small.
+  struct deflate_state {
+    deflate_state(role r, const deflate_params& p) : codec(r, p) {}
+    deflate_codec codec;
+    std::string comp;  // compressed outgoing message
+  };
+  std::unique_ptr<deflate_state> dfl_;
 
   bool can_send() const noexcept { return st_ == state::open || st_ == state::closing_remote; }
   bool can_receive() const noexcept { return st_ == state::open || st_ == state::closing_local; }
@@ -169,9 +174,10 @@ struct connection::impl {
     const bool text = kind == message_kind::text;
     if (text && cfg_.check_outgoing_utf8 && !is_valid_utf8(payload)) return error::invalid_utf8;
     const opcode op = text ? opcode::text : opcode::binary;
-    if (codec_ && payload.size() >= cfg_.deflate_min_size) {
+    if (dfl_ && payload.size() >= cfg_.deflate_min_size) {
+      std::string& comp_ = dfl_->comp;
       comp_.clear();
-      if (auto ec = codec_->compress(payload, comp_)) return ec;
+      if (auto ec = dfl_->codec.compress(payload, comp_)) return ec;
       // RFC 7692 §6: RSV1 marks the first (here: only) frame of a compressed message.
       write_frame(op, true, comp_.data(), comp_.size());
       release(comp_);
@@ -210,7 +216,7 @@ struct connection::impl {
   void release_buffers() noexcept {
     std::string().swap(msg_);
     std::string().swap(scratch_);
-    std::string().swap(comp_);
+    if (dfl_) std::string().swap(dfl_->comp);
   }
 
   /// Fails the connection because of the peer: RFC 6455 §7.1.7 "_Fail the
@@ -283,6 +289,17 @@ struct connection::impl {
             continue;
           }
           begin_message();
+        } else if ((opv & 0x8) != 0 && n >= left_) {
+          // A whole control frame: unmask in place or on the stack, no buffering.
+          const auto len = static_cast<std::size_t>(left_);
+          std::uint8_t copy[max_control_payload];
+          std::uint8_t* body = writable ? const_cast<std::uint8_t*>(p) : copy;
+          if (!writable && len != 0) std::memcpy(copy, p, len);
+          if (fh_.masked) apply_mask(body, len, fh_.mask_key);
+          p += len;
+          n -= len;
+          on_control(std::string_view(reinterpret_cast<const char*>(body), len));
+          continue;
         }
         reading_header_ = false;
         if (left_ == 0) {
@@ -320,19 +337,22 @@ struct connection::impl {
     // _Fail the WebSocket Connection_".
     if (is_reserved(opv)) return fail(error::bad_opcode), false;
     // RFC 7692 §6: RSV1 means "compressed" only on the first frame of a data message.
-    if (fh_.rsv1 && (!codec_ || ctrl || opv == 0)) return fail(error::bad_rsv), false;
+    if (fh_.rsv1 && (!dfl_ || ctrl || opv == 0)) return fail(error::bad_rsv), false;
     // RFC 6455 §5.1: a server MUST close on an unmasked frame, a client on a masked one.
     if (fh_.masked != (role_ == role::server)) return fail(error::bad_masking), false;
     left_ = fh_.length;
     if (ctrl) {
       // RFC 6455 §5.5: control frames are at most 125 bytes and "MUST NOT be fragmented".
       if (!fh_.fin || fh_.length > max_control_payload) return fail(error::bad_control_frame), false;
-      clen_ = 0;
+      scratch_.clear();
       return true;
     }
     // RFC 6455 §5.4: continuations follow a started message; a new data frame may not
     // begin inside one (only control frames may be interleaved).
     if ((opv == 0) != in_msg_) return fail(error::bad_continuation), false;
+    // The type is known from the first frame: refuse it before reading a byte of it.
+    if ((opv == 1 && !cfg_.accept_text) || (opv == 2 && !cfg_.accept_binary))
+      return fail(error::unsupported_data), false;
     if (fh_.length > cfg_.max_frame) return fail(error::message_too_big), false;
     const bool deflated = opv == 0 ? msg_deflated_ : fh_.rsv1;
     const std::uint64_t so_far = opv == 0 ? msg_size_ : 0;
@@ -376,9 +396,10 @@ struct connection::impl {
   bool on_payload(const std::uint8_t* p, std::size_t k, bool writable) {
     const std::size_t offset = static_cast<std::size_t>((fh_.length - left_) & 3);
     if (is_control(fh_.op)) {
-      std::memcpy(cbuf_.data() + clen_, p, k);
-      if (fh_.masked) apply_mask(cbuf_.data() + clen_, k, fh_.mask_key, offset);
-      clen_ = static_cast<std::uint8_t>(clen_ + k);
+      // A control payload split across reads collects in scratch_ (at most 125 bytes).
+      const std::size_t at = scratch_.size();
+      scratch_.append(reinterpret_cast<const char*>(p), k);
+      if (fh_.masked) apply_mask(reinterpret_cast<std::uint8_t*>(scratch_.data() + at), k, fh_.mask_key, offset);
       return true;
     }
     if (!msg_deflated_) {
@@ -411,7 +432,7 @@ struct connection::impl {
     const std::size_t at = msg_.size();
     // RFC 7692 §8.1 and RFC 6455 §10.4: the limit counts inflated bytes (1009), and the
     // codec stops there, so a deflate bomb never allocates past it.
-    const std::error_code ec = codec_->decompress(chunk, fin, msg_, cfg_.max_message);
+    const std::error_code ec = dfl_->codec.decompress(chunk, fin, msg_, cfg_.max_message);
     if (ec == error::message_too_big || msg_.size() > cfg_.max_message)
       return fail(error::message_too_big), false;
     // RFC 7692 §8.2.2: data that does not inflate fails the connection (1007 here).
@@ -424,7 +445,7 @@ struct connection::impl {
 
   void end_frame() {
     if (is_control(fh_.op)) {
-      on_control(std::string_view(reinterpret_cast<const char*>(cbuf_.data()), clen_));
+      on_control(scratch_);
       return;
     }
     if (!fh_.fin) return;

@@ -1,6 +1,7 @@
 // closewise::net: a WebSocket server (RFC 6455 §4.2, §7).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -13,6 +14,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "closewise/close_code.hpp"
 #include "closewise/close_event.hpp"
 #include "closewise/net/endpoint_options.hpp"
 #include "closewise/net/session.hpp"
@@ -52,7 +54,24 @@ struct accept_decision {
   }
 };
 
+/// What a server does with a connection beyond `server_config::max_connections`.
+enum class overload_action : std::uint8_t {
+  /// Answer the upgrade request with 503 and `Retry-After: S` (RFC 9110
+  /// §15.6.4, §10.2.3). Costs no WebSocket state; every HTTP client understands it.
+  http_503,
+  /// Accept the upgrade, then close at once with 1013 (Try Again Later) and
+  /// the reason `retry-after=S`, which closewise's reconnect policy honours.
+  /// For clients that cannot see HTTP statuses (browsers report 1006 for a
+  /// refused upgrade).
+  close_1013,
+};
+
 /// Settings of a server.
+///
+/// Data types: a text-only endpoint sets `protocol.accept_binary = false`
+/// (a binary message is then failed with 1003 at its first frame), and
+/// `protocol.max_message` bounds messages (1009); text that is not UTF-8 is
+/// always failed with 1007 (RFC 6455 §8.1).
 struct server_config : connection_options {
   /// permessage-deflate parameters the server accepts (RFC 7692); off by default.
   proto::deflate_options deflate;
@@ -67,6 +86,85 @@ struct server_config : connection_options {
   bool close_slow_consumers = true;
   /// listen() backlog.
   int backlog = 1024;
+
+  /// Origins allowed to connect, compared ASCII case-insensitively with the
+  /// whole `Origin` header ("https://app.example", RFC 6454 §6.1). Empty:
+  /// every origin. A request whose Origin is not listed gets 403 (RFC 6455
+  /// §4.2.2: the server "MAY" refuse an origin it does not accept, with "an
+  /// appropriate HTTP error code (such as 403 Forbidden)").
+  std::vector<std::string> allowed_origins;
+  /// With an allowlist, also refuse requests without an Origin header. Off by
+  /// default: only browsers must send Origin, and the allowlist exists to stop
+  /// other sites' pages (RFC 6455 §10.2), not non-browser clients.
+  bool require_origin = false;
+
+  /// Connections served at once: those open plus those still in the opening
+  /// handshake (so a burst of connects cannot overshoot the limit before any
+  /// of them finishes its handshake). 0: no limit. Connections turned away
+  /// are not counted; they hold a socket only until their refusal is done.
+  std::size_t max_connections = 0;
+  /// How connections beyond max_connections are turned away.
+  overload_action on_overload = overload_action::http_503;
+  /// The wait a turned-away client is told (Retry-After / `retry-after=`).
+  std::chrono::seconds overload_retry_after{5};
+
+  /// Idle heartbeat: after this much inbound silence the server pings the
+  /// connection (RFC 6455 §5.5.2); 0 (the default) turns it off.
+  std::chrono::milliseconds idle_ping_interval{0};
+  /// A connection silent for idle_ping_interval + idle_timeout (it did not
+  /// even answer the ping) is dropped without a close handshake and reported
+  /// to on_close as 1006, was_clean=false, error::heartbeat_timeout.
+  std::chrono::milliseconds idle_timeout{10000};
+};
+
+/// How `server::shutdown` ends the connections.
+struct shutdown_options {
+  /// The close code sent to every connection: 1001 (going away) for a
+  /// shutdown, 1012 (service restart) for a restart. Any code an endpoint may
+  /// send is accepted (validate_endpoint_close).
+  close_code code = close_code::going_away;
+  /// The close reason, at most 123 bytes of UTF-8, e.g. "retry-after=2" with
+  /// 1012 to tell closewise clients when to come back.
+  std::string reason;
+  /// From the call: connections whose close handshake has not finished by
+  /// then are aborted (reported 1006, error::aborted).
+  std::chrono::milliseconds drain_deadline{5000};
+  /// Spread the close frames over this window (stratified: connection i of n
+  /// gets its close at spread · (i + U(0,1)) / n), so the clients' reconnects
+  /// are spread too. Keep it well under drain_deadline: a close not sent by
+  /// the deadline becomes an abort.
+  std::chrono::milliseconds spread{0};
+};
+
+/// What a shutdown did. `total == clean + aborted + failed`.
+struct shutdown_summary {
+  std::size_t total = 0;    ///< connections open when shutdown started
+  std::size_t clean = 0;    ///< ended with a full close handshake (was_clean)
+  std::size_t aborted = 0;  ///< still there at the deadline, and aborted
+  /// Ended unclean before the deadline: the peer dropped TCP, or the
+  /// session's own close_timeout passed first.
+  std::size_t failed = 0;
+  /// Upgrade requests that completed after shutdown started and were refused
+  /// with 503 (counted until the summary is made). Connections still sending
+  /// their request when the summary is made are left to the handshake
+  /// timeout and not counted.
+  std::size_t refused = 0;
+  /// From the call to the end of the last connection.
+  std::chrono::milliseconds elapsed{0};
+  /// error::already_closing for a second shutdown, the close-code errors of
+  /// validate_endpoint_close, error::invalid_argument for shutdown_and_wait
+  /// on an io_context thread. Nothing was done then.
+  std::error_code error;
+};
+
+/// What `server::broadcast` did.
+struct broadcast_result {
+  std::size_t queued = 0;  ///< sessions that took the message
+  /// Sessions that refused it (error::queue_full: a slow consumer, closed with
+  /// 1008 when `close_slow_consumers`; or already closing).
+  std::size_t refused = 0;
+  /// error::invalid_utf8 for text that is not UTF-8 (nothing was sent).
+  std::error_code error;
 };
 
 /// Accepts WebSocket connections on one address and port.
@@ -89,7 +187,13 @@ class server {
   server& operator=(const server&) = delete;
 
   /// Decides on each valid upgrade request. Default: accept, no subprotocol.
+  /// It runs after the Origin allowlist and `on_select_subprotocol`; an
+  /// accepting decision with an empty subprotocol keeps the selected one.
   void on_connect(std::function<accept_decision(const proto::upgrade_request&)> f);
+  /// Picks the subprotocol from those the client offered, in its order
+  /// (RFC 6455 §4.2.2: "the server ... selects one or none"). Return one of
+  /// `offered` or empty for none; anything else is left out of the answer.
+  void on_select_subprotocol(std::function<std::string(const std::vector<std::string>& offered)> f);
   void on_open(std::function<void(session&)> f);
   /// A complete message; the view is valid during the call only.
   void on_message(std::function<void(session&, proto::message_kind, std::string_view)> f);
@@ -102,6 +206,36 @@ class server {
   std::uint16_t port() const noexcept;
   /// Stops accepting new connections; open sessions carry on.
   void stop_accepting();
+
+  /// Graceful shutdown (ARCHITECTURE §4): stops accepting, sends `opts.code`
+  /// and `opts.reason` to every open connection (spread over `opts.spread`),
+  /// waits for the close handshakes, aborts what remains at
+  /// `opts.drain_deadline`, then calls `done` once with the summary, on an
+  /// io_context thread (on the caller's thread when nothing was open or on an
+  /// error). Upgrade requests completing meanwhile get 503. Every session
+  /// still gets its on_close. Once called, the server does not accept again.
+  /// Destroying the server before `done` ran aborts everything and `done` is
+  /// not called.
+  void shutdown(shutdown_options opts, std::function<void(const shutdown_summary&)> done);
+  /// shutdown(), waiting for the summary. Call it from a thread that does not
+  /// run the io_context (it would wait for itself): there it returns at once
+  /// with error::invalid_argument.
+  shutdown_summary shutdown_and_wait(shutdown_options opts);
+
+  /// Sends one message to every open session, encoding the frame once: all
+  /// sessions share the same immutable bytes (server frames are unmasked),
+  /// referenced from each write queue rather than copied. Each session
+  /// accounts the frame in its buffered_amount and its `max_buffered` bound.
+  /// Sessions with permessage-deflate compress it themselves (no sharing).
+  broadcast_result broadcast(proto::message_kind kind, std::string_view payload);
+  /// Like broadcast(), to the sessions for which `filter` returns true; it
+  /// runs on the caller's thread, with the session's immutable accessors
+  /// (id, request, subprotocol, remote_endpoint) safe to read.
+  broadcast_result broadcast(proto::message_kind kind, std::string_view payload,
+                             const std::function<bool(const session&)>& filter);
+
+  /// Connections turned away at max_connections since listen().
+  std::uint64_t shed_count() const noexcept;
 
   /// Open sessions (accepted and not yet closed), in accept order.
   std::vector<std::shared_ptr<session>> sessions() const;

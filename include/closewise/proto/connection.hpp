@@ -64,6 +64,12 @@ struct config {
   /// Refuse to send text that is not UTF-8 (the peer would fail us with 1007).
   /// An echo server that relays validated input may turn it off.
   bool check_outgoing_utf8 = true;
+  /// Data types this endpoint takes. A message of a refused type fails the
+  /// connection with 1003 at its first frame header, before any payload is
+  /// buffered (RFC 6455 §7.4.1: 1003 "indicates that an endpoint is terminating
+  /// the connection because it has received a type of data it cannot accept").
+  bool accept_text = true;
+  bool accept_binary = true;  ///< see accept_text
   /// permessage-deflate parameters, when the handshake negotiated it (RFC 7692).
   std::optional<deflate_params> deflate;
   /// Messages shorter than this are sent uncompressed even with deflate on
