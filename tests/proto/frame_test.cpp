@@ -115,9 +115,9 @@ TEST(frame_header, rejects_lengths_not_in_shortest_form) {
 TEST(masking, matches_the_rfc_definition_for_every_size_offset_and_alignment) {
   // RFC 6455 §5.3: transformed-octet-i = original-octet-i XOR masking-key-octet-(i MOD 4).
   const std::uint32_t key = cw::test::test_key();
-  std::vector<std::uint8_t> buf(600 + 64);
+  std::vector<std::uint8_t> buf(5000 + 64);
   for (std::size_t size : {0u, 1u, 3u, 4u, 7u, 8u, 15u, 16u, 17u, 31u, 32u, 33u, 63u, 64u, 127u,
-                           128u, 129u, 200u, 255u, 256u, 300u, 511u, 600u}) {
+                           128u, 129u, 200u, 255u, 256u, 300u, 511u, 600u, 2047u, 2048u, 2100u, 5000u}) {
     for (std::size_t align = 0; align < 33; align += 1) {
       for (std::size_t offset = 0; offset < 6; ++offset) {
         std::uint8_t* p = buf.data() + align;
