@@ -517,3 +517,16 @@ TEST(regression, failure_in_the_middle_of_a_batch_stops_delivery) {
   ASSERT_EQ(s.rec.messages.size(), 1u);
   EXPECT_EQ(s.rec.closed.at(0).code, close_code::invalid_payload);
 }
+
+TEST(limits, refused_data_type_fails_with_1003_at_the_first_header) {
+  proto::config cfg;
+  cfg.accept_binary = false;
+  peer s(role::server, cfg);
+  s.feed(frame(opcode::text, "text is fine", true));
+  ASSERT_EQ(s.rec.messages.size(), 1u);
+  // Only the header of the binary frame: it is refused before any payload arrives.
+  s.feed(frame(opcode::binary, std::string(50, 'b'), true).substr(0, 6));
+  EXPECT_EQ(to_hex(s.take()), to_hex(server_fail_frame(1003, "unsupported data type")));
+  EXPECT_EQ(s.rec.closed.at(0), cw::test::failed(close_code::unsupported_data,
+                                                 "unsupported data type", cw::error::unsupported_data));
+}
