@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   add("codes", closewise::cli::add_codes_command(app));
   add("connect", closewise::cli::add_connect_command(app));
   add("serve", closewise::cli::add_serve_command(app));
+  add("demo", closewise::cli::add_demo_command(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
