@@ -308,6 +308,53 @@ TEST(client_server, dns_failure) {
             cev(close_code::abnormal, "", false, initiator::none, error::dns_failure));
 }
 
+TEST(client_server, close_before_open_cancels_the_attempt) {
+  io_thread io;
+  raw_listener l;  // accepts, never answers the upgrade
+  client c(io.ioc);
+  channel<client_event> ev;
+  record(c, ev);
+  ASSERT_FALSE(c.connect(url(l.port())));
+  ASSERT_TRUE(l.accept());
+  ASSERT_FALSE(c.close());
+  EXPECT_EQ(expect_next(ev, ce::errored).ec, error::aborted);
+  EXPECT_EQ(expect_next(ev, ce::closed).close,
+            cev(close_code::abnormal, "", false, initiator::local, error::aborted));
+  EXPECT_EQ(ev.pop(std::chrono::milliseconds(100)).has_value(), false);  // exactly one close
+}
+
+TEST(client_server, connect_timeout_when_syns_go_unanswered) {
+  // A listener that never accepts, with its queue full: the kernel drops
+  // further SYNs, so the TCP connect can only time out.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 0), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const std::uint16_t port = ntohs(a.sin_port);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {  // fill the accept queue; the rest stay in SYN_SENT
+    const int f = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    (void)::connect(f, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    fillers.push_back(f);
+  }
+  io_thread io;
+  client_config cfg;
+  cfg.connect_timeout = std::chrono::milliseconds(300);
+  client c(io.ioc, cfg);
+  channel<client_event> ev;
+  record(c, ev);
+  ASSERT_FALSE(c.connect(url(port)));
+  EXPECT_EQ(expect_next(ev, ce::errored).ec, error::connect_timeout);
+  EXPECT_EQ(expect_next(ev, ce::closed).close,
+            cev(close_code::abnormal, "", false, initiator::none, error::connect_timeout));
+  for (int f : fillers) ::close(f);
+  ::close(fd);
+}
+
 TEST(client_server, handshake_timeout_when_the_server_never_answers) {
   io_thread io;
   raw_listener l;
