@@ -515,11 +515,17 @@ class reconnecting_client_impl : public std::enable_shared_from_this<reconnectin
       st_ = state::waiting;
       publish_locked();
       last_delay_ = d.delay;
-      wait_timer_.expires_after(d.delay);
-      wait_timer_.async_wait(bind_timer(&reconnecting_client_impl::wait_over, ++wait_gen_));
       const auto n = retry_.context().attempt;
       a.push_back([this, n, delay = d.delay, cause = d.cause] {
         if (on_scheduled_) on_scheduled_(n, delay, cause);
+      });
+      // The wait starts once the application has heard of it, so a delay
+      // measured from on_reconnect_scheduled is never shorter than reported.
+      a.push_back([this, delay = d.delay, gen = ++wait_gen_] {
+        std::lock_guard lock(mu_);
+        if (st_ != state::waiting || gen != wait_gen_) return;  // close() or network_changed()
+        wait_timer_.expires_after(delay);
+        wait_timer_.async_wait(bind_timer(&reconnecting_client_impl::wait_over, gen));
       });
       return;
     }

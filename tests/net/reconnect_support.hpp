@@ -182,6 +182,11 @@ class scripted_server {
     srv_->on_close([this](session&, const closewise::close_event& ev) { closes.push(ev); });
     ec = srv_->listen("127.0.0.1", port);
   }
+  /// The server goes first: its callbacks use the members below.
+  ~scripted_server() { srv_.reset(); }
+  scripted_server(const scripted_server&) = delete;
+  scripted_server& operator=(const scripted_server&) = delete;
+
   std::uint16_t port() const { return srv_->port(); }
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port()) + "/"; }
   std::size_t opened() const { return opened_.load(); }

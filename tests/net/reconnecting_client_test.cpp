@@ -107,6 +107,36 @@ TEST(reconnecting_client, failed_attempts_each_yield_one_decision_from_the_trans
   EXPECT_EQ(c.get_state(), reconnect_state::stopped);
 }
 
+TEST(reconnecting_client, attempt_timeout_is_at_least_the_backoff_delay) {
+  raw_listener silent;  // the kernel completes TCP; nobody ever answers the upgrade
+  io_thread io;
+  channel<rc_event> ch;
+  auto cfg = test_config();
+  cfg.connection.connect_timeout = 100ms;
+  cfg.connection.handshake_timeout = 100ms;
+  policy::fixed_delays table;
+  table.delays = {400ms};
+  table.jitter = 0.0;
+  cfg.policy.backoff = table;
+  reconnecting_client c(io.ioc, cfg);
+  record(c, ch);
+  const auto t0 = steady::now();
+  ASSERT_FALSE(c.connect(local_url(silent.port())));
+  EXPECT_EQ(expect_next(ch, rc_event::error).ec, error::handshake_timeout);
+  const auto first = expect_next(ch, rc_event::close);
+  EXPECT_GE(since(t0, first.at), 100ms);
+  EXPECT_LE(since(t0, first.at), 100ms + slack);
+  const auto s = expect_next(ch, rc_event::scheduled);
+  EXPECT_EQ(s.delay, 400ms);
+  // The next attempt may take as long as the wait before it: max(100 ms, 400 ms).
+  EXPECT_EQ(expect_next(ch, rc_event::error, 3s).ec, error::handshake_timeout);
+  const auto second = expect_next(ch, rc_event::close);
+  const auto took = since(s.at, second.at) - s.delay;
+  EXPECT_GE(took, 400ms - 5ms);
+  EXPECT_LE(took, 400ms + slack);
+  ASSERT_FALSE(c.close());
+}
+
 // ------------------------------------------------------------ HTTP refusals --
 
 /// A closewise server whose upgrade answers follow a script, one entry per request.

@@ -113,7 +113,9 @@ struct reconnecting_client_config {
 class reconnecting_client {
  public:
   using state = reconnect_state;
-  /// (attempt number of the coming retry, 1-based; the delay actually waited; the cause).
+  /// (attempt number of the coming retry, 1-based; the delay; the cause). The
+  /// wait starts when the handler returns, so the delay measured from the call
+  /// is never shorter than the one reported.
   using scheduled_handler =
       std::function<void(std::uint32_t, std::chrono::milliseconds, const std::string&)>;
   /// Returns new request headers (for example Authorization) to use from the
