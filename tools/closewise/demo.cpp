@@ -307,7 +307,7 @@ void timeline(console& out, const run& r, std::string_view who, std::string_view
   std::string actor = fmt::format("{:<7}", who);
   if (who == "server" || who == "peer") actor = out.yellow(actor);
   else actor = out.cyan(actor);
-  out.line(fmt::format("  {}  {} {}", out.dim(fmt::format("+{:6.3f} s", t)), actor, text));
+  out.line(fmt::format("  {}  {} {}", out.dim(fmt::format("{:>8}", fmt::format("+{:.3f} s", t))), actor, text));
 }
 
 // ----------------------------------------------------------------- result --
@@ -654,7 +654,7 @@ class demo_runner {
       std::lock_guard lock(r->mu);
       sessions.swap(r->held);
     }
-    out_.line(fmt::format("  {}  {} {}", out_.dim(fmt::format("+{:6.3f} s", std::chrono::duration<double>(clock::now() - r->start).count())),
+    out_.line(fmt::format("  {}  {} {}", out_.dim(fmt::format("{:>8}", fmt::format("+{:.3f} s", std::chrono::duration<double>(clock::now() - r->start).count()))),
                           out_.yellow(fmt::format("{:<7}", "server")), server_action(*r->sc)));
     for (auto& s : sessions) (void)s->close_endpoint(r->sc->code, r->sc->reason);
   }
@@ -860,11 +860,11 @@ int run_demo(const demo_opts& o) {
     out.line(fmt::format("server ws://127.0.0.1:{}/ and a silent peer on 127.0.0.1:{}; {} scenarios, one fresh "
                          "reconnecting client each (attempt 0)",
                          demo.port(), demo.silent_port(), scenarios.size()));
-    out.line(out.yellow(fmt::format("timings scaled 1/{} for the demo; real defaults: {}", time_divisor,
-                                    demo::describe_scaling(time_divisor))));
+    out.line(out.yellow(fmt::format("timings scaled 1/{} for the demo; real defaults -> demo:", time_divisor)));
+    for (const auto& item : demo::describe_scaling(time_divisor)) out.line(out.yellow(fmt::format("  {}", item)));
     out.line(out.dim(fmt::format("server hints are not scaled: Retry-After: 1 and retry-after=1 still mean 1 s "
                                  "(clamped to max_retry_after {}); heartbeat {} + {} grace (real default 15 s + 10 s)",
-                                 ms_text(demo.policy().max_retry_after), ms_text(heartbeat_interval),
+                                 fmt::format("{} s", std::chrono::duration_cast<std::chrono::seconds>(demo.policy().max_retry_after).count()), ms_text(heartbeat_interval),
                                  ms_text(heartbeat_grace))));
 
     for (std::size_t i = 0; i < scenarios.size(); ++i)

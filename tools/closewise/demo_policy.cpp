@@ -140,28 +140,29 @@ policy::config scaled_default_policy(int divisor) {
   return cfg;
 }
 
-std::string describe_scaling(int divisor) {
+std::vector<std::string> describe_scaling(int divisor) {
   const policy::config real;
-  std::string s;
+  std::vector<std::string> v;
   if (const auto* fj = std::get_if<policy::full_jitter>(&real.backoff)) {
-    s += fmt::format("backoff base {} / floor {} / cap {} -> {} / {} / {}; ", ms_text(fj->base),
-                     ms_text(fj->floor), ms_text(fj->cap), ms_text(fj->base / divisor),
-                     ms_text(fj->floor / divisor), ms_text(fj->cap / divisor));
+    v.push_back(fmt::format("backoff base {} / floor {} / cap {} -> {} / {} / {}", ms_text(fj->base),
+                            ms_text(fj->floor), ms_text(fj->cap), ms_text(fj->base / divisor),
+                            ms_text(fj->floor / divisor), ms_text(fj->cap / divisor)));
   }
-  s += fmt::format("min_uptime {} -> {}", ms_text(real.min_uptime), ms_text(real.min_uptime / divisor));
+  v.push_back(fmt::format("min_uptime {} -> {}", ms_text(real.min_uptime), ms_text(real.min_uptime / divisor)));
+  const auto timing = [divisor](std::string what, const reconnect_rule& r) {
+    const milliseconds fl{r.floor_ms}, sp{r.first_spread_ms};
+    if (fl.count() == 0)
+      return fmt::format("{} first retry floor + U(0, {}) -> U(0, {})", what, ms_text(sp), ms_text(sp / divisor));
+    return fmt::format("{} floor {} + U(0, {}) -> {} + U(0, {})", what, ms_text(fl), ms_text(sp),
+                       ms_text(fl / divisor), ms_text(sp / divisor));
+  };
   for (const auto& row : close_code_table) {
-    if (!has_timing(row.reconnect)) continue;
-    const milliseconds fl{row.reconnect.floor_ms}, sp{row.reconnect.first_spread_ms};
-    s += fmt::format("; {} floor {} spread {} -> {} / {}", row.first, ms_text(fl), ms_text(sp),
-                     ms_text(fl / divisor), ms_text(sp / divisor));
+    if (has_timing(row.reconnect)) v.push_back(timing(fmt::format("{}", row.first), row.reconnect));
   }
   for (const auto& row : policy::default_status_rules) {
-    if (!has_timing(row.rule)) continue;
-    const milliseconds fl{row.rule.floor_ms}, sp{row.rule.first_spread_ms};
-    s += fmt::format("; HTTP {} floor {} spread {} -> {} / {}", row.first, ms_text(fl), ms_text(sp),
-                     ms_text(fl / divisor), ms_text(sp / divisor));
+    if (has_timing(row.rule)) v.push_back(timing(fmt::format("HTTP {}", row.first), row.rule));
   }
-  return s;
+  return v;
 }
 
 expectation expect_close(close_code code, std::string_view reason, const policy::config& cfg) {

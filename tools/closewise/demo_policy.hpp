@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <closewise/close_code.hpp>
 #include <closewise/policy/policy.hpp>
@@ -23,8 +24,8 @@ namespace closewise::cli::demo {
 /// are left as they are: a server's "come back in 1 s" still means 1 s.
 policy::config scaled_default_policy(int divisor);
 
-/// One line per scaled value: "backoff floor 500 ms -> 50 ms", ... for the banner.
-std::string describe_scaling(int divisor);
+/// One item per scaled setting, real default first: "backoff floor 500 ms -> 50 ms", ...
+std::vector<std::string> describe_scaling(int divisor);
 
 /// What the policy table says about the first failure of a streak.
 struct expectation {
