@@ -166,3 +166,19 @@ TEST(cli_bad_input, each_gets_one_clear_line_and_a_nonzero_exit) {
     EXPECT_EQ(err.find("terminate called"), std::string::npos) << err;
   }
 }
+
+TEST(cli_events, max_connections_sheds_with_1013_and_retry_after) {
+  cli_process s(cli({"serve", "--port", "0", "--json", "--max-connections", "1", "--shed-1013",
+                     "--retry-after", "7"}));
+  const auto url = start_serve(s);
+  cli_process first(cli({"connect", url, "--json", "--reconnect", "never"}));
+  EXPECT_EQ(next_json(first)["event"], "open");
+  cli_process second(cli({"connect", url, "--json", "--reconnect", "never"}));
+  EXPECT_EQ(next_json(second)["event"], "open");
+  EXPECT_EQ(next_json(second), (json{{"event", "close"}, {"code", 1013}, {"reason", "retry-after=7"},
+                                      {"was_clean", true}, {"initiator", "remote"}}));
+  EXPECT_EQ(next_json(second)["event"], "give_up");
+  EXPECT_EQ(second.wait(2s), 0);
+  first.signal(SIGTERM);
+  EXPECT_EQ(next_json(first)["event"], "close");
+}

@@ -34,6 +34,7 @@ struct serve_opts {
   std::optional<unsigned> retry_after;
   std::string tls_cert, tls_key;
   std::optional<std::size_t> max_connections;
+  bool shed_1013 = false;
 };
 
 int run_serve(const serve_opts& o) {
@@ -54,6 +55,11 @@ int run_serve(const serve_opts& o) {
   cfg.protocol.max_message = o.max_message;
   cfg.protocol.max_frame = o.max_message;
   cfg.max_buffered = o.max_message + 4096;
+  if (o.max_connections) {
+    cfg.max_connections = *o.max_connections;
+    cfg.on_overload = o.shed_1013 ? net::overload_action::close_1013 : net::overload_action::http_503;
+    cfg.overload_retry_after = std::chrono::seconds(o.retry_after.value_or(5));
+  }
   if (!o.tls_cert.empty()) cfg.tls = net::tls_server_options{o.tls_cert, o.tls_key, nullptr};
   net::server srv(ioc, cfg);
 
@@ -65,11 +71,6 @@ int run_serve(const serve_opts& o) {
       if (o.retry_after) h.fields.emplace_back("Retry-After", std::to_string(*o.retry_after));
       return net::accept_decision::refused(*o.reject_status, std::move(h),
                                            fmt::format("refused by closewise serve --reject-status {}\n", *o.reject_status));
-    }
-    if (o.max_connections && srv.session_count() >= *o.max_connections) {
-      proto::http_headers h;
-      h.fields.emplace_back("Retry-After", std::to_string(o.retry_after.value_or(5)));
-      return net::accept_decision::refused(503, std::move(h), "too many connections\n");
     }
     return net::accept_decision::accepted();
   });
@@ -112,16 +113,17 @@ int run_serve(const serve_opts& o) {
 
   // SIGTERM/SIGINT: a graceful shutdown with 1001 to every client.
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  boost::asio::steady_timer deadline(ioc);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
     out.diag("closewise serve: shutting down with 1001");
-    srv.stop_accepting();
     close_timers.clear();
-    for (auto& s : srv.sessions()) (void)s->close_endpoint(close_code::going_away, "server shutting down");
-    deadline.expires_after(std::chrono::seconds(3));
-    deadline.async_wait([&](const boost::system::error_code&) {
-      for (auto& s : srv.sessions()) s->abort();
+    net::shutdown_options so;
+    so.code = close_code::going_away;
+    so.reason = "server shutting down";
+    so.drain_deadline = std::chrono::seconds(3);
+    srv.shutdown(so, [&](const net::shutdown_summary& sum) {
+      out.diag(fmt::format("closewise serve: {} connection(s): {} closed cleanly, {} aborted, {} failed",
+                           sum.total, sum.clean, sum.aborted, sum.failed));
       ioc.stop();
     });
   });
@@ -152,8 +154,11 @@ runner add_serve_command(CLI::App& app) {
       ->check(CLI::Range(0u, 86400u));
   cmd->add_option("--tls-cert", o->tls_cert, "PEM certificate chain (wss)")->check(CLI::ExistingFile);
   cmd->add_option("--tls-key", o->tls_key, "PEM private key (wss)")->check(CLI::ExistingFile);
-  cmd->add_option("--max-connections", o->max_connections, "Refuse upgrades beyond N open connections with 503")
+  cmd->add_option("--max-connections", o->max_connections,
+                  "Shed connections beyond N (503 + Retry-After, or 1013 with --shed-1013)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  cmd->add_flag("--shed-1013", o->shed_1013,
+                "At --max-connections, accept then close with 1013 \"retry-after=S\" instead of 503");
   return [o] { return run_serve(*o); };
 }
 
