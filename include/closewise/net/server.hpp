@@ -212,7 +212,8 @@ class server {
   /// waits for the close handshakes, aborts what remains at
   /// `opts.drain_deadline`, then calls `done` once with the summary, on an
   /// io_context thread (on the caller's thread when nothing was open or on an
-  /// error). Upgrade requests completing meanwhile get 503. Every session
+  /// error). Upgrade requests completing meanwhile get 503; connections still
+  /// in the listen backlog are dropped when the listener closes. Every session
   /// still gets its on_close. Once called, the server does not accept again.
   /// Destroying the server before `done` ran aborts everything and `done` is
   /// not called.
