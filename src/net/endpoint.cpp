@@ -619,6 +619,20 @@ void endpoint::after_io() {
 
 void endpoint::end_tcp() {
   const bool clean = conn_->result() && conn_->result()->was_clean;
+  if (!clean && conn_->result() && conn_->result()->initiator == initiator::local && sock_.is_open()) {
+    // We failed the connection (1002, 1007, 1009, ...) and the peer may still be
+    // sending: closing now, with its bytes unread, makes the kernel answer with a
+    // RST that can destroy our close frame before the peer reads it. So half-close
+    // (our FIN follows the close frame, RFC 6455 §7.1.7), discard what still comes,
+    // and close on the peer's EOF or after a bounded linger.
+    if (!tls_) {
+      boost::system::error_code ignored;
+      sock_.shutdown(tcp::socket::shutdown_send, ignored);
+    }
+    phase_ = phase::lingering;
+    arm_timer(timer_use::linger, linger_.count() > 0 ? linger_ : std::chrono::milliseconds(1000));
+    return;
+  }
   if (role_ == proto::role::server || !clean) {
     // RFC 6455 §7.1.1: "the underlying TCP connection, in most normal cases,
     // SHOULD be closed first by the server, so that it holds the TIME_WAIT state".
