@@ -8,6 +8,23 @@
 //
 // Threads: one thread runs the io_context (server, clients, the silent peer);
 // the main thread walks the scenarios and waits on what the callbacks record.
+//
+// `--json` prints nothing until the end, then one JSON document (version 1):
+//   {report: "closewise demo", version, time_scale: "1/10", scaling: [text],
+//    server_hints_scaled: false, heartbeat_ms {interval, grace},
+//    tolerance_ms {early, late}, policy: <policy JSON as docs/reconnect.md>,
+//    all_agree, elapsed_ms, scenarios: [{
+//      name ("close-1012", "drop", "silent", "http-429", "shed", "restart", ...),
+//      server_action, clients, http_status (refusals),
+//      close {code, name, reason, was_clean, initiator, error?} | null,
+//      decision "retry"|"stop"|"none", cause + attempt + scheduled_delay_ms (retry),
+//      stop_reason (stop), delay_ms (measured close -> server accept; null unless retry),
+//      expected_decision, expected_rule, expected_close_code,
+//      expected_delay_range_ms [lo, hi] (inclusive; null for stop),
+//      agrees, problems [text], elapsed_ms,
+//      detection_ms + expected_detection_range_ms (silent),
+//      delays_ms [..] + delay_stats_ms {min, median, max} (restart)}]}
+// The exit status is 0 when every scenario agrees with the table, 1 otherwise.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -365,7 +382,8 @@ void judge(result& res, const std::vector<client_obs>& clients) {
     res.detection_hi = milliseconds{static_cast<milliseconds::rep>(nominal.count() * (1 + detection_slack))};
     if (c.opened && c.close) {
       res.detection = since(*c.opened, c.closed_at);
-      if (*res.detection < res.detection_lo || *res.detection > res.detection_hi)
+      // The same scheduling allowance as for the waits: timers fire late, never early.
+      if (*res.detection < res.detection_lo || *res.detection > res.detection_hi + late_tolerance)
         res.problems.push_back(fmt::format("heartbeat took {} ms, outside {}", res.detection->count(),
                                            range_text(res.detection_lo, res.detection_hi)));
     }
@@ -449,8 +467,8 @@ class demo_runner {
                           out_.dim(fmt::format("server will {}", server_action(sc)))));
     out_.line(fmt::format("  {}", out_.dim(fmt::format("the table says: {}", res.expect.rule_text))));
 
-    registry_.set(r);
     r->start = clock::now();
+    registry_.set(r);
     std::vector<std::unique_ptr<net::reconnecting_client>> clients;
     const std::uint16_t port = sc.kind == action_kind::silent ? silent_port() : server_.port();
     for (int i = 0; i < sc.clients; ++i) {
@@ -891,7 +909,10 @@ runner add_demo_command(CLI::App& app) {
   auto o = std::make_shared<demo_opts>();
   auto* cmd = app.add_subcommand(
       "demo", "Walk the close-code table live on loopback: the server closes or misbehaves, the client decides");
-  cmd->add_flag("--json", o->json, "Print one JSON report at the end instead of the timeline");
+  cmd->footer(
+      "Runs in about 15 s on 127.0.0.1 only. Colour when stdout is a terminal. Exit status 0 when every "
+      "scenario agrees with the policy table, 1 otherwise.");
+  cmd->add_flag("--json", o->json, "Print one JSON report (a single document) at the end instead of the timeline");
   cmd->add_flag("--no-color", o->no_color, "No ANSI colour, even on a terminal");
   cmd->add_option("--restart-clients", o->restart_clients, "Clients in the restart scenario")
       ->capture_default_str()
