@@ -56,10 +56,10 @@ template <class T>
 class channel {
  public:
   void push(T v) {
-    {
-      std::lock_guard lock(mu_);
-      q_.push_back(std::move(v));
-    }
+    // Notify under the lock: a reader may destroy the channel as soon as it
+    // has the value, so push must be done with the channel by then.
+    std::lock_guard lock(mu_);
+    q_.push_back(std::move(v));
     cv_.notify_all();
   }
   std::optional<T> pop(std::chrono::milliseconds timeout = wait_limit) {
