@@ -115,10 +115,11 @@ struct close_code_info {
 namespace detail {
 inline constexpr std::string_view notes_1014 =
     "Boost.Beast, wslay and uWebSockets fail the connection on a received 1014 "
-    "(they predate its registration). Chromium: see the peer matrix in docs/close-codes.md.";
+    "(they predate its registration). Chromium 156, Node ws 8.23 and python-websockets 10.4 "
+    "report it faithfully (measured by the interop tests).";
 inline constexpr std::string_view notes_uws_1012_1013 =
-    "uWebSockets fails the connection on a received 1012 or 1013. "
-    "Chromium: see the peer matrix in docs/close-codes.md.";
+    "uWebSockets fails the connection on a received 1012 or 1013. Chromium 156, Node ws 8.23 "
+    "and python-websockets 10.4 report it faithfully (measured by the interop tests).";
 inline constexpr std::string_view notes_uws_3xxx =
     "uWebSockets fails the connection on every received code in 3000-3999.";
 inline constexpr std::string_view notes_local =
@@ -237,6 +238,37 @@ inline constexpr std::array<close_code_info, 23> close_code_table = {{
      {detail::A::stop, detail::Q::none, 0, 0,
       "not a close code; it can never be received from a conforming peer"},
      ""},
+}};
+
+/// What one peer does with a code, as measured by closewise's interop tests.
+struct peer_observation {
+  std::string_view codes;      ///< the codes the row covers, e.g. "1012-1014"
+  std::string_view peer;       ///< name and version
+  std::string_view on_send;    ///< can the peer's API send it
+  std::string_view on_receipt; ///< what the peer reports when closewise sends it
+};
+
+/// The per-peer matrix (code x peer x on send / on receipt). Rows with a
+/// measured peer are asserted by tests/net/interop_*_test.cpp; the Beast,
+/// wslay and uWebSockets rows come from their source and are not run here.
+inline constexpr std::array<peer_observation, 12> peer_matrix = {{
+    {"1000-1003, 1007-1014, 3000-4999", "python-websockets 10.4", "yes",
+     "exact code and reason; echoes code and reason"},
+    {"1000-1003, 1007-1014, 3000-4999", "Node ws 8.23", "yes",
+     "exact code and reason; echoes code and reason"},
+    {"1000, 3000-4999", "Chromium 156", "yes (ws.close)", "exact, wasClean=true"},
+    {"1001-1003, 1007-1014", "Chromium 156", "no: InvalidAccessError (WHATWG)",
+     "1001, 1008, 1011, 1012, 1013, 1014 measured: exact, wasClean=true, not rewritten"},
+    {"1005, 1006, 1015", "python-websockets 10.4, Node ws 8.23, Chromium 156",
+     "refused by the API", "never sent by closewise"},
+    {"TCP drop", "python-websockets 10.4, Node ws 8.23", "-", "1006"},
+    {"TCP drop", "Chromium 156", "-", "1006, reason \"\", wasClean=false"},
+    {"1014", "Boost.Beast 1.81", "-", "fails the connection (1014 predates its code table)"},
+    {"1014", "wslay", "-", "fails the connection"},
+    {"1012-1014", "uWebSockets", "-", "fails the connection"},
+    {"3000-3999", "uWebSockets", "-", "fails the connection"},
+    {"1000-1003, 1007-1014, 3000-4999", "closewise", "1000, 3000-4999 (app); others endpoint only",
+     "exact code and reason; echoes the code with no reason"},
 }};
 
 /// The registry row that covers `code`. Every value has exactly one row.

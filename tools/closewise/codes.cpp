@@ -124,6 +124,14 @@ void print_markdown() {
     fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} |\n", range_text(r), r.name, r.meaning,
                r.on_wire ? "yes" : "no", who, short_decision(r), r.reconnect.why, r.peer_notes);
   }
+  fmt::print("\n## Peer matrix\n\n"
+             "What other implementations do with each code, on send (can their API send it) and on "
+             "receipt (what they report when closewise sends it). Rows naming python-websockets, "
+             "Node ws and Chromium are asserted by the interop tests on every run; see "
+             "[close-codes-peers.md](close-codes-peers.md) for the details of those runs.\n\n"
+             "| codes | peer | on send | on receipt |\n|---|---|---|---|\n");
+  for (const auto& p : peer_matrix)
+    fmt::print("| {} | {} | {} | {} |\n", p.codes, p.peer, p.on_send, p.on_receipt);
 }
 
 }  // namespace
