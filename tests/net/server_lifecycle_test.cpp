@@ -187,8 +187,8 @@ TEST(server_lifecycle, a_handshake_completing_during_shutdown_gets_503) {
   ASSERT_TRUE(late.send(req.substr(0, 30)));
   // Connections are accepted in order: once this one is open, `late` was
   // accepted too (a connection still in the listen backlog at shutdown is dropped).
-  client probe(io.ioc);
   channel<client_event> pev;
+  client probe(io.ioc);
   record(probe, pev);
   ASSERT_FALSE(probe.connect(es.url()));
   next_of(pev, ce::opened);
@@ -219,10 +219,10 @@ TEST(server_lifecycle, shutdown_refuses_misuse_and_handles_an_empty_server) {
   EXPECT_EQ(es.srv.shutdown_and_wait(bad).error, error::close_code_not_sendable);
 
   // Blocking from an io_context thread would wait for itself.
-  client c(io.ioc);
   channel<client_event> ev;
-  record(c, ev);
   channel<std::error_code> from_io;
+  client c(io.ioc);
+  record(c, ev);
   es.on_message_hook = [&](session&, proto::message_kind, std::string_view) {
     from_io.push(es.srv.shutdown_and_wait({}).error);
   };
@@ -257,8 +257,8 @@ TEST(server_lifecycle, restart_with_1012_brings_reconnecting_clients_back_no_soo
   ASSERT_TRUE(es->listen());
   const std::uint16_t port = es->port();
   constexpr int n = 10;
+  std::vector<std::unique_ptr<channel<rc_event>>> evs;  // outlive the clients' callbacks
   std::vector<std::unique_ptr<reconnecting_client>> rcs;
-  std::vector<std::unique_ptr<channel<rc_event>>> evs;
   for (int i = 0; i < n; ++i) {
     rcs.push_back(std::make_unique<reconnecting_client>(io.ioc, test_config(100 + i)));
     evs.push_back(std::make_unique<channel<rc_event>>());
@@ -296,8 +296,8 @@ TEST(server_lifecycle, broadcast_reaches_every_session_or_the_filtered_ones) {
   event_server es(io.ioc, cfg);
   ASSERT_TRUE(es.listen());
   constexpr int n = 4;
+  std::vector<std::unique_ptr<channel<client_event>>> evs;  // outlive the clients' callbacks
   std::vector<std::unique_ptr<client>> cs;
-  std::vector<std::unique_ptr<channel<client_event>>> evs;
   for (int i = 0; i < n; ++i) {
     client_config cc;
     cc.deflate.enabled = (i == 3);

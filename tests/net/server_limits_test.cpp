@@ -28,8 +28,17 @@ struct open_client {
     record(c, ev);
     EXPECT_FALSE(c.connect(url));
   }
+  /// Closes (if open) and waits for the last event, so no callback is still
+  /// running when the channel goes away.
+  void finish() {
+    (void)c.close();
+    for (int i = 0; i < 8; ++i) {
+      auto e = ev.pop();
+      if (!e || e->type == client_event::closed) return;
+    }
+  }
+  channel<client_event> ev;  // declared first: it outlives the client's callbacks
   client c;
-  channel<client_event> ev;
 };
 
 // ------------------------------------------------------------ the door --
@@ -46,7 +55,9 @@ TEST(server_limits, origin_allowlist_refuses_others_with_403) {
     open_client oc(io.ioc, es.url(), cc);
     auto e = oc.ev.pop();
     if (!e) return 0u;
-    return e->type == ce::opened ? 101u : e->status;
+    const unsigned status = e->type == ce::opened ? 101u : e->status;
+    oc.finish();
+    return status;
   };
   EXPECT_EQ(try_origin("https://evil.example"), 403u);
   EXPECT_EQ(try_origin("https://good.example.evil"), 403u);
@@ -65,6 +76,7 @@ TEST(server_limits, require_origin_refuses_a_request_without_one) {
   ASSERT_TRUE(es.listen());
   open_client oc(io.ioc, es.url());
   EXPECT_EQ(next_of(oc.ev, ce::refused).status, 403u);
+  oc.finish();
   EXPECT_EQ(es.opened.get(), 0u);
 }
 
@@ -126,9 +138,9 @@ TEST(server_limits, on_connect_refuses_with_any_status_headers_and_body) {
                                  "token expired"},
                         expect_t{"/busy", 503, "Retry-After", "7", "busy"},
                         expect_t{"/legal", 451, "", "", ""}}) {
-    client c(io.ioc);
     channel<proto::handshake_failure> refused;
     channel<closewise::close_event> closed;
+    client c(io.ioc);
     c.on_refused([&](const proto::handshake_failure& f) { refused.push(f); });
     c.on_close([&](const closewise::close_event& e) { closed.push(e); });
     ASSERT_FALSE(c.connect(es.url(x.target)));
@@ -376,8 +388,8 @@ TEST(server_limits, over_max_connections_gets_503_with_retry_after) {
   event_server es(io.ioc, cfg);
   ASSERT_TRUE(es.listen());
   auto three = fill(io.ioc, es);
-  client c(io.ioc);
   channel<proto::handshake_failure> refused;
+  client c(io.ioc);
   c.on_refused([&](const proto::handshake_failure& f) { refused.push(f); });
   ASSERT_FALSE(c.connect(es.url()));
   auto f = refused.pop();
@@ -471,8 +483,8 @@ void expect_client_waits_retry_after(overload_action mode) {
   auto holder = std::make_unique<open_client>(io.ioc, es.url());
   next_of(holder->ev, ce::opened);
 
-  reconnecting_client rc(io.ioc, test_config());
   channel<rc_event> ev;
+  reconnecting_client rc(io.ioc, test_config());
   record(rc, ev);
   ASSERT_FALSE(rc.connect(es.url()));
   if (mode == overload_action::close_1013) {
