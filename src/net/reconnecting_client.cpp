@@ -117,7 +117,6 @@ class reconnecting_client_impl : public std::enable_shared_from_this<reconnectin
   std::error_code connect(std::string_view url) {
     ws_url parsed;
     if (auto ec = parse_ws_url(url, parsed)) return ec;
-    actions a;
     std::shared_ptr<attempt> att;
     {
       std::lock_guard lock(mu_);

@@ -6,7 +6,11 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/ip/tcp.hpp>
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+
+#include <boost/asio/post.hpp>
 
 #include "closewise/error.hpp"
 #include "closewise/proto/handshake.hpp"
@@ -422,6 +426,33 @@ TEST(reconnecting_client, close_while_waiting_stops_at_once) {
   EXPECT_EQ(c.send_text("y"), error::not_open);
 }
 
+/// Blocks the io_context's only thread until released, so a test can fill a
+/// client's queue and call close() before any of it can be flushed.
+class io_gate {
+ public:
+  explicit io_gate(boost::asio::io_context& ioc) {
+    boost::asio::post(ioc, [this] {
+      std::unique_lock lock(mu_);
+      entered_ = true;
+      cv_.notify_all();
+      cv_.wait_for(lock, wait_limit, [this] { return open_; });
+    });
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, wait_limit, [this] { return entered_; });
+  }
+  ~io_gate() { release(); }
+  void release() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false, open_ = false;
+};
+
 TEST(reconnecting_client, close_drains_a_full_queue_first) {
   io_thread server_io;
   scripted_server srv(server_io.ioc, {{step::stay}});
@@ -436,11 +467,13 @@ TEST(reconnecting_client, close_drains_a_full_queue_first) {
   ASSERT_FALSE(c.connect(srv.url()));
   expect_next(ch, rc_event::open);
   constexpr int n = 2000;
+  io_gate gate(io.ioc);  // nothing is flushed until close() was called
   for (int i = 0; i < n; ++i) ASSERT_FALSE(c.send_text("m" + std::to_string(i)));
-  EXPECT_GT(c.queued(), 0u) << "the queue should still hold messages when close() starts";
+  EXPECT_GT(c.queued(), static_cast<std::size_t>(n / 2)) << "the window holds ~50 at most";
   ASSERT_FALSE(c.close(close_code::normal, "bye", 10s));
   EXPECT_EQ(c.get_state(), reconnect_state::closing);
   EXPECT_EQ(c.send_text("late"), error::not_open);
+  gate.release();
   const auto closed = expect_next(ch, rc_event::close);
   EXPECT_EQ(closed.close_ev.code, close_code::normal);
   EXPECT_TRUE(closed.close_ev.was_clean);
@@ -465,8 +498,10 @@ TEST(reconnecting_client, close_past_its_drain_deadline_hands_the_rest_back) {
   ASSERT_FALSE(c.connect(srv.url()));
   expect_next(ch, rc_event::open);
   constexpr int n = 2000;
+  io_gate gate(io.ioc);  // the deadline passes before anything could be flushed
   for (int i = 0; i < n; ++i) ASSERT_FALSE(c.send_text("m" + std::to_string(i)));
   ASSERT_FALSE(c.close(close_code::normal, "", 0ms));
+  gate.release();
   const auto u = expect_next(ch, rc_event::undelivered);
   EXPECT_EQ(u.ec, error::not_sent);
   expect_next(ch, rc_event::close);
@@ -560,6 +595,8 @@ TEST(reconnecting_client, silent_peer_is_found_dead_within_interval_plus_grace) 
   const auto took = since(open.at, closed.at);
   EXPECT_GE(took, 480ms) << "interval + grace = 600 ms, -20%";
   EXPECT_LE(took, 720ms) << "interval + grace = 600 ms, +20%";
+  std::cout << "[ heartbeat ] silent peer found dead " << took.count()
+            << " ms after open (interval 400 + grace 200)\n";
   const auto s = expect_next(ch, rc_event::scheduled);
   EXPECT_EQ(s.cause, "1006 Abnormal Closure");
   ASSERT_FALSE(c.close());
@@ -583,6 +620,8 @@ TEST(reconnecting_client, network_changed_probes_an_open_connection) {
   const auto took = since(t0, closed.at);
   EXPECT_GE(took, 160ms) << "the grace, -20%";
   EXPECT_LE(took, 240ms + 60ms) << "the grace, +20% (and scheduling)";
+  std::cout << "[ heartbeat ] network_changed probe found it dead in " << took.count()
+            << " ms (grace 200)\n";
   ASSERT_FALSE(c.close());
 }
 
