@@ -74,7 +74,9 @@ struct shutdown_state : std::enable_shared_from_this<shutdown_state> {
   std::mutex mu;
   shutdown_options opts;
   std::function<void(const shutdown_summary&)> done;
-  std::shared_ptr<server_shared> shared;
+  /// Weak: the server's shared state keeps this shutdown for good (so no
+  /// session links afterwards), and must not be kept alive by it in return.
+  std::weak_ptr<server_shared> shared;
   shutdown_summary sum;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   std::vector<std::shared_ptr<session_impl>> order;  ///< the sessions, in close order
@@ -472,7 +474,8 @@ void shutdown_state::finish(std::optional<shutdown_summary> s) {
     d = std::move(done);
     release.swap(order);  // the sessions may go now
   }
-  if (d && !shared->detached.load(std::memory_order_acquire)) d(*s);
+  const auto sh = shared.lock();
+  if (d && sh && !sh->detached.load(std::memory_order_acquire)) d(*s);
 }
 
 class server_impl : public std::enable_shared_from_this<server_impl> {
