@@ -52,7 +52,8 @@ if ls fuzz/*_fuzz.cpp >/dev/null 2>&1; then
   if CXX=clang++ cmake -S "$here" -B "$out/fuzz" -G Ninja -DCLOSEWISE_BUILD_FUZZ=ON -DCLOSEWISE_BUILD_TESTS=OFF \
        -DCLOSEWISE_BUILD_TOOLS=OFF -DCLOSEWISE_BUILD_EXAMPLES=OFF -DCLOSEWISE_INSTALL=OFF \
        -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$out/fuzz.configure.log" 2>&1 &&
-     cmake --build "$out/fuzz" -j "$jobs"; then
+     cmake --build "$out/fuzz" -j "$jobs" --target $(for f in fuzz/*_fuzz.cpp; do
+       printf 'closewise_%s ' "$(basename "$f" .cpp)"; done); then
     fuzz_ok=0; fuzz_n=0
     for src in fuzz/*_fuzz.cpp; do
       name=$(basename "$src" .cpp); short=${name%_fuzz}

@@ -51,13 +51,15 @@ milliseconds to_ms(steady::duration d) {
 
 /// Replaces same-named fields of `base` with those of `fresh` and appends the rest.
 void merge_headers(proto::http_headers& base, const proto::http_headers& fresh) {
-  for (const auto& [name, value] : fresh.fields) {
+  for (const auto& field : fresh.fields) {
+    // A plain reference, not a structured binding: clang 14 cannot capture those.
+    const std::string& name = field.first;
     auto same = [&](const auto& f) {
       return std::equal(f.first.begin(), f.first.end(), name.begin(), name.end(),
                         [](unsigned char a, unsigned char b) { return std::tolower(a) == std::tolower(b); });
     };
     std::erase_if(base.fields, same);
-    base.fields.emplace_back(name, value);
+    base.fields.emplace_back(name, field.second);
   }
 }
 
