@@ -51,17 +51,7 @@ TEST(interop_chromium, close_events_seen_by_the_browser_and_by_the_server) {
   server srv(io.ioc);
   channel<std::pair<std::string, closewise::close_event>> closes;
   srv.on_open([](session& s) {
-    const std::string& t = s.request().target;
-    if (t.rfind("/close/", 0) == 0) {  // "/close/<code>/<hex reason>/<id>"
-      const auto code = static_cast<close_code>(std::stoi(t.substr(7, 4)));
-      const auto hx = t.substr(12, t.rfind('/') - 12);
-      std::string reason;
-      for (std::size_t i = 0; i + 1 < hx.size(); i += 2)
-        reason += static_cast<char>(std::stoi(hx.substr(i, 2), nullptr, 16));
-      EXPECT_FALSE(s.close_endpoint(code, reason)) << t;
-    } else if (t.rfind("/drop/", 0) == 0) {
-      s.abort();
-    }
+    act_on_scripted_path(s);
   });
   srv.on_close([&](session& s, const closewise::close_event& e) { closes.push({s.request().target, e}); });
   ASSERT_FALSE(srv.listen("127.0.0.1", 0));

@@ -8,7 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <gtest/gtest.h>
+
 #include "closewise/close_code.hpp"
+#include "closewise/net/session.hpp"
 #include "net/net_test_support.hpp"
 
 namespace closewise::net::test {
@@ -68,6 +71,23 @@ inline std::optional<nlohmann::json> next_json(child_process& p,
     if (!line) return std::nullopt;
     auto j = nlohmann::json::parse(*line, nullptr, false);
     if (!j.is_discarded() && j.is_object()) return j;
+  }
+}
+
+/// The peer asks the closewise server what to do through the request path:
+/// "/close/<code>/<hex reason>/<id>" closes with that code and reason,
+/// "/drop/<id>" drops TCP with no close frame; anything else is left open.
+inline void act_on_scripted_path(session& s) {
+  const std::string& t = s.request().target;
+  if (t.rfind("/close/", 0) == 0) {
+    const auto code = static_cast<close_code>(std::stoi(t.substr(7, 4)));
+    const auto hx = t.substr(12, t.rfind('/') - 12);
+    std::string reason;
+    for (std::size_t i = 0; i + 1 < hx.size(); i += 2)
+      reason += static_cast<char>(std::stoi(hx.substr(i, 2), nullptr, 16));
+    EXPECT_FALSE(s.close_endpoint(code, reason)) << t;
+  } else if (t.rfind("/drop/", 0) == 0) {
+    s.abort();
   }
 }
 
