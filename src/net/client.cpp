@@ -19,11 +19,11 @@ namespace detail {
 class client_impl final : public endpoint {
  public:
   client_impl(asio::io_context& ioc, client_config cfg)
-      : endpoint(ioc, make_executor(ioc, cfg.use_strand), proto::role::client, cfg_),
+      : endpoint(ioc, cfg.use_strand, proto::role::client, cfg_),
         cfg_(std::move(cfg)),
-        resolver_(ex_) {
-    linger_ = cfg_.close_linger;
-  }
+        resolver_(ioc_ex()) {}
+
+  std::chrono::milliseconds close_linger() const noexcept override { return cfg_.close_linger; }
 
   std::function<void(const open_info&)> on_open_;
   client::message_handler on_message_;
@@ -42,7 +42,7 @@ class client_impl final : public endpoint {
         return ec;
       }
     }
-    asio::post(ex_, [self = std::static_pointer_cast<client_impl>(shared_from_this()),
+    post_to_ex([self = std::static_pointer_cast<client_impl>(shared_from_this()),
                      url = std::move(url)]() mutable {
       scope s(*self);
       self->start(std::move(url));
@@ -78,8 +78,8 @@ class client_impl final : public endpoint {
     url_ = std::move(url);
     phase_ = phase::connecting;
     arm_timer(timer_use::connect, cfg_.connect_timeout);
-    resolver_.async_resolve(
-        url_.host, std::to_string(url_.port),
+    on_ex(
+        [this](auto h) { resolver_.async_resolve(url_.host, std::to_string(url_.port), std::move(h)); },
         [self = std::static_pointer_cast<client_impl>(shared_from_this())](
             const boost::system::error_code& ec, tcp::resolver::results_type results) {
           scope s(*self);
@@ -93,7 +93,7 @@ class client_impl final : public endpoint {
       fail_before_open(ec == asio::error::operation_aborted ? error::aborted : error::dns_failure);
       return;
     }
-    asio::async_connect(sock_, results,
+    on_ex([&](auto h) { asio::async_connect(sock_, results, std::move(h)); },
                         [self = std::static_pointer_cast<client_impl>(shared_from_this())](
                             const boost::system::error_code& cec, const tcp::endpoint&) {
                           scope s(*self);
@@ -118,7 +118,7 @@ class client_impl final : public endpoint {
 
   void start_tls() {
     phase_ = phase::tls_handshake;
-    tls_ = std::make_unique<ssl::stream<tcp::socket&>>(sock_, *tls_ctx_);
+    tls_ = std::make_unique<ssl::stream<socket_type&>>(sock_, *tls_ctx_);
     const std::string name = cfg_.tls.server_name.empty() ? url_.host : cfg_.tls.server_name;
     // RFC 6066 §3: SNI carries host names only, never IP literals.
     if (!url_.host_is_ip || !cfg_.tls.server_name.empty())
@@ -141,7 +141,7 @@ class client_impl final : public endpoint {
     } else {
       tls_->set_verify_mode(ssl::verify_none, ignored);
     }
-    tls_->async_handshake(ssl::stream_base::client,
+    on_ex([this](auto h) { tls_->async_handshake(ssl::stream_base::client, std::move(h)); },
                           [self = std::static_pointer_cast<client_impl>(shared_from_this())](
                               const boost::system::error_code& ec) {
                             scope s(*self);
@@ -244,7 +244,7 @@ class client_impl final : public endpoint {
   }
 
   client_config cfg_;
-  tcp::resolver resolver_;
+  asio::ip::basic_resolver<tcp, io_executor> resolver_;
   std::shared_ptr<ssl::context> tls_ctx_;
   ws_url url_;
   std::optional<proto::client_handshake> hs_;

@@ -34,6 +34,11 @@ char* thread_buffer() {
   return buf.get();
 }
 
+/// A transport failure as closewise::error (what map_transport_error gives).
+error as_error(std::error_code ec) noexcept {
+  return ec.category() == error_category() ? static_cast<error>(ec.value()) : error::transport_error;
+}
+
 bool is_eof(const boost::system::error_code& ec) noexcept {
   return ec == asio::error::eof || ec == ssl::error::stream_truncated;
 }
@@ -94,25 +99,24 @@ endpoint::scope::~scope() {
 
 // --------------------------------------------------------------- lifetime --
 
-endpoint::endpoint(asio::io_context& ioc, asio::any_io_executor ex, proto::role role,
+endpoint::endpoint(asio::io_context& ioc, bool use_strand, proto::role role,
                    const connection_options& opts)
-    : ioc_ex_(ioc.get_executor()),
-      ex_(std::move(ex)),
-      role_(role),
+    : strand_(use_strand ? std::make_unique<strand_type>(asio::make_strand(ioc.get_executor()))
+                         : nullptr),
       opts_(opts),
-      sock_(ex_),
-      timer_(ex_) {}
+      sock_(ioc.get_executor()),
+      role_(role) {}
 
 endpoint::~endpoint() = default;
 
-bool endpoint::on_executor() const noexcept {
+bool endpoint::on_executor() noexcept {
   // Without a strand, any handler on the io_context's only thread is serialized with ours.
-  return current_endpoint == this || (!opts_.use_strand && ioc_ex_.running_in_this_thread());
+  return current_endpoint == this || (!opts_.use_strand && ioc_ex().running_in_this_thread());
 }
 
 template <class F>
 void endpoint::post_here(F&& f) {
-  asio::post(ex_, [self = shared_from_this(), f = std::forward<F>(f)]() mutable {
+  post_to_ex([self = shared_from_this(), f = std::forward<F>(f)]() mutable {
     scope s(*self);
     f(*self);
   });
@@ -240,15 +244,16 @@ std::error_code endpoint::send_shared_now(const std::shared_ptr<const shared_fra
     return conn_->get_state() == proto::state::closing_local ? error::already_closing
                                                              : error::not_open;
   }
+  if (!segs_) segs_ = std::make_unique<segments>();
   // Frames the connection queued earlier (pongs, sends) must go out first.
   if (conn_->output_size() != 0) {
     out_segment own;
     conn_->swap_output(own.owned);
-    segs_bytes_ += own.owned.size();
-    segs_.push_back(std::move(own));
+    segs_->bytes += own.owned.size();
+    segs_->list.push_back(std::move(own));
   }
-  segs_bytes_ += frame->bytes.size();
-  segs_.push_back(out_segment{{}, frame});
+  segs_->bytes += frame->bytes.size();
+  segs_->list.push_back(out_segment{{}, frame});
   return {};
 }
 
@@ -273,7 +278,7 @@ void endpoint::abort_now(std::error_code why) {
     conn_->abort(why);
   } else {
     unclean_ = true;
-    unclean_why_ = why;
+    unclean_why_ = as_error(why);
   }
 }
 
@@ -304,7 +309,7 @@ void endpoint::on_closed(const close_event&) {
 void endpoint::prepare_socket() {
   boost::system::error_code ignored;
   sock_.set_option(tcp::no_delay(true), ignored);
-  // Plain reads wait for readiness and then read without blocking (see on_readable).
+  // After a full inline read, the rest is read without blocking (see on_read).
   sock_.non_blocking(true, ignored);
 }
 
@@ -348,48 +353,54 @@ void endpoint::start_read() {
   reading_ = true;
   if (tls_) {
     if (!tls_buf_) tls_buf_ = std::make_unique<char[]>(tls_buffer_size);
-    tls_->async_read_some(asio::buffer(tls_buf_.get(), tls_buffer_size),
-                          [self = shared_from_this()](const boost::system::error_code& ec,
-                                                      std::size_t n) {
-                            scope s(*self);
-                            self->reading_ = false;
-                            if (n > 0) self->on_bytes(self->tls_buf_.get(), n);
-                            if (ec) {
-                              if (ec != asio::error::operation_aborted) self->on_transport_error(ec);
-                              return;
-                            }
-                            self->start_read();
-                          });
+    on_ex([this](auto h) { tls_->async_read_some(asio::buffer(tls_buf_.get(), tls_buffer_size), std::move(h)); },
+          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+            scope s(*self);
+            self->reading_ = false;
+            if (n > 0) self->on_bytes(self->tls_buf_.get(), n);
+            if (ec) {
+              if (ec != asio::error::operation_aborted) self->on_transport_error(ec);
+              return;
+            }
+            self->start_read();
+          });
     return;
   }
-  // Wait for readiness instead of reading into a per-connection buffer.
-  sock_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](
-                                               const boost::system::error_code& ec) {
-    scope s(*self);
-    self->reading_ = false;
-    self->on_readable(ec);
-  });
+  // A read, not a readiness wait: Asio's reactor re-arms the descriptor
+  // (epoll_ctl) for every wait, but queues a read after a short one with no
+  // system call at all, and completes it from the next epoll event.
+  on_ex([this](auto h) { sock_.async_read_some(asio::buffer(rbuf_), std::move(h)); },
+        asio::bind_allocator(exact_allocator<void>{},
+                             [self = shared_from_this()](const boost::system::error_code& ec,
+                                                         std::size_t n) {
+                               scope s(*self);
+                               self->reading_ = false;
+                               self->on_read(ec, n);
+                             }));
 }
 
-void endpoint::on_readable(const boost::system::error_code& ec) {
+void endpoint::on_read(const boost::system::error_code& ec, std::size_t n) {
   if (ec) {
     if (ec != asio::error::operation_aborted) on_transport_error(ec);
     return;
   }
-  char* const buf = thread_buffer();
-  std::size_t total = 0;
-  while (want_read()) {
-    boost::system::error_code rec;
-    const std::size_t n = sock_.read_some(asio::buffer(buf, thread_buffer_size), rec);
-    if (rec == asio::error::would_block || rec == asio::error::try_again) break;
-    if (rec) {
-      on_transport_error(rec);
-      return;
+  on_bytes(rbuf_.data(), n);
+  // A short read drained the socket; a full one leaves more, read now into the thread buffer.
+  if (n == rbuf_.size()) {
+    char* const buf = thread_buffer();
+    std::size_t total = n;
+    while (want_read()) {
+      boost::system::error_code rec;
+      const std::size_t got = sock_.read_some(asio::buffer(buf, thread_buffer_size), rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+      if (rec) {
+        on_transport_error(rec);
+        return;
+      }
+      on_bytes(buf, got);
+      total += got;
+      if (got < thread_buffer_size || total >= max_read_per_wake) break;
     }
-    on_bytes(buf, n);
-    total += n;
-    // A short read drained the socket: epoll reports the next bytes as a new edge.
-    if (n < thread_buffer_size || total >= max_read_per_wake) break;
   }
   start_read();
 }
@@ -421,14 +432,14 @@ void endpoint::on_transport_error(const boost::system::error_code& ec) {
       transport_failed_ = true;
       if (!is_eof(ec)) {
         unclean_ = true;
-        unclean_why_ = why;
+        unclean_why_ = as_error(why);
       }
       break;
     case phase::lingering:
       // RFC 6455 §7.1.1: the server closed TCP first, as it should.
       if (!is_eof(ec)) {
         unclean_ = true;
-        unclean_why_ = why;
+        unclean_why_ = as_error(why);
       }
       close_socket();
       finish_from_conn();
@@ -440,12 +451,12 @@ void endpoint::on_transport_error(const boost::system::error_code& ec) {
 // ------------------------------------------------------------------ write --
 
 std::size_t endpoint::pending_output() const noexcept {
-  return wbuf_.size() + segs_bytes_ + (conn_ ? conn_->output_size() : 0);
+  return wbuf_.size() + (segs_ ? segs_->bytes : 0) + (conn_ ? conn_->output_size() : 0);
 }
 
 void endpoint::flush() {
   if (writing_ || !sock_.is_open() || transport_failed_) return;
-  if (!segs_.empty()) {
+  if (segs_) {
     flush_segments();
     return;
   }
@@ -460,27 +471,28 @@ void endpoint::flush() {
     self->on_written(ec);
   };
   if (tls_) {
-    asio::async_write(*tls_, asio::buffer(wbuf_), std::move(done));
+    on_ex([this](auto h) { asio::async_write(*tls_, asio::buffer(wbuf_), std::move(h)); }, std::move(done));
   } else {
-    asio::async_write(sock_, asio::buffer(wbuf_), std::move(done));
+    on_ex([this](auto h) { asio::async_write(sock_, asio::buffer(wbuf_), std::move(h)); }, std::move(done));
   }
 }
 
 void endpoint::flush_segments() {
   // Whatever the connection produced since the last shared frame goes after it.
+  auto& sg = *segs_;
   if (conn_ && conn_->output_size() != 0) {
     out_segment own;
     conn_->swap_output(own.owned);
-    segs_bytes_ += own.owned.size();
-    segs_.push_back(std::move(own));
+    sg.bytes += own.owned.size();
+    sg.list.push_back(std::move(own));
   }
   std::vector<asio::const_buffer> bufs;
-  bufs.reserve(std::min(segs_.size(), max_gather));
-  for (std::size_t i = 0; i < segs_.size() && i < max_gather; ++i) {
-    const auto b = segs_[i].bytes();
+  bufs.reserve(std::min(sg.list.size(), max_gather));
+  for (std::size_t i = 0; i < sg.list.size() && i < max_gather; ++i) {
+    const auto b = sg.list[i].bytes();
     bufs.emplace_back(b.data(), b.size());
   }
-  segs_inflight_ = bufs.size();
+  sg.inflight = bufs.size();
   writing_ = true;
   auto done = [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
     scope s(*self);
@@ -488,21 +500,23 @@ void endpoint::flush_segments() {
     self->on_written(ec);
   };
   if (tls_) {
-    asio::async_write(*tls_, bufs, std::move(done));
+    on_ex([&](auto h) { asio::async_write(*tls_, bufs, std::move(h)); }, std::move(done));
   } else {
-    asio::async_write(sock_, bufs, std::move(done));
+    on_ex([&](auto h) { asio::async_write(sock_, bufs, std::move(h)); }, std::move(done));
   }
 }
 
 void endpoint::on_written(const boost::system::error_code& ec) {
-  if (segs_inflight_ != 0) {
-    for (std::size_t i = 0; i < segs_inflight_; ++i) segs_bytes_ -= segs_[i].bytes().size();
-    segs_.erase(segs_.begin(), segs_.begin() + static_cast<std::ptrdiff_t>(segs_inflight_));
-    segs_inflight_ = 0;
-    if (segs_.empty()) std::vector<out_segment>().swap(segs_);  // back to the plain path
+  if (segs_ && segs_->inflight != 0) {
+    auto& sg = *segs_;
+    for (std::size_t i = 0; i < sg.inflight; ++i) sg.bytes -= sg.list[i].bytes().size();
+    sg.list.erase(sg.list.begin(), sg.list.begin() + static_cast<std::ptrdiff_t>(sg.inflight));
+    sg.inflight = 0;
+    if (sg.list.empty()) segs_.reset();  // back to the plain path
   }
   wbuf_.clear();
-  if (wbuf_.capacity() > max_retained_write_buffer) std::string().swap(wbuf_);
+  // The HTTP response is written once: an idle connection keeps no buffer for it.
+  if (raw_write_ || wbuf_.capacity() > max_retained_write_buffer) std::string().swap(wbuf_);
   if (ec) {
     if (ec != asio::error::operation_aborted) on_transport_error(ec);
     return;
@@ -515,18 +529,22 @@ void endpoint::on_written(const boost::system::error_code& ec) {
 void endpoint::arm_timer(timer_use use, std::chrono::milliseconds after) {
   timer_use_ = use;
   const auto gen = ++timer_gen_;
-  timer_.expires_after(after);
-  timer_.async_wait([self = shared_from_this(), gen](const boost::system::error_code& ec) {
-    if (ec == asio::error::operation_aborted) return;
-    scope s(*self);
-    if (gen == self->timer_gen_) self->on_timer();
-  });
+  if (!timer_) timer_ = std::make_unique<timer_type>(ioc_ex());
+  timer_->expires_after(after);
+  on_ex([this](auto h) { timer_->async_wait(std::move(h)); },
+        [self = shared_from_this(), gen](const boost::system::error_code& ec) {
+          if (ec == asio::error::operation_aborted) return;
+          scope s(*self);
+          if (gen == self->timer_gen_) self->on_timer();
+        });
 }
 
 void endpoint::cancel_timer() noexcept {
   timer_use_ = timer_use::none;
   ++timer_gen_;
-  timer_.cancel();
+  // An idle connection without a heartbeat keeps no timer. Destroying it
+  // completes its wait with operation_aborted, which the handler ignores.
+  timer_.reset();
 }
 
 void endpoint::on_timer() {
@@ -630,7 +648,7 @@ void endpoint::end_tcp() {
       sock_.shutdown(tcp::socket::shutdown_send, ignored);
     }
     phase_ = phase::lingering;
-    arm_timer(timer_use::linger, linger_.count() > 0 ? linger_ : std::chrono::milliseconds(1000));
+    arm_timer(timer_use::linger, close_linger().count() > 0 ? close_linger() : std::chrono::milliseconds(1000));
     return;
   }
   if (role_ == proto::role::server || !clean) {
@@ -642,7 +660,7 @@ void endpoint::end_tcp() {
   }
   // The client lets the server close first, and waits a bounded time for it.
   phase_ = phase::lingering;
-  arm_timer(timer_use::linger, linger_);
+  arm_timer(timer_use::linger, close_linger());
 }
 
 void endpoint::close_socket() noexcept {
@@ -669,8 +687,12 @@ void endpoint::finish(close_event ev) {
   heartbeat_.reset();
   std::string().swap(wbuf_);
   // Queued frames are dropped; the ones in flight stay alive until their write completes.
-  for (std::size_t i = segs_inflight_; i < segs_.size(); ++i) segs_bytes_ -= segs_[i].bytes().size();
-  segs_.resize(segs_inflight_);
+  if (segs_) {
+    auto& sg = *segs_;
+    for (std::size_t i = sg.inflight; i < sg.list.size(); ++i) sg.bytes -= sg.list[i].bytes().size();
+    sg.list.resize(sg.inflight);
+    if (sg.list.empty()) segs_.reset();
+  }
   buffered_.store(0, std::memory_order_relaxed);
   set_public_state(proto::state::closed);
   if (!detached()) deliver_close(ev);

@@ -16,14 +16,23 @@
 #include <system_error>
 #include <vector>
 
+#include <array>
+
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 
 #include "closewise/close_event.hpp"
+#include "closewise/error.hpp"
 #include "closewise/net/endpoint_options.hpp"
 #include "closewise/net/heartbeat.hpp"
 #include "closewise/proto/connection.hpp"
@@ -39,6 +48,33 @@ std::error_code map_transport_error(const boost::system::error_code& ec) noexcep
 
 /// The connection's executor: a strand of `ioc`, or `ioc` itself.
 asio::any_io_executor make_executor(asio::io_context& ioc, bool use_strand);
+
+/// I/O objects run on the io_context's own executor type rather than
+/// any_io_executor: each then stores 8 bytes instead of 56, and a pending
+/// operation carries no type-erased executor (an idle connection's only
+/// pending operation is its read; ARCHITECTURE §6 gives it <= 1 KiB in all).
+/// A connection that needs a strand binds its handlers to one.
+using io_executor = asio::io_context::executor_type;
+using socket_type = asio::basic_stream_socket<tcp, io_executor>;
+using timer_type = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                              asio::wait_traits<std::chrono::steady_clock>,
+                                              io_executor>;
+using strand_type = asio::strand<io_executor>;
+
+/// Operator new and delete, as a distinct allocator type. Bound to a handler,
+/// it keeps Asio from placing the operation in a recycled block of whatever
+/// size came before: the read an idle connection keeps pending is sized
+/// exactly instead of inheriting the accept operation's larger block.
+template <class T>
+struct exact_allocator {
+  using value_type = T;
+  exact_allocator() noexcept = default;
+  template <class U>
+  exact_allocator(const exact_allocator<U>&) noexcept {}  // NOLINT: rebinding is implicit
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+  friend bool operator==(exact_allocator, exact_allocator) noexcept { return true; }
+};
 
 /// A data frame encoded once and written to many connections (a server
 /// broadcast). RFC 6455 §5.1: "A server MUST NOT mask any frames that it sends
@@ -66,7 +102,10 @@ std::shared_ptr<const shared_frame> make_shared_frame(proto::message_kind kind,
 class endpoint : public proto::handler, public std::enable_shared_from_this<endpoint> {
  public:
   /// `opts` must outlive the endpoint (the derived class owns it or shares it).
-  endpoint(asio::io_context& ioc, asio::any_io_executor ex, proto::role role,
+  /// `use_strand`: handlers run on a strand of `ioc` (several threads may
+  /// run `ioc`); otherwise directly on `ioc`, which must then be run by one
+  /// thread.
+  endpoint(asio::io_context& ioc, bool use_strand, proto::role role,
            const connection_options& opts);
   ~endpoint() override;
   endpoint(const endpoint&) = delete;
@@ -134,11 +173,34 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   virtual void deliver_close(const close_event& ev) = 0;
   /// A connect or handshake timer expired.
   virtual void handshake_timer_fired(timer_use use) = 0;
+  /// Client: how long to wait for the server to close TCP first (0 for a server).
+  virtual std::chrono::milliseconds close_linger() const noexcept { return {}; }
   /// Server: a peer that does not read made the queue overflow.
   virtual bool closes_slow_consumers() const noexcept { return false; }
 
   // ---- helpers for the derived classes (on the executor) -------------------
-  bool on_executor() const noexcept;
+  bool on_executor() noexcept;
+  /// The io_context's executor (the socket carries it).
+  io_executor ioc_ex() noexcept { return sock_.get_executor(); }
+  /// Starts an asynchronous operation, `init(handler)`, whose handler runs on
+  /// the connection's executor: bound to the strand if there is one.
+  template <class Init, class Handler>
+  void on_ex(Init&& init, Handler&& h) {
+    if (strand_) {
+      init(asio::bind_executor(*strand_, std::forward<Handler>(h)));
+    } else {
+      init(std::forward<Handler>(h));
+    }
+  }
+  /// Runs `f()` on the connection's executor, later (post) or now if already there (dispatch).
+  template <class F>
+  void post_to_ex(F&& f) {
+    if (strand_) asio::post(*strand_, std::forward<F>(f)); else asio::post(ioc_ex(), std::forward<F>(f));
+  }
+  template <class F>
+  void dispatch_to_ex(F&& f) {
+    if (strand_) asio::dispatch(*strand_, std::forward<F>(f)); else asio::dispatch(ioc_ex(), std::forward<F>(f));
+  }
   bool detached() const noexcept { return detached_.load(std::memory_order_acquire); }
   /// Sets up the transport once TCP is connected (TCP_NODELAY, non-blocking).
   void prepare_socket();
@@ -162,17 +224,14 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   void finish(close_event ev);
   void set_public_state(proto::state s) noexcept { pub_state_.store(s, std::memory_order_release); }
 
-  asio::io_context::executor_type ioc_ex_;
-  asio::any_io_executor ex_;
-  proto::role role_;
+  std::unique_ptr<strand_type> strand_;  ///< null: handlers run on ioc_ex_ directly
   const connection_options& opts_;
-  tcp::socket sock_;
-  std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
-  asio::steady_timer timer_;
+  socket_type sock_;
+  std::unique_ptr<ssl::stream<socket_type&>> tls_;
+  std::unique_ptr<char[]> tls_buf_;  ///< TLS only: the stream may hold decrypted bytes
+  std::unique_ptr<timer_type> timer_;  ///< only while a timer is armed
   std::optional<proto::connection> conn_;
-  phase phase_ = phase::idle;
-  /// Client: how long to wait for the server to close TCP first (0 for a server).
-  std::chrono::milliseconds linger_{0};
+
 
  private:
   // proto::handler
@@ -191,7 +250,7 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   void flush_segments();
   std::error_code close_now(close_code code, std::string_view reason, bool endpoint_rules);
   void abort_now(std::error_code why);
-  void on_readable(const boost::system::error_code& ec);
+  void on_read(const boost::system::error_code& ec, std::size_t n);
   void on_bytes(char* data, std::size_t size);
   void on_transport_error(const boost::system::error_code& ec);
   void on_written(const boost::system::error_code& ec);
@@ -208,8 +267,7 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
 
   std::string wbuf_;                  ///< the write in flight (swapped with conn_'s output)
   /// Output once a shared frame is queued: owned bytes and shared frames in
-  /// wire order. The first `segs_inflight_` are being written. Empty (no
-  /// allocation) for a connection that never received a shared frame.
+  /// wire order. Null (no allocation) unless a shared frame is queued.
   struct out_segment {
     std::string owned;
     std::shared_ptr<const shared_frame> shared;
@@ -217,13 +275,26 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
       return shared ? std::string_view(shared->bytes) : std::string_view(owned);
     }
   };
-  std::vector<out_segment> segs_;
-  std::size_t segs_inflight_ = 0;
-  std::size_t segs_bytes_ = 0;        ///< bytes of every segment in segs_
+  struct segments {
+    std::vector<out_segment> list;
+    std::size_t inflight = 0;  ///< the first `inflight` are being written
+    std::size_t bytes = 0;     ///< bytes of every segment in `list`
+  };
+  std::unique_ptr<segments> segs_;
   std::unique_ptr<heartbeat> heartbeat_;  ///< only when a heartbeat was started
-  std::unique_ptr<char[]> tls_buf_;   ///< TLS only: plain reads use a per-thread buffer
+  /// Plain sockets: the pending read lands here, and once it filled this
+  /// buffer the rest is read at once into a per-thread buffer. A small frame
+  /// costs one recv() and no epoll_ctl(); an idle connection holds no more.
+  std::array<char, 64> rbuf_;
   int depth_ = 0;                     ///< nesting of `scope`
   std::uint32_t timer_gen_ = 0;       ///< ignores a timer completion that raced a re-arm
+
+  // The small fields together, so they pack (an idle connection's size matters).
+ protected:
+  proto::role role_;
+  phase phase_ = phase::idle;
+
+ private:
   timer_use timer_use_ = timer_use::none;
   bool reading_ = false;
   bool writing_ = false;
@@ -232,12 +303,12 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   bool slow_consumer_ = false;
   bool deflate_ = false;              ///< permessage-deflate: shared frames are re-encoded
   bool unclean_ = false;              ///< the teardown went wrong after a clean close exchange
-  std::error_code unclean_why_;
   std::atomic<proto::state> pub_state_{proto::state::connecting};
-  std::atomic<std::size_t> buffered_{0};
-  std::atomic<std::size_t> foreign_{0};  ///< bytes posted from other threads, not yet queued
   std::atomic<bool> detached_{false};
   std::atomic<bool> slow_posted_{false};  ///< a foreign send already asked for the 1008
+  error unclean_why_ = error::aborted;
+  std::atomic<std::size_t> buffered_{0};
+  std::atomic<std::size_t> foreign_{0};  ///< bytes posted from other threads, not yet queued
 };
 
 }  // namespace closewise::net::detail

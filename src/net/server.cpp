@@ -23,6 +23,19 @@ namespace detail {
 class session_impl;
 struct shutdown_state;
 
+/// What a session keeps of its upgrade: session::request() and subprotocol().
+struct request_info {
+  proto::upgrade_request request;
+  std::string subprotocol;  ///< the one accepted (empty: none)
+  bool same_as(const request_info& o) const {
+    const auto& a = request;
+    const auto& b = o.request;
+    return subprotocol == o.subprotocol && a.method == b.method && a.target == b.target &&
+           a.version == b.version && a.subprotocols == b.subprotocols &&
+           a.extensions == b.extensions && a.headers.fields == b.headers.fields;
+  }
+};
+
 /// A uniform draw in [0, 1) for jitter (first heartbeat ping, close spread);
 /// not for security, so a per-thread PRNG seeded once from random_device.
 double jitter_uniform() {
@@ -48,6 +61,12 @@ struct server_shared {
   /// Connections holding a max_connections slot (in handshake or open).
   std::atomic<std::size_t> admitted{0};
   std::atomic<std::uint64_t> shed{0};
+
+  /// The request details of the last session opened: the next session with
+  /// the same ones shares them (guarded by mu). A fleet that connects to one
+  /// path then stores them once, not per connection (ARCHITECTURE §6).
+  std::shared_ptr<const request_info> last_info;
+  std::shared_ptr<const request_info> intern(request_info info);
 
   // Open sessions, an intrusive list so a session costs two pointers here.
   mutable std::mutex mu;
@@ -105,14 +124,14 @@ class session_impl final : public session, public endpoint {
  public:
   /// `counted`: the session holds a max_connections slot; otherwise it was
   /// accepted over the limit and is only there to be turned away.
-  session_impl(std::shared_ptr<server_shared> shared, tcp::socket sock, bool counted)
-      : endpoint(shared->ioc, sock.get_executor(), proto::role::server, shared->cfg),
-        shared_(std::move(shared)),
+  session_impl(std::shared_ptr<server_shared> shared, socket_type sock, const tcp::endpoint& remote,
+               bool counted)
+      : endpoint(shared->ioc, shared->cfg.use_strand, proto::role::server, shared->cfg),
+        remote_(remote),
         counted_(counted),
-        shed_(!counted) {
+        shed_(!counted),
+        shared_(std::move(shared)) {
     sock_ = std::move(sock);
-    boost::system::error_code ignored;
-    remote_ = sock_.remote_endpoint(ignored);
   }
 
   ~session_impl() override {
@@ -122,7 +141,7 @@ class session_impl final : public session, public endpoint {
 
   /// Starts the TLS and HTTP handshakes on the session's own executor.
   void launch() {
-    asio::dispatch(ex_, [self = shared_impl()] {
+    dispatch_to_ex([self = shared_impl()] {
       scope s(*self);
       self->start();
     });
@@ -134,8 +153,8 @@ class session_impl final : public session, public endpoint {
     arm_timer(timer_use::handshake, shared_->cfg.handshake_timeout);
     if (shared_->tls_ctx) {
       phase_ = phase::tls_handshake;
-      tls_ = std::make_unique<ssl::stream<tcp::socket&>>(sock_, *shared_->tls_ctx);
-      tls_->async_handshake(ssl::stream_base::server,
+      tls_ = std::make_unique<ssl::stream<socket_type&>>(sock_, *shared_->tls_ctx);
+      on_ex([this](auto h) { tls_->async_handshake(ssl::stream_base::server, std::move(h)); },
                             [self = shared_impl()](const boost::system::error_code& ec) {
                               scope s(*self);
                               if (self->phase_ != phase::tls_handshake) return;
@@ -157,8 +176,8 @@ class session_impl final : public session, public endpoint {
 
  public:
   std::uint64_t id_ = 0;
-  proto::upgrade_request request_;
-  std::string subprotocol_;
+  /// Null until the session opened (request() is only reachable after that).
+  std::shared_ptr<const request_info> info_;
   tcp::endpoint remote_;
   session_impl* prev_ = nullptr;
   session_impl* next_ = nullptr;
@@ -166,6 +185,11 @@ class session_impl final : public session, public endpoint {
   bool in_shutdown_ = false;  // guarded by server_shared::mu: part of the shutdown's count
 
  private:
+  // Beside the two above, so the flags share one word.
+  bool refusing_ = false;
+  bool counted_;     ///< holds a max_connections slot
+  const bool shed_;  ///< accepted over max_connections: turned away
+
   void handshake_bytes(char* data, std::size_t size) override {
     const std::string_view bytes(data, size);
     if (refusing_) return;
@@ -210,12 +234,12 @@ class session_impl final : public session, public endpoint {
     std::string response = hs_->accept(d.subprotocol, cfg.deflate);
     proto::config pc = shared_->cfg.protocol;
     pc.deflate = hs_->deflate();
-    request_ = hs_->request();
+    request_info info{hs_->request(), std::move(d.subprotocol)};
     if (!shared_->cfg.keep_request_headers) {
-      request_.headers = {};
-      request_.extensions = {};
+      info.request.headers = {};
+      info.request.extensions = {};
     }
-    subprotocol_ = std::move(d.subprotocol);
+    info_ = shared_->intern(std::move(info));
     hs_.reset();
     id_ = shared_->next_id.fetch_add(1, std::memory_order_relaxed);
     write_raw(std::move(response));
@@ -337,10 +361,14 @@ class session_impl final : public session, public endpoint {
 
   std::shared_ptr<server_shared> shared_;
   std::unique_ptr<proto::server_handshake> hs_;
-  bool refusing_ = false;
-  bool counted_;      ///< holds a max_connections slot
-  const bool shed_;   ///< accepted over max_connections: turned away
 };
+
+std::shared_ptr<const request_info> server_shared::intern(request_info info) {
+  std::lock_guard lock(mu);
+  if (!last_info || !last_info->same_as(info))
+    last_info = std::make_shared<const request_info>(std::move(info));
+  return last_info;
+}
 
 bool server_shared::link(session_impl* s) {
   std::lock_guard lock(mu);
@@ -620,14 +648,15 @@ class server_impl : public std::enable_shared_from_this<server_impl> {
  private:
   void accept_next() {
     if (!acceptor_.is_open()) return;
+    // Accepting with the peer's address saves a getpeername() per connection.
     acceptor_.async_accept(
-        make_executor(shared_->ioc, shared_->cfg.use_strand),
-        [self = shared_from_this()](const boost::system::error_code& ec, tcp::socket sock) {
+        shared_->ioc, peer_,
+        [self = shared_from_this()](const boost::system::error_code& ec, socket_type sock) {
           self->on_accept(ec, std::move(sock));
         });
   }
 
-  void on_accept(const boost::system::error_code& ec, tcp::socket sock) {
+  void on_accept(const boost::system::error_code& ec, socket_type sock) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       // Out of descriptors or memory: pause briefly instead of spinning.
@@ -646,11 +675,12 @@ class server_impl : public std::enable_shared_from_this<server_impl> {
     } else if (limit == 0) {
       shared_->admitted.fetch_add(1, std::memory_order_relaxed);
     }
-    std::make_shared<session_impl>(shared_, std::move(sock), counted)->launch();
+    std::make_shared<session_impl>(shared_, std::move(sock), peer_, counted)->launch();
     accept_next();
   }
 
   tcp::acceptor acceptor_;
+  tcp::endpoint peer_;  ///< filled by the accept in flight (one at a time)
   asio::steady_timer retry_;
   std::atomic<std::uint16_t> port_{0};
 };
@@ -691,8 +721,15 @@ std::error_code session::close_endpoint(close_code code, std::string_view reason
 void session::abort() { ep(impl()).abort_connection(); }
 std::size_t session::buffered_amount() const noexcept { return ep(impl()).buffered_amount(); }
 proto::state session::state() const noexcept { return ep(impl()).public_state(); }
-const proto::upgrade_request& session::request() const noexcept { return impl().request_; }
-const std::string& session::subprotocol() const noexcept { return impl().subprotocol_; }
+namespace {
+const detail::request_info& info_of(const detail::session_impl& s) noexcept {
+  static const detail::request_info none;
+  return s.info_ ? *s.info_ : none;
+}
+}  // namespace
+
+const proto::upgrade_request& session::request() const noexcept { return info_of(impl()).request; }
+const std::string& session::subprotocol() const noexcept { return info_of(impl()).subprotocol; }
 const boost::asio::ip::tcp::endpoint& session::remote_endpoint() const noexcept {
   return impl().remote_;
 }

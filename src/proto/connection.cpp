@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <new>
 #include <random>
 #include <utility>
 
@@ -84,8 +85,29 @@ void release(std::string& s) noexcept {
 
 struct connection::impl {
   impl(role r, handler& h, config c) : role_(r), h_(h), cfg_(std::move(c)) {
-    if (cfg_.deflate) dfl_ = std::make_unique<deflate_state>(r, *cfg_.deflate);
+    if (c.deflate) dfl_ = std::make_unique<deflate_state>(r, *c.deflate, c.deflate_min_size);
   }
+
+  /// The settings a connection reads after construction. Kept compact: a
+  /// server holds one connection per client (ARCHITECTURE §6: <= 1 KiB each).
+  struct settings {
+    explicit settings(config&& c)
+        : max_message(c.max_message),
+          max_frame(c.max_frame),
+          auto_pong(c.auto_pong),
+          check_outgoing_utf8(c.check_outgoing_utf8),
+          accept_text(c.accept_text),
+          accept_binary(c.accept_binary),
+          mask_key(c.mask_key ? std::make_unique<std::function<std::uint32_t()>>(std::move(c.mask_key))
+                              : nullptr) {}
+    std::size_t max_message;
+    std::size_t max_frame;
+    bool auto_pong;
+    bool check_outgoing_utf8;
+    bool accept_text;
+    bool accept_binary;
+    std::unique_ptr<std::function<std::uint32_t()>> mask_key;  ///< tests only
+  };
 
   // ---- state ---------------------------------------------------------------
   role role_;
@@ -94,8 +116,8 @@ struct connection::impl {
   bool in_receive_ = false;
   initiator first_close_ = initiator::none;  // who sent the first close frame
   handler& h_;
-  config cfg_;
-  std::optional<close_event> result_;
+  settings cfg_;
+  std::unique_ptr<close_event> result_;  ///< set once, when the connection closed
   std::string out_;
 
   // ---- receive: the frame being parsed ---------------------------------------
@@ -111,12 +133,25 @@ struct connection::impl {
   bool msg_deflated_ = false;
   std::uint64_t msg_size_ = 0;  // wire bytes of an uncompressed message so far
   utf8_validator utf8_;
-  std::string msg_;      // fragments, split frames, or inflated data
-  std::string scratch_;  // unmasked copy of a frame from a read-only input
+  // Receive buffers, allocated the first time a frame needs one: most frames
+  // arrive whole in one read and are delivered in place, so a connection
+  // that only saw such frames (or none) holds no buffer.
+  struct rx_buffers {
+    std::string msg;      // fragments, split frames, or inflated data
+    std::string scratch;  // unmasked copy of a frame from a read-only input
+  };
+  std::unique_ptr<rx_buffers> rx_;
+  rx_buffers& rx() {
+    if (!rx_) rx_ = std::make_unique<rx_buffers>();
+    return *rx_;
+  }
+  std::string& msg() { return rx().msg; }
+  std::string& scratch() { return rx().scratch; }
   // permessage-deflate, allocated only when negotiated, so plain connections stay small.
   struct deflate_state {
-    deflate_state(role r, const deflate_params& p) : codec(r, p) {}
+    deflate_state(role r, const deflate_params& p, std::size_t min) : codec(r, p), min_size(min) {}
     deflate_codec codec;
+    std::size_t min_size;  ///< config::deflate_min_size
     std::string comp;  // compressed outgoing message
   };
   std::unique_ptr<deflate_state> dfl_;
@@ -126,7 +161,7 @@ struct connection::impl {
 
 
   // ---- output ----------------------------------------------------------------
-  std::uint32_t next_key() { return cfg_.mask_key ? cfg_.mask_key() : default_mask_key(); }
+  std::uint32_t next_key() { return cfg_.mask_key ? (*cfg_.mask_key)() : default_mask_key(); }
 
   void write_frame(opcode op, bool rsv1, const void* payload, std::size_t n) {
     frame_header h;
@@ -174,7 +209,7 @@ struct connection::impl {
     const bool text = kind == message_kind::text;
     if (text && cfg_.check_outgoing_utf8 && !is_valid_utf8(payload)) return error::invalid_utf8;
     const opcode op = text ? opcode::text : opcode::binary;
-    if (dfl_ && payload.size() >= cfg_.deflate_min_size) {
+    if (dfl_ && payload.size() >= dfl_->min_size) {
       std::string& comp_ = dfl_->comp;
       comp_.clear();
       if (auto ec = dfl_->codec.compress(payload, comp_)) return ec;
@@ -208,14 +243,13 @@ struct connection::impl {
   void finish(close_event ev) {
     if (st_ == state::closed) return;
     st_ = state::closed;
-    result_ = std::move(ev);
+    result_ = std::make_unique<close_event>(std::move(ev));
     if (!in_receive_) release_buffers();
     h_.on_closed(*result_);
   }
 
   void release_buffers() noexcept {
-    std::string().swap(msg_);
-    std::string().swap(scratch_);
+    rx_.reset();
     if (dfl_) std::string().swap(dfl_->comp);
   }
 
@@ -321,9 +355,9 @@ struct connection::impl {
     in_receive_ = false;
     if (st_ == state::closed) {
       release_buffers();
-    } else if (!in_msg_) {
-      release(msg_);
-      release(scratch_);
+    } else if (!in_msg_ && rx_) {
+      release(rx_->msg);
+      release(rx_->scratch);
     }
   }
 
@@ -344,7 +378,7 @@ struct connection::impl {
     if (ctrl) {
       // RFC 6455 §5.5: control frames are at most 125 bytes and "MUST NOT be fragmented".
       if (!fh_.fin || fh_.length > max_control_payload) return fail(error::bad_control_frame), false;
-      scratch_.clear();
+      if (rx_) rx_->scratch.clear();
       return true;
     }
     // RFC 6455 §5.4: continuations follow a started message; a new data frame may not
@@ -367,7 +401,7 @@ struct connection::impl {
     msg_text_ = fh_.op == opcode::text;
     msg_deflated_ = fh_.rsv1;
     msg_size_ = 0;
-    msg_.clear();
+    if (rx_) rx_->msg.clear();
     utf8_.reset();
   }
 
@@ -377,9 +411,9 @@ struct connection::impl {
       if (writable) {
         apply_mask(const_cast<std::uint8_t*>(p), len, fh_.mask_key);
       } else {
-        scratch_.assign(reinterpret_cast<const char*>(p), len);
-        apply_mask(reinterpret_cast<std::uint8_t*>(scratch_.data()), len, fh_.mask_key);
-        data = reinterpret_cast<const std::uint8_t*>(scratch_.data());
+        scratch().assign(reinterpret_cast<const char*>(p), len);
+        apply_mask(reinterpret_cast<std::uint8_t*>(scratch().data()), len, fh_.mask_key);
+        data = reinterpret_cast<const std::uint8_t*>(scratch().data());
       }
     }
     const bool text = fh_.op == opcode::text;
@@ -396,16 +430,16 @@ struct connection::impl {
   bool on_payload(const std::uint8_t* p, std::size_t k, bool writable) {
     const std::size_t offset = static_cast<std::size_t>((fh_.length - left_) & 3);
     if (is_control(fh_.op)) {
-      // A control payload split across reads collects in scratch_ (at most 125 bytes).
-      const std::size_t at = scratch_.size();
-      scratch_.append(reinterpret_cast<const char*>(p), k);
-      if (fh_.masked) apply_mask(reinterpret_cast<std::uint8_t*>(scratch_.data() + at), k, fh_.mask_key, offset);
+      // A control payload split across reads collects in scratch() (at most 125 bytes).
+      const std::size_t at = scratch().size();
+      scratch().append(reinterpret_cast<const char*>(p), k);
+      if (fh_.masked) apply_mask(reinterpret_cast<std::uint8_t*>(scratch().data() + at), k, fh_.mask_key, offset);
       return true;
     }
     if (!msg_deflated_) {
-      const std::size_t at = msg_.size();
-      msg_.append(reinterpret_cast<const char*>(p), k);
-      auto* chunk = reinterpret_cast<std::uint8_t*>(msg_.data() + at);
+      const std::size_t at = msg().size();
+      msg().append(reinterpret_cast<const char*>(p), k);
+      auto* chunk = reinterpret_cast<std::uint8_t*>(msg().data() + at);
       if (fh_.masked) apply_mask(chunk, k, fh_.mask_key, offset);
       msg_size_ += k;
       // RFC 6455 §8.1 via incremental validation: fail as soon as the text
@@ -418,34 +452,35 @@ struct connection::impl {
       if (writable) {
         apply_mask(const_cast<std::uint8_t*>(p), k, fh_.mask_key, offset);
       } else {
-        scratch_.assign(reinterpret_cast<const char*>(p), k);
-        apply_mask(reinterpret_cast<std::uint8_t*>(scratch_.data()), k, fh_.mask_key, offset);
-        chunk = reinterpret_cast<const std::uint8_t*>(scratch_.data());
+        scratch().assign(reinterpret_cast<const char*>(p), k);
+        apply_mask(reinterpret_cast<std::uint8_t*>(scratch().data()), k, fh_.mask_key, offset);
+        chunk = reinterpret_cast<const std::uint8_t*>(scratch().data());
       }
     }
     return inflate(std::string_view(reinterpret_cast<const char*>(chunk), k),
                    fh_.fin && left_ == k);
   }
 
-  /// Inflates a piece of a compressed message into msg_, bounded by max_message.
+  /// Inflates a piece of a compressed message into msg(), bounded by max_message.
   bool inflate(std::string_view chunk, bool fin) {
-    const std::size_t at = msg_.size();
+    const std::size_t at = msg().size();
     // RFC 7692 §8.1 and RFC 6455 §10.4: the limit counts inflated bytes (1009), and the
     // codec stops there, so a deflate bomb never allocates past it.
-    const std::error_code ec = dfl_->codec.decompress(chunk, fin, msg_, cfg_.max_message);
-    if (ec == error::message_too_big || msg_.size() > cfg_.max_message)
+    const std::error_code ec = dfl_->codec.decompress(chunk, fin, msg(), cfg_.max_message);
+    if (ec == error::message_too_big || msg().size() > cfg_.max_message)
       return fail(error::message_too_big), false;
     // RFC 7692 §8.2.2: data that does not inflate fails the connection (1007 here).
     if (ec) return fail(error::bad_compression), false;
-    if (msg_text_ && !utf8_.feed(reinterpret_cast<const std::uint8_t*>(msg_.data() + at),
-                                 msg_.size() - at))
+    if (msg_text_ && !utf8_.feed(reinterpret_cast<const std::uint8_t*>(msg().data() + at),
+                                 msg().size() - at))
       return fail(error::invalid_utf8), false;
     return true;
   }
 
   void end_frame() {
     if (is_control(fh_.op)) {
-      on_control(scratch_);
+      // An empty ping or pong (a heartbeat) never needed a buffer.
+      on_control(rx_ ? std::string_view(rx_->scratch) : std::string_view());
       return;
     }
     if (!fh_.fin) return;
@@ -453,8 +488,8 @@ struct connection::impl {
     if (msg_deflated_ && fh_.length == 0 && !inflate({}, true)) return;
     in_msg_ = false;
     if (msg_text_ && !utf8_.finish()) return fail(error::invalid_utf8);
-    h_.on_message(msg_text_ ? message_kind::text : message_kind::binary, msg_);
-    msg_.clear();
+    h_.on_message(msg_text_ ? message_kind::text : message_kind::binary, msg());
+    if (rx_) rx_->msg.clear();
     msg_size_ = 0;
   }
 
@@ -496,59 +531,72 @@ struct connection::impl {
   }
 };
 
-connection::connection(role r, handler& h, config cfg)
-    : impl_(std::make_unique<impl>(r, h, std::move(cfg))) {}
-connection::~connection() = default;
+connection::impl* connection::self() noexcept {
+  return std::launder(reinterpret_cast<impl*>(storage_));
+}
+const connection::impl* connection::self() const noexcept {
+  return std::launder(reinterpret_cast<const impl*>(storage_));
+}
 
-role connection::get_role() const noexcept { return impl_->role_; }
-state connection::get_state() const noexcept { return impl_->st_; }
-bool connection::can_send() const noexcept { return impl_->can_send(); }
-bool connection::can_receive() const noexcept { return impl_->can_receive(); }
+connection::connection(role r, handler& h, config cfg) {
+  static_assert(sizeof(impl) <= impl_size && alignof(impl) <= 8,
+                "raise connection::impl_size to sizeof(connection::impl)");
+  ::new (static_cast<void*>(storage_)) impl(r, h, std::move(cfg));
+}
+connection::~connection() { self()->~impl(); }
+
+role connection::get_role() const noexcept { return self()->role_; }
+state connection::get_state() const noexcept { return self()->st_; }
+bool connection::can_send() const noexcept { return self()->can_send(); }
+bool connection::can_receive() const noexcept { return self()->can_receive(); }
 
 void connection::open() noexcept {
-  if (impl_->st_ == state::connecting) impl_->st_ = state::open;
+  if (self()->st_ == state::connecting) self()->st_ = state::open;
 }
 
 void connection::receive(const void* data, std::size_t size) {
-  impl_->receive(static_cast<const std::uint8_t*>(data), size, false);
+  self()->receive(static_cast<const std::uint8_t*>(data), size, false);
 }
 void connection::receive_in_place(void* data, std::size_t size) {
-  impl_->receive(static_cast<const std::uint8_t*>(data), size, true);
+  self()->receive(static_cast<const std::uint8_t*>(data), size, true);
 }
 
 void connection::receive_eof() {
   // RFC 6455 §7.1.5: with no close frame received, the close code is 1006.
-  impl_->end_abnormally(error::eof_without_close, close_code::abnormal);
+  self()->end_abnormally(error::eof_without_close, close_code::abnormal);
 }
 void connection::on_close_timeout() {
-  impl_->end_abnormally(error::close_timeout, close_code::abnormal);
+  self()->end_abnormally(error::close_timeout, close_code::abnormal);
 }
 void connection::abort(std::error_code why, close_code reported) {
-  impl_->end_abnormally(why, reported);
+  self()->end_abnormally(why, reported);
 }
 
 std::error_code connection::send(message_kind kind, std::string_view payload) {
-  return impl_->send(kind, payload);
+  return self()->send(kind, payload);
 }
 std::error_code connection::ping(std::string_view payload) {
-  return impl_->control(opcode::ping, payload);
+  return self()->control(opcode::ping, payload);
 }
 std::error_code connection::pong(std::string_view payload) {
-  return impl_->control(opcode::pong, payload);
+  return self()->control(opcode::pong, payload);
 }
 std::error_code connection::close(close_code code, std::string_view reason) {
-  return impl_->start_close(validate_app_close(code, reason), code, reason);
+  return self()->start_close(validate_app_close(code, reason), code, reason);
 }
 std::error_code connection::close_endpoint(close_code code, std::string_view reason) {
-  return impl_->start_close(validate_endpoint_close(code, reason), code, reason);
+  return self()->start_close(validate_endpoint_close(code, reason), code, reason);
 }
 
 void connection::swap_output(std::string& buf) noexcept {
-  buf.swap(impl_->out_);
-  impl_->out_.clear();
+  buf.swap(self()->out_);
+  self()->out_.clear();
 }
-std::size_t connection::output_size() const noexcept { return impl_->out_.size(); }
+std::size_t connection::output_size() const noexcept { return self()->out_.size(); }
 
-const std::optional<close_event>& connection::result() const noexcept { return impl_->result_; }
+std::optional<close_event> connection::result() const {
+  if (!self()->result_) return std::nullopt;
+  return *self()->result_;
+}
 
 }  // namespace closewise::proto

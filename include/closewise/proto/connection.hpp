@@ -173,11 +173,17 @@ class connection {
   std::size_t output_size() const noexcept;
 
   /// The event reported through `handler::on_closed`, once closed.
-  const std::optional<close_event>& result() const noexcept;
+  std::optional<close_event> result() const;
 
  private:
   struct impl;
-  std::unique_ptr<impl> impl_;
+  /// The state lives inside the object rather than in an allocation of its
+  /// own: a server holds one connection per client (ARCHITECTURE §6). The
+  /// definition of `impl` checks that it fits.
+  static constexpr std::size_t impl_size = 192;
+  alignas(8) unsigned char storage_[impl_size];
+  impl* self() noexcept;
+  const impl* self() const noexcept;
 };
 
 }  // namespace closewise::proto
