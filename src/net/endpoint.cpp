@@ -402,7 +402,7 @@ void endpoint::on_read(const boost::system::error_code& ec, std::size_t n) {
       if (got < thread_buffer_size || total >= max_read_per_wake) break;
     }
   }
-  start_read();
+  // The next read starts when the scope ends (after_io), after our output left.
 }
 
 void endpoint::on_bytes(char* data, std::size_t size) {
@@ -465,6 +465,28 @@ void endpoint::flush() {
     conn_->swap_output(wbuf_);  // everything queued since the last write goes out in one call
   }
   writing_ = true;
+  if (!tls_) {
+    // Write now, without blocking. Most writes complete at once: the bytes
+    // leave before this handler returns, no completion handler runs, and a
+    // draining connection closes TCP in this same turn, with no drain timer.
+    boost::system::error_code ec;
+    const std::size_t n = sock_.write_some(asio::buffer(wbuf_), ec);
+    if (!ec && n == wbuf_.size()) {
+      writing_ = false;
+      on_written({});
+      return;
+    }
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+      // Reported from a handler of its own, as an asynchronous failure would be.
+      post_here([ec](endpoint& e) {
+        e.writing_ = false;
+        e.on_written(ec);
+      });
+      return;
+    }
+    // Rare (the socket's send buffer is full): keep only what is left.
+    if (!ec) wbuf_.erase(0, n);
+  }
   auto done = [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
     scope s(*self);
     self->writing_ = false;
@@ -473,7 +495,8 @@ void endpoint::flush() {
   if (tls_) {
     on_ex([this](auto h) { asio::async_write(*tls_, asio::buffer(wbuf_), std::move(h)); }, std::move(done));
   } else {
-    on_ex([this](auto h) { asio::async_write(sock_, asio::buffer(wbuf_), std::move(h)); }, std::move(done));
+    on_ex([this](auto h) { asio::async_write(sock_, asio::buffer(wbuf_), std::move(h)); },
+          std::move(done));
   }
 }
 
@@ -613,7 +636,6 @@ void endpoint::after_io() {
     const auto st = conn_->get_state();
     if (st == proto::state::closed) {
       phase_ = phase::draining;
-      if (!transport_failed_) arm_timer(timer_use::drain, opts_.close_timeout);
     } else if ((st == proto::state::closing_local || st == proto::state::closing_remote) &&
                timer_use_ != timer_use::close) {
       // RFC 6455 §7.1.1 leaves the wait open-ended; closewise bounds it.
@@ -626,7 +648,14 @@ void endpoint::after_io() {
     return;
   }
   flush();
-  if (phase_ == phase::draining && !writing_ && pending_output() == 0) end_tcp();
+  if (phase_ == phase::draining) {
+    if (!writing_ && pending_output() == 0) {
+      end_tcp();
+    } else if (!transport_failed_ && timer_use_ != timer_use::drain) {
+      // Only a write that could not finish at once needs a bound.
+      arm_timer(timer_use::drain, opts_.close_timeout);
+    }
+  }
   if (phase_ == phase::done) return;
   buffered_.store(pending_output(), std::memory_order_relaxed);
   if (conn_) set_public_state(conn_->get_state());
