@@ -28,6 +28,12 @@ constexpr std::size_t max_read_per_wake = 1024 * 1024;
 constexpr std::size_t max_retained_write_buffer = 256 * 1024;
 /// Segments gathered into one write; Asio hands at most 64 to one writev.
 constexpr std::size_t max_gather = 64;
+/// Payload bytes a frame must still owe before they are read straight into
+/// the message rather than through the thread buffer (saving one copy).
+constexpr std::size_t direct_read_min = 4 * 1024;
+/// A server sends a payload this large from the caller's buffer when nothing
+/// else is queued (one writev, no copy into the output buffer).
+constexpr std::size_t direct_send_min = 16 * 1024;
 
 char* thread_buffer() {
   thread_local std::unique_ptr<char[]> buf(new char[thread_buffer_size]);
@@ -233,7 +239,31 @@ std::error_code endpoint::check_send_now(std::size_t bytes) {
 
 std::error_code endpoint::send_now(proto::message_kind kind, std::string_view payload) {
   if (auto ec = check_send_now(payload.size() + proto::max_header_size)) return ec;
+  if (payload.size() >= direct_send_min && role_ == proto::role::server && !tls_ && !deflate_ &&
+      !writing_ && !segs_ && wbuf_.empty() && conn_->output_size() == 0 && sock_.is_open() &&
+      !transport_failed_)
+    return send_direct(kind, payload);
   return conn_->send(kind, payload);
+}
+
+std::error_code endpoint::send_direct(proto::message_kind kind, std::string_view payload) {
+  std::uint8_t hdr[proto::max_header_size];
+  std::size_t hlen = 0;
+  if (auto ec = conn_->send_external(kind, payload, hdr, hlen)) return ec;
+  // Nothing is queued or in flight, so header and payload go out now, from
+  // the caller's buffer; only what the socket does not take is copied.
+  const std::array<asio::const_buffer, 2> bufs{asio::buffer(hdr, hlen), asio::buffer(payload)};
+  boost::system::error_code ec;
+  const std::size_t n = sock_.write_some(bufs, ec);
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+    on_transport_error(ec);  // accepted, then lost with the connection: on_close says so
+    return {};
+  }
+  const std::size_t sent = ec ? 0 : n;
+  if (sent < hlen) wbuf_.append(reinterpret_cast<const char*>(hdr) + sent, hlen - sent);
+  const std::size_t from = sent > hlen ? sent - hlen : 0;
+  if (from < payload.size()) wbuf_.append(payload.substr(from));
+  return {};
 }
 
 std::error_code endpoint::send_shared_now(const std::shared_ptr<const shared_frame>& frame) {
@@ -385,21 +415,37 @@ void endpoint::on_read(const boost::system::error_code& ec, std::size_t n) {
     return;
   }
   on_bytes(rbuf_.data(), n);
-  // A short read drained the socket; a full one leaves more, read now into the thread buffer.
+  // A short read drained the socket; a full one leaves more, read now: the
+  // rest of a large payload straight into its message, the rest through the
+  // thread buffer.
   if (n == rbuf_.size()) {
     char* const buf = thread_buffer();
     std::size_t total = n;
     while (want_read()) {
+      char* dst = buf;
+      std::size_t room = thread_buffer_size;
+      const bool direct = phase_ == phase::open && conn_;
+      if (direct) {
+        if (auto w = conn_->receive_window(direct_read_min); w.second != 0) {
+          dst = w.first;
+          room = w.second;
+        }
+      }
       boost::system::error_code rec;
-      const std::size_t got = sock_.read_some(asio::buffer(buf, thread_buffer_size), rec);
+      const std::size_t got = sock_.read_some(asio::buffer(dst, room), rec);
       if (rec == asio::error::would_block || rec == asio::error::try_again) break;
       if (rec) {
         on_transport_error(rec);
         return;
       }
-      on_bytes(buf, got);
+      if (dst != buf) {
+        if (heartbeat_) heartbeat_->on_inbound(heartbeat::clock::now());
+        conn_->commit_window(got);
+      } else {
+        on_bytes(buf, got);
+      }
       total += got;
-      if (got < thread_buffer_size || total >= max_read_per_wake) break;
+      if (got < room || total >= max_read_per_wake) break;
     }
   }
   // The next read starts when the scope ends (after_io), after our output left.

@@ -240,6 +240,7 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   void on_closed(const close_event& ev) override;
 
   std::error_code send_now(proto::message_kind kind, std::string_view payload);
+  std::error_code send_direct(proto::message_kind kind, std::string_view payload);
   std::error_code send_shared_now(const std::shared_ptr<const shared_frame>& frame);
   /// Why a frame of `bytes` cannot be queued now (on the executor), or {}.
   std::error_code check_send_now(std::size_t bytes);

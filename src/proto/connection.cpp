@@ -81,6 +81,46 @@ void release(std::string& s) noexcept {
   if (s.capacity() > keep_capacity) std::string().swap(s);
 }
 
+/// A growable byte buffer that does not zero what it reserves, so a large
+/// payload can be read from the socket straight into it (receive_window).
+class byte_buffer {
+ public:
+  char* data() noexcept { return p_.get(); }
+  std::size_t size() const noexcept { return size_; }
+  std::size_t capacity() const noexcept { return cap_; }
+  std::string_view view() const noexcept { return {p_.get(), size_}; }
+  void clear() noexcept { size_ = 0; }
+  /// Room for `more` bytes after size(), growing geometrically.
+  void make_room(std::size_t more) {
+    if (more <= cap_ - size_) return;
+    const std::size_t n = std::max(size_ + more, cap_ * 2);
+    std::unique_ptr<char[]> q(new char[n]);  // default-initialized: not zeroed
+    if (size_ != 0) std::memcpy(q.get(), p_.get(), size_);
+    p_ = std::move(q);
+    cap_ = n;
+  }
+  void append(const void* d, std::size_t n) {
+    make_room(n);
+    std::memcpy(p_.get() + size_, d, n);
+    size_ += n;
+  }
+  void commit(std::size_t n) noexcept { size_ += n; }
+  void release_above(std::size_t keep) noexcept {
+    if (cap_ > keep) {
+      p_.reset();
+      cap_ = size_ = 0;
+    }
+  }
+
+ private:
+  std::unique_ptr<char[]> p_;
+  std::size_t size_ = 0;
+  std::size_t cap_ = 0;
+};
+
+/// The most a receive window reserves ahead of the bytes that fill it.
+constexpr std::size_t max_window_ahead = std::size_t{1} << 20;
+
 }  // namespace
 
 struct connection::impl {
@@ -137,15 +177,17 @@ struct connection::impl {
   // arrive whole in one read and are delivered in place, so a connection
   // that only saw such frames (or none) holds no buffer.
   struct rx_buffers {
-    std::string msg;      // fragments, split frames, or inflated data
-    std::string scratch;  // unmasked copy of a frame from a read-only input
+    byte_buffer msg;       // fragments and split frames of an uncompressed message
+    std::string inflated;  // a compressed message, inflated
+    std::string scratch;   // unmasked copy of a frame from a read-only input
   };
   std::unique_ptr<rx_buffers> rx_;
   rx_buffers& rx() {
     if (!rx_) rx_ = std::make_unique<rx_buffers>();
     return *rx_;
   }
-  std::string& msg() { return rx().msg; }
+  byte_buffer& msg() { return rx().msg; }
+  std::string& inflated() { return rx().inflated; }
   std::string& scratch() { return rx().scratch; }
   // permessage-deflate, allocated only when negotiated, so plain connections stay small.
   struct deflate_state {
@@ -219,6 +261,19 @@ struct connection::impl {
       return {};
     }
     write_frame(op, false, payload.data(), payload.size());
+    return {};
+  }
+
+  std::error_code send_external(message_kind kind, std::string_view payload,
+                                std::uint8_t* hdr, std::size_t& hlen) {
+    if (role_ != role::server || dfl_) return error::invalid_argument;
+    if (auto ec = check_can_send()) return ec;
+    const bool text = kind == message_kind::text;
+    if (text && cfg_.check_outgoing_utf8 && !is_valid_utf8(payload)) return error::invalid_utf8;
+    frame_header h;
+    h.op = text ? opcode::text : opcode::binary;
+    h.length = payload.size();
+    hlen = encode_header(h, hdr);
     return {};
   }
 
@@ -352,13 +407,45 @@ struct connection::impl {
         end_frame();
       }
     }
+    after_receive();
+  }
+
+  void after_receive() noexcept {
     in_receive_ = false;
     if (st_ == state::closed) {
       release_buffers();
     } else if (!in_msg_ && rx_) {
-      release(rx_->msg);
+      rx_->msg.release_above(keep_capacity);
+      release(rx_->inflated);
       release(rx_->scratch);
     }
+  }
+
+  // ---- receive: payload read straight into the message ----------------------
+  std::pair<char*, std::size_t> receive_window(std::size_t min_size) {
+    if (reading_header_ || !can_receive() || is_control(fh_.op) || msg_deflated_ ||
+        left_ < min_size)
+      return {nullptr, 0};
+    auto& b = msg();
+    b.make_room(static_cast<std::size_t>(std::min<std::uint64_t>(left_, max_window_ahead)));
+    const std::size_t room = static_cast<std::size_t>(
+        std::min<std::uint64_t>(left_, b.capacity() - b.size()));
+    return {b.data() + b.size(), room};
+  }
+
+  void commit_window(std::size_t k) {
+    in_receive_ = true;
+    auto& b = msg();
+    auto* chunk = reinterpret_cast<std::uint8_t*>(b.data() + b.size());
+    b.commit(k);
+    if (take_plain(chunk, k)) {
+      left_ -= k;
+      if (left_ == 0) {
+        reading_header_ = true;
+        end_frame();
+      }
+    }
+    after_receive();
   }
 
   /// Checks a header in context; fails the connection and returns false when it breaks a rule.
@@ -401,7 +488,10 @@ struct connection::impl {
     msg_text_ = fh_.op == opcode::text;
     msg_deflated_ = fh_.rsv1;
     msg_size_ = 0;
-    if (rx_) rx_->msg.clear();
+    if (rx_) {
+      rx_->msg.clear();
+      rx_->inflated.clear();
+    }
     utf8_.reset();
   }
 
@@ -426,6 +516,18 @@ struct connection::impl {
                   std::string_view(reinterpret_cast<const char*>(data), len));
   }
 
+  /// `k` payload bytes of an uncompressed data frame just placed in msg()
+  /// (still masked); false once the connection failed.
+  bool take_plain(std::uint8_t* chunk, std::size_t k) {
+    const std::size_t offset = static_cast<std::size_t>((fh_.length - left_) & 3);
+    if (fh_.masked) apply_mask(chunk, k, fh_.mask_key, offset);
+    msg_size_ += k;
+    // RFC 6455 §8.1 via incremental validation: fail as soon as the text
+    // can no longer become UTF-8, not only at the end of the message.
+    if (msg_text_ && !utf8_.feed(chunk, k)) return fail(error::invalid_utf8), false;
+    return true;
+  }
+
   /// Takes `k` payload bytes of the current frame; false once the connection failed.
   bool on_payload(const std::uint8_t* p, std::size_t k, bool writable) {
     const std::size_t offset = static_cast<std::size_t>((fh_.length - left_) & 3);
@@ -439,13 +541,7 @@ struct connection::impl {
     if (!msg_deflated_) {
       const std::size_t at = msg().size();
       msg().append(reinterpret_cast<const char*>(p), k);
-      auto* chunk = reinterpret_cast<std::uint8_t*>(msg().data() + at);
-      if (fh_.masked) apply_mask(chunk, k, fh_.mask_key, offset);
-      msg_size_ += k;
-      // RFC 6455 §8.1 via incremental validation: fail as soon as the text
-      // can no longer become UTF-8, not only at the end of the message.
-      if (msg_text_ && !utf8_.feed(chunk, k)) return fail(error::invalid_utf8), false;
-      return true;
+      return take_plain(reinterpret_cast<std::uint8_t*>(msg().data() + at), k);
     }
     const std::uint8_t* chunk = p;
     if (fh_.masked) {
@@ -463,16 +559,16 @@ struct connection::impl {
 
   /// Inflates a piece of a compressed message into msg(), bounded by max_message.
   bool inflate(std::string_view chunk, bool fin) {
-    const std::size_t at = msg().size();
+    const std::size_t at = inflated().size();
     // RFC 7692 §8.1 and RFC 6455 §10.4: the limit counts inflated bytes (1009), and the
     // codec stops there, so a deflate bomb never allocates past it.
-    const std::error_code ec = dfl_->codec.decompress(chunk, fin, msg(), cfg_.max_message);
-    if (ec == error::message_too_big || msg().size() > cfg_.max_message)
+    const std::error_code ec = dfl_->codec.decompress(chunk, fin, inflated(), cfg_.max_message);
+    if (ec == error::message_too_big || inflated().size() > cfg_.max_message)
       return fail(error::message_too_big), false;
     // RFC 7692 §8.2.2: data that does not inflate fails the connection (1007 here).
     if (ec) return fail(error::bad_compression), false;
-    if (msg_text_ && !utf8_.feed(reinterpret_cast<const std::uint8_t*>(msg().data() + at),
-                                 msg().size() - at))
+    if (msg_text_ && !utf8_.feed(reinterpret_cast<const std::uint8_t*>(inflated().data() + at),
+                                 inflated().size() - at))
       return fail(error::invalid_utf8), false;
     return true;
   }
@@ -488,8 +584,12 @@ struct connection::impl {
     if (msg_deflated_ && fh_.length == 0 && !inflate({}, true)) return;
     in_msg_ = false;
     if (msg_text_ && !utf8_.finish()) return fail(error::invalid_utf8);
-    h_.on_message(msg_text_ ? message_kind::text : message_kind::binary, msg());
-    if (rx_) rx_->msg.clear();
+    const auto kind = msg_text_ ? message_kind::text : message_kind::binary;
+    h_.on_message(kind, msg_deflated_ ? std::string_view(inflated()) : msg().view());
+    if (rx_) {
+      rx_->msg.clear();
+      rx_->inflated.clear();
+    }
     msg_size_ = 0;
   }
 
@@ -587,6 +687,18 @@ std::error_code connection::close(close_code code, std::string_view reason) {
 std::error_code connection::close_endpoint(close_code code, std::string_view reason) {
   return self()->start_close(validate_endpoint_close(code, reason), code, reason);
 }
+
+std::error_code connection::send_external(message_kind kind, std::string_view payload,
+                                          std::uint8_t (&header)[max_header_size],
+                                          std::size_t& header_size) {
+  return self()->send_external(kind, payload, header, header_size);
+}
+
+std::pair<char*, std::size_t> connection::receive_window(std::size_t min_size) {
+  return self()->receive_window(min_size);
+}
+
+void connection::commit_window(std::size_t n) { self()->commit_window(n); }
 
 void connection::swap_output(std::string& buf) noexcept {
   buf.swap(self()->out_);

@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include "closewise/close_code.hpp"
 #include "closewise/close_event.hpp"
@@ -174,6 +175,25 @@ class connection {
 
   /// The event reported through `handler::on_closed`, once closed.
   std::optional<close_event> result() const;
+
+  // ---- zero-copy paths for large payloads (the I/O layer) -----------------
+  /// Sends a data message whose payload the caller transmits itself, so a
+  /// large payload is never copied into the output buffer. Checks exactly
+  /// what send() checks and writes the frame header to `header`. The caller
+  /// must put on the wire, in this order: the output_size() bytes already
+  /// queued, the header, the payload. Server role without permessage-deflate
+  /// only (a client masks, a compressor transforms): error::invalid_argument
+  /// otherwise.
+  std::error_code send_external(message_kind kind, std::string_view payload,
+                                std::uint8_t (&header)[max_header_size], std::size_t& header_size);
+  /// While the payload of an uncompressed data frame is arriving and at least
+  /// `min_size` bytes of it are still due: where the next payload bytes may be
+  /// read to directly, and how many (at most what the frame still owes).
+  /// {nullptr, 0} otherwise. The bytes must be the next bytes of the stream.
+  std::pair<char*, std::size_t> receive_window(std::size_t min_size);
+  /// `n` bytes (1..window size) were written into the receive window;
+  /// processes them as receive() would.
+  void commit_window(std::size_t n);
 
  private:
   struct impl;

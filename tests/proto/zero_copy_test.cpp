@@ -1,0 +1,188 @@
+// The connection's zero-copy paths for large payloads: receive_window /
+// commit_window (payload read straight into the message) and send_external
+// (the caller transmits the payload). Each must be byte-for-byte what the
+// ordinary receive() / send() would have done.
+#include "closewise/proto/connection.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "closewise/error.hpp"
+#include "proto/peer.hpp"
+
+namespace cw = closewise;
+namespace proto = closewise::proto;
+using cw::close_code;
+using cw::test::frame;
+using cw::test::peer;
+using cw::test::to_hex;
+using proto::message_kind;
+using proto::opcode;
+using proto::role;
+using proto::state;
+
+namespace {
+
+std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
+  return s;
+}
+
+/// Feeds `wire` like the I/O layer does: `head` bytes through receive(), then
+/// whatever the window takes straight into it (at most `chunk` per read), and
+/// the rest through receive() again. Returns how many bytes went direct.
+std::size_t feed_windowed(peer& p, const std::string& wire, std::size_t head, std::size_t chunk,
+                          std::size_t min_size = 1) {
+  std::size_t at = std::min(head, wire.size());
+  p.conn.receive(wire.data(), at);
+  std::size_t direct = 0;
+  while (at < wire.size() && p.conn.can_receive()) {
+    auto [dst, room] = p.conn.receive_window(min_size);
+    if (room == 0) {
+      const std::size_t k = std::min(chunk, wire.size() - at);
+      p.conn.receive(wire.data() + at, k);
+      at += k;
+      continue;
+    }
+    const std::size_t k = std::min({room, chunk, wire.size() - at});
+    std::memcpy(dst, wire.data() + at, k);
+    p.conn.commit_window(k);
+    at += k;
+    direct += k;
+  }
+  return direct;
+}
+
+}  // namespace
+
+TEST(zero_copy, window_receives_a_masked_binary_payload_intact) {
+  peer s(role::server);
+  const std::string payload = pattern(70000);
+  const std::string wire = frame(opcode::binary, payload, true);
+  // 64 bytes first, as the network layer's inline read does: header + 50 bytes of payload.
+  const std::size_t direct = feed_windowed(s, wire, 64, 65536);
+  EXPECT_EQ(direct, wire.size() - 64);
+  ASSERT_EQ(s.rec.messages.size(), 1u);
+  EXPECT_EQ(s.rec.messages[0].first, message_kind::binary);
+  EXPECT_EQ(s.rec.messages[0].second, payload);
+  EXPECT_EQ(s.conn.get_state(), state::open);
+  // The frame is done: no window until the next frame's header arrived.
+  EXPECT_EQ(s.conn.receive_window(1).second, 0u);
+}
+
+TEST(zero_copy, window_is_bounded_by_what_the_frame_still_owes) {
+  peer s(role::server);
+  const std::string wire = frame(opcode::binary, pattern(10000), true);
+  s.conn.receive(wire.data(), 100);  // header (8 bytes) + 92 payload bytes
+  auto [dst, room] = s.conn.receive_window(1);
+  ASSERT_NE(dst, nullptr);
+  EXPECT_EQ(room, 10000u - 92u);
+  EXPECT_EQ(s.conn.receive_window(10000u - 92u + 1).second, 0u) << "below min_size";
+}
+
+TEST(zero_copy, window_masks_across_odd_chunk_boundaries) {
+  // Chunks of 7 bytes keep the masking key offset moving through all four phases.
+  peer s(role::server);
+  const std::string payload = pattern(5000);
+  feed_windowed(s, frame(opcode::binary, payload, true), 11, 7);
+  ASSERT_EQ(s.rec.messages.size(), 1u);
+  EXPECT_EQ(s.rec.messages[0].second, payload);
+}
+
+TEST(zero_copy, window_then_next_frame_in_the_same_stream) {
+  peer s(role::server);
+  const std::string big = pattern(30000);
+  const std::string wire =
+      frame(opcode::binary, big, true) + frame(opcode::text, "after", true);
+  feed_windowed(s, wire, 64, 4096);
+  ASSERT_EQ(s.rec.messages.size(), 2u);
+  EXPECT_EQ(s.rec.messages[0].second, big);
+  EXPECT_EQ(s.rec.messages[1], std::make_pair(message_kind::text, std::string("after")));
+}
+
+TEST(zero_copy, window_assembles_fragments) {
+  peer s(role::server);
+  const std::string a = pattern(20000), b = pattern(9000);
+  const std::string wire = frame(opcode::text, a, true, /*fin=*/false) +
+                           frame(opcode::continuation, b, true, /*fin=*/true);
+  feed_windowed(s, wire, 64, 3000);
+  ASSERT_EQ(s.rec.messages.size(), 1u);
+  EXPECT_EQ(s.rec.messages[0].first, message_kind::text);
+  EXPECT_EQ(s.rec.messages[0].second, a + b);
+}
+
+TEST(zero_copy, window_text_that_is_not_utf8_fails_with_1007_mid_frame) {
+  peer s(role::server);
+  std::string payload = pattern(20000);
+  payload[12345] = static_cast<char>(0xFF);  // never valid in UTF-8
+  feed_windowed(s, frame(opcode::text, payload, true), 64, 4096);
+  EXPECT_EQ(s.conn.get_state(), state::closed);
+  ASSERT_EQ(s.rec.closed.size(), 1u);
+  EXPECT_EQ(s.rec.closed[0].code, close_code::invalid_payload);
+  EXPECT_EQ(s.rec.closed[0].error, cw::error::invalid_utf8);
+  EXPECT_TRUE(s.rec.messages.empty());
+  EXPECT_EQ(s.conn.receive_window(1).second, 0u);
+}
+
+TEST(zero_copy, no_window_for_control_frames_or_between_frames) {
+  peer s(role::server);
+  EXPECT_EQ(s.conn.receive_window(1).second, 0u) << "no frame started";
+  const std::string ping = frame(opcode::ping, pattern(100), true);
+  s.conn.receive(ping.data(), 10);  // a control frame split after its header
+  EXPECT_EQ(s.conn.receive_window(1).second, 0u) << "control payloads are never windowed";
+  s.conn.receive(ping.data() + 10, ping.size() - 10);
+  ASSERT_EQ(s.rec.pings.size(), 1u);
+  EXPECT_EQ(s.rec.pings[0], pattern(100));
+}
+
+TEST(zero_copy, no_window_for_a_compressed_message) {
+  proto::config c = cw::test::fixed_key_config();
+  c.deflate = proto::deflate_params{};
+  peer s(role::server, c);
+  // RSV1 set: a compressed first frame (the content is irrelevant for the window).
+  const std::string wire = frame(opcode::binary, pattern(9000), true, true, 0xC2);
+  s.conn.receive(wire.data(), 64);
+  EXPECT_EQ(s.conn.receive_window(1).second, 0u);
+}
+
+TEST(zero_copy, send_external_header_is_what_send_would_write) {
+  for (std::size_t n : {0u, 125u, 126u, 65535u, 65536u, 70000u}) {
+    peer a(role::server), b(role::server);
+    const std::string payload = pattern(n);
+    ASSERT_FALSE(a.conn.send_binary(payload));
+    std::uint8_t hdr[proto::max_header_size];
+    std::size_t hlen = 0;
+    ASSERT_FALSE(b.conn.send_external(message_kind::binary, payload, hdr, hlen));
+    EXPECT_EQ(b.conn.output_size(), 0u) << "the payload is the caller's to send";
+    const std::string external = std::string(reinterpret_cast<const char*>(hdr), hlen) + payload;
+    EXPECT_EQ(to_hex(external.substr(0, 16)), to_hex(a.take().substr(0, 16))) << n;
+  }
+}
+
+TEST(zero_copy, send_external_checks_what_send_checks) {
+  std::uint8_t hdr[proto::max_header_size];
+  std::size_t hlen = 0;
+  {
+    peer s(role::server);
+    EXPECT_EQ(s.conn.send_external(message_kind::text, "\xC3\x28", hdr, hlen), cw::error::invalid_utf8);
+    ASSERT_FALSE(s.conn.close(close_code::normal));
+    EXPECT_EQ(s.conn.send_external(message_kind::binary, "x", hdr, hlen), cw::error::already_closing);
+  }
+  {
+    peer s(role::server, {}, /*open=*/false);
+    EXPECT_EQ(s.conn.send_external(message_kind::binary, "x", hdr, hlen), cw::error::not_open);
+  }
+  {
+    peer c(role::client);  // a client must mask: the payload cannot be sent as it is
+    EXPECT_EQ(c.conn.send_external(message_kind::binary, "x", hdr, hlen), cw::error::invalid_argument);
+  }
+  {
+    proto::config cfg;
+    cfg.deflate = proto::deflate_params{};
+    peer s(role::server, cfg);
+    EXPECT_EQ(s.conn.send_external(message_kind::binary, "x", hdr, hlen), cw::error::invalid_argument);
+  }
+}
