@@ -372,7 +372,7 @@ bool endpoint::want_read() const noexcept {
     case phase::lingering: break;
     default: return false;
   }
-  if (!sock_.is_open()) return false;
+  if (!sock_.is_open() || tls_shutdown_) return false;
   // Backpressure: while the peer does not take our output, do not read more
   // (auto-pongs and echoes would otherwise grow the queue without bound).
   return phase_ != phase::open || pending_output() <= opts_.max_buffered;
@@ -501,17 +501,18 @@ std::size_t endpoint::pending_output() const noexcept {
 }
 
 void endpoint::flush() {
-  if (writing_ || !sock_.is_open() || transport_failed_) return;
-  if (segs_) {
-    flush_segments();
-    return;
-  }
-  if (wbuf_.empty()) {
-    if (!conn_ || conn_->output_size() == 0) return;
-    conn_->swap_output(wbuf_);  // everything queued since the last write goes out in one call
-  }
-  writing_ = true;
-  if (!tls_) {
+  for (;;) {
+    if (writing_ || !sock_.is_open() || transport_failed_) return;
+    if (segs_) {
+      flush_segments();
+      return;
+    }
+    if (wbuf_.empty()) {
+      if (!conn_ || conn_->output_size() == 0) return;
+      conn_->swap_output(wbuf_);  // everything queued since the last write goes out in one call
+    }
+    writing_ = true;
+    if (tls_) break;
     // Write now, without blocking. Most writes complete at once: the bytes
     // leave before this handler returns, no completion handler runs, and a
     // draining connection closes TCP in this same turn, with no drain timer.
@@ -520,7 +521,7 @@ void endpoint::flush() {
     if (!ec && n == wbuf_.size()) {
       writing_ = false;
       on_written({});
-      return;
+      continue;  // what was queued behind it (frames behind the 101)
     }
     if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
       // Reported from a handler of its own, as an asynchronous failure would be.
@@ -532,6 +533,7 @@ void endpoint::flush() {
     }
     // Rare (the socket's send buffer is full): keep only what is left.
     if (!ec) wbuf_.erase(0, n);
+    break;
   }
   auto done = [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
     scope s(*self);
@@ -726,6 +728,10 @@ void endpoint::end_tcp() {
     arm_timer(timer_use::linger, close_linger().count() > 0 ? close_linger() : std::chrono::milliseconds(1000));
     return;
   }
+  if (role_ == proto::role::server && clean && tls_ && sock_.is_open()) {
+    tls_close_notify();
+    return;
+  }
   if (role_ == proto::role::server || !clean) {
     // RFC 6455 §7.1.1: "the underlying TCP connection, in most normal cases,
     // SHOULD be closed first by the server, so that it holds the TIME_WAIT state".
@@ -736,6 +742,25 @@ void endpoint::end_tcp() {
   // The client lets the server close first, and waits a bounded time for it.
   phase_ = phase::lingering;
   arm_timer(timer_use::linger, close_linger());
+}
+
+void endpoint::tls_close_notify() {
+  // RFC 8446 §6.1: "Each party MUST send a "close_notify" alert before closing
+  // its write side of the connection". The TLS shutdown also reads the peer's
+  // alert, so the pending read is cancelled and no other starts (want_read);
+  // the peer's reply, or its EOF, or the linger timer ends the connection.
+  tls_shutdown_ = true;
+  phase_ = phase::lingering;
+  boost::system::error_code ignored;
+  sock_.cancel(ignored);
+  arm_timer(timer_use::linger, std::min(opts_.close_timeout, std::chrono::milliseconds(1000)));
+  on_ex([this](auto h) { tls_->async_shutdown(std::move(h)); },
+        [self = shared_from_this()](const boost::system::error_code&) {
+          scope s(*self);
+          if (self->phase_ != phase::lingering) return;
+          self->close_socket();
+          self->finish_from_conn();
+        });
 }
 
 void endpoint::close_socket() noexcept {

@@ -259,6 +259,7 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   void after_io();
   void flush();
   void end_tcp();
+  void tls_close_notify();
   void finish_from_conn();
   void slow_consumer();
   bool want_read() const noexcept;
@@ -304,6 +305,7 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   bool slow_consumer_ = false;
   bool deflate_ = false;              ///< permessage-deflate: shared frames are re-encoded
   bool unclean_ = false;              ///< the teardown went wrong after a clean close exchange
+  bool tls_shutdown_ = false;         ///< server: close_notify sent, the TLS shutdown reads
   std::atomic<proto::state> pub_state_{proto::state::connecting};
   std::atomic<bool> detached_{false};
   std::atomic<bool> slow_posted_{false};  ///< a foreign send already asked for the 1008

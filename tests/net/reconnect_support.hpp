@@ -165,6 +165,7 @@ class scripted_server {
     srv_ = std::make_unique<server>(ioc);
     srv_->on_open([this](session& s) {
       const std::size_t i = opened_.fetch_add(1);
+      opens.push(i + 1);
       const step st = steps_[std::min(i, steps_.size() - 1)];
       if (st.code == step::drop) {
         s.abort();
@@ -199,6 +200,9 @@ class scripted_server {
   std::error_code ec;
   bool echo = false;
   channel<closewise::close_event> closes;
+  /// The running count of opened connections, pushed from on_open (the server
+  /// runs it after its 101 left, so it may come after the client saw open).
+  channel<std::size_t> opens;
 
  private:
   std::vector<step> steps_;

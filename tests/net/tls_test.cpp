@@ -3,6 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+
 #include "closewise/error.hpp"
 #include "net/net_test_support.hpp"
 
@@ -69,6 +78,52 @@ TEST_F(tls, wss_echo_and_clean_close_with_a_custom_ca) {
     ASSERT_FALSE(c.close(close_code::normal, "done"));
     EXPECT_EQ(wait_close(ev), cev(close_code::normal, "", true, initiator::local));
   }
+}
+
+// RFC 8446 §6.1: each party sends close_notify before closing its write side.
+// A raw TLS client tells the two endings apart: after the server's close
+// frame, a close_notify reads as EOF, a bare TCP FIN as stream_truncated.
+TEST_F(tls, server_sends_close_notify_after_a_clean_close) {
+  namespace asio = boost::asio;
+  namespace ssl = boost::asio::ssl;
+  io_thread io;
+  server srv(io.ioc, server_cfg());
+  channel<closewise::close_event> closed;
+  srv.on_close([&](session&, const closewise::close_event& ev) { closed.push(ev); });
+  ASSERT_FALSE(srv.listen("127.0.0.1", 0));
+
+  asio::io_context cio;
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.load_verify_file(certs.ca.string());
+  ssl::stream<asio::ip::tcp::socket> s(cio, ctx);
+  s.set_verify_mode(ssl::verify_peer);
+  s.next_layer().connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+  s.handshake(ssl::stream_base::client);
+  asio::write(s, asio::buffer(std::string(
+                     "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n")));
+  asio::streambuf in;
+  asio::read_until(s, in, "\r\n\r\n");
+  const std::string head(asio::buffers_begin(in.data()), asio::buffers_end(in.data()));
+  ASSERT_EQ(head.rfind("HTTP/1.1 101", 0), 0u) << head;
+  in.consume(head.find("\r\n\r\n") + 4);
+  // A masked close 1000 with the key 00 00 00 00: the body is sent as is.
+  const unsigned char close_frame[] = {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8};
+  asio::write(s, asio::buffer(close_frame));
+  std::string got(asio::buffers_begin(in.data()), asio::buffers_end(in.data()));
+  char buf[64];
+  boost::system::error_code ec;
+  while (got.size() < 4 && !ec) got.append(buf, s.read_some(asio::buffer(buf), ec));
+  ASSERT_GE(got.size(), 4u) << ec.message();
+  EXPECT_EQ(got.substr(0, 4), std::string("\x88\x02\x03\xE8", 4)) << "the close echo";
+  std::size_t extra = 0;
+  while (!ec) extra += s.read_some(asio::buffer(buf), ec);
+  EXPECT_EQ(extra, 0u);
+  EXPECT_EQ(ec, asio::error::eof) << ec.message() << " (stream_truncated: no close_notify)";
+  const auto ev = closed.pop();
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(*ev, cev(close_code::normal, "", true, initiator::remote));
 }
 
 TEST_F(tls, untrusted_certificate_is_1015_tls_verify_failed) {
