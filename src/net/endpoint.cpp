@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include <sys/socket.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/strand.hpp>
@@ -516,8 +518,13 @@ void endpoint::flush() {
     // Write now, without blocking. Most writes complete at once: the bytes
     // leave before this handler returns, no completion handler runs, and a
     // draining connection closes TCP in this same turn, with no drain timer.
+    // A server's last bytes (its close frame) are followed at once by its
+    // FIN (RFC 6455 §7.1.1: the server closes TCP first). MSG_MORE holds them
+    // for that moment, so they leave as one segment with the FIN: one packet
+    // and one wake-up less for the client, per connection.
+    const int flags = phase_ == phase::draining && role_ == proto::role::server ? MSG_MORE : 0;
     boost::system::error_code ec;
-    const std::size_t n = sock_.write_some(asio::buffer(wbuf_), ec);
+    const std::size_t n = sock_.send(asio::buffer(wbuf_), flags, ec);
     if (!ec && n == wbuf_.size()) {
       writing_ = false;
       on_written({});
