@@ -370,6 +370,14 @@ std::shared_ptr<const request_info> server_shared::intern(request_info info) {
   return last_info;
 }
 
+#if defined(__x86_64__) && defined(__GLIBCXX__) && !defined(_GLIBCXX_DEBUG)
+// An idle connection must stay under 1 KiB of user-space memory (ARCHITECTURE
+// §6): the session (with its protocol state inline) is most of it, next to
+// Asio's pending read (136 bytes) and descriptor state (168 bytes). The echo
+// benchmark measures the whole: bench/RESULTS.md.
+static_assert(sizeof(session_impl) <= 576, "an idle session grew: re-measure bench/echo idle memory");
+#endif
+
 bool server_shared::link(session_impl* s) {
   std::lock_guard lock(mu);
   if (shutdown) return false;
