@@ -1,7 +1,8 @@
 // Fuzzes the frame parser and connection state machine in both roles.
 //
 // Input: byte 0 picks options (deflate, small limits, in-place feeding, auto
-// pong), byte 1 the feeding chunk size, the rest is the peer's byte stream.
+// pong, payload read into the receive window as the network layer does),
+// byte 1 the feeding chunk size, the rest is the peer's byte stream.
 // Beyond "no crash, no hang, no leak", it checks the contract: on_closed runs
 // exactly once, no hook runs after it, and every byte the connection writes
 // (pongs, echoes, close frames) is accepted by a correct peer without error.
@@ -70,7 +71,17 @@ void run(proto::role r, std::uint8_t flags, std::size_t chunk, const std::uint8_
   std::vector<std::uint8_t> buf(data, data + size);
   std::size_t at = 0;
   while (at < size) {
-    const std::size_t n = chunk == 0 ? size - at : std::min(chunk, size - at);
+    std::size_t n = chunk == 0 ? size - at : std::min(chunk, size - at);
+    if (flags & 16) {
+      // The network layer's large-payload path: bytes go straight into the window.
+      if (auto [dst, room] = c.receive_window(1); room != 0) {
+        n = std::min(n, room);
+        std::memcpy(dst, data + at, n);
+        c.commit_window(n);
+        at += n;
+        continue;
+      }
+    }
     if (flags & 4) c.receive_in_place(buf.data() + at, n);
     else c.receive(data + at, n);
     at += n;

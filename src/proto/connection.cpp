@@ -157,7 +157,9 @@ struct connection::impl {
   initiator first_close_ = initiator::none;  // who sent the first close frame
   handler& h_;
   settings cfg_;
-  std::unique_ptr<close_event> result_;  ///< set once, when the connection closed
+  /// Set once, when the connection closed; allocated then, so an open
+  /// connection does not carry a close event's worth of bytes.
+  std::unique_ptr<std::optional<close_event>> result_;
   std::string out_;
 
   // ---- receive: the frame being parsed ---------------------------------------
@@ -298,9 +300,9 @@ struct connection::impl {
   void finish(close_event ev) {
     if (st_ == state::closed) return;
     st_ = state::closed;
-    result_ = std::make_unique<close_event>(std::move(ev));
+    result_ = std::make_unique<std::optional<close_event>>(std::move(ev));
     if (!in_receive_) release_buffers();
-    h_.on_closed(*result_);
+    h_.on_closed(**result_);
   }
 
   void release_buffers() noexcept {
@@ -706,9 +708,9 @@ void connection::swap_output(std::string& buf) noexcept {
 }
 std::size_t connection::output_size() const noexcept { return self()->out_.size(); }
 
-std::optional<close_event> connection::result() const {
-  if (!self()->result_) return std::nullopt;
-  return *self()->result_;
+const std::optional<close_event>& connection::result() const noexcept {
+  static const std::optional<close_event> none;
+  return self()->result_ ? *self()->result_ : none;
 }
 
 }  // namespace closewise::proto

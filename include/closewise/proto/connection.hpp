@@ -174,7 +174,7 @@ class connection {
   std::size_t output_size() const noexcept;
 
   /// The event reported through `handler::on_closed`, once closed.
-  std::optional<close_event> result() const;
+  const std::optional<close_event>& result() const noexcept;
 
   // ---- zero-copy paths for large payloads (the I/O layer) -----------------
   /// Sends a data message whose payload the caller transmits itself, so a
