@@ -223,6 +223,24 @@ cpurow() {  # title cellkey
   echo "$out"
 }
 
+# Server CPU per message (or per cycle), in µs: server_cpu% / 100 / rate. It
+# does not depend on which process saturates first.
+perrow() {  # title cellkey ratekey
+  local base out l c r v
+  l=${R[beast,$2]:-}
+  base=$(awk -v c="$(field "$l" server_cpu)" -v r="$(field "$l" "$3")" \
+    'BEGIN { if (c == "-" || r == "-" || r + 0 == 0) print "-"; else printf "%.3f", c / 100 / r * 1e6 }')
+  out="| $1 |"
+  for s in "${RAN[@]}"; do
+    l=${R[$s,$2]:-}
+    c=$(field "$l" server_cpu)
+    r=$(field "$l" "$3")
+    v=$(awk -v c="$c" -v r="$r" 'BEGIN { if (c == "-" || r == "-" || r + 0 == 0) print "-"; else printf "%.3f", c / 100 / r * 1e6 }')
+    out+=" $(awk -v v="$v" 'BEGIN { if (v == "-") print "-"; else printf "%.2f", v }') us ($(ratio "$v" "$base")) |"
+  done
+  echo "$out"
+}
+
 {
   echo "Run $(date -u +%Y-%m-%dT%H:%MZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'),"
   echo "$(nproc) cores, server on CPU $SERVER_CPU, load generator on CPU $CLIENT_CPU (niceness $NICE), ${SECS} s per cell after ${WARMUP} s warm-up,"
@@ -262,5 +280,16 @@ cpurow() {  # title cellkey
   done
   cpurow "cycles" cycles
   cpurow "close, one connection" close
+  echo
+  echo "Server CPU per message or per cycle, in us (server process time / count; lower is better). This does"
+  echo "not depend on which process saturated first."
+  echo
+  echo "$hdr"
+  echo "$sep"
+  for c in "${CELLS[@]}"; do
+    read -r size conns depth <<<"$c"
+    perrow "echo $size B x $conns, depth $depth" "e$size,$conns,$depth" msgs_per_s
+  done
+  perrow "cycle (connect+upgrade+close)" cycles cycles_per_s
 } | tee "$OUT"
 log "== raw results in $RAW, table in $OUT"
