@@ -28,6 +28,7 @@ class client_impl final : public endpoint {
   std::function<void(const open_info&)> on_open_;
   client::message_handler on_message_;
   std::function<void(std::string_view)> on_pong_;
+  std::function<void(std::string_view)> on_ping_;
   std::function<void(const close_event&)> on_close_;
   std::function<void(std::error_code)> on_error_;
   std::function<void(const proto::handshake_failure&)> on_refused_;
@@ -233,6 +234,10 @@ class client_impl final : public endpoint {
   void deliver_message(proto::message_kind kind, std::string_view payload) override {
     if (on_message_) on_message_(kind, payload);
   }
+  void deliver_ping(std::string_view payload) override {
+    if (on_ping_) on_ping_(payload);
+  }
+
   void deliver_pong(std::string_view payload) override {
     if (on_pong_) on_pong_(payload);
   }
@@ -280,6 +285,7 @@ client& client::operator=(client&& other) noexcept {
 void client::on_open(std::function<void(const open_info&)> f) { impl_->on_open_ = std::move(f); }
 void client::on_message(message_handler f) { impl_->on_message_ = std::move(f); }
 void client::on_pong(std::function<void(std::string_view)> f) { impl_->on_pong_ = std::move(f); }
+void client::on_ping(std::function<void(std::string_view)> f) { impl_->on_ping_ = std::move(f); }
 void client::on_close(std::function<void(const close_event&)> f) { impl_->on_close_ = std::move(f); }
 void client::on_error(std::function<void(std::error_code)> f) { impl_->on_error_ = std::move(f); }
 void client::on_refused(std::function<void(const proto::handshake_failure&)> f) {

@@ -332,6 +332,10 @@ void endpoint::on_pong(std::string_view payload) {
   if (!detached()) deliver_pong(payload);
 }
 
+void endpoint::on_ping(std::string_view payload) {
+  if (!detached()) deliver_ping(payload);
+}
+
 void endpoint::on_closed(const close_event&) {
   // Teardown continues in after_io(), once the hook has returned.
 }

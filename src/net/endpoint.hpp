@@ -167,6 +167,7 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   virtual void cancel_before_open(std::error_code why) { fail_before_open(why); }
   virtual void deliver_message(proto::message_kind kind, std::string_view payload) = 0;
   virtual void deliver_pong(std::string_view /*payload*/) {}
+  virtual void deliver_ping(std::string_view /*payload*/) {}
   /// A message posted from another thread was refused on arrival (error::not_sent).
   virtual void deliver_error(std::error_code /*ec*/) {}
   /// The connection ended; called once, after the socket was closed.
@@ -237,6 +238,7 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   // proto::handler
   void on_message(proto::message_kind kind, std::string_view payload) override;
   void on_pong(std::string_view payload) override;
+  void on_ping(std::string_view payload) override;
   void on_closed(const close_event& ev) override;
 
   std::error_code send_now(proto::message_kind kind, std::string_view payload);

@@ -293,6 +293,10 @@ class reconnecting_client_impl : public std::enable_shared_from_this<reconnectin
     c.on_pong([self, w](std::string_view) {
       if (auto s = self.lock()) s->pong(w.lock());
     });
+    // A server's ping is life too (ARCHITECTURE §4: idle means no inbound traffic).
+    c.on_ping([self, w](std::string_view) {
+      if (auto s = self.lock()) s->pinged(w.lock());
+    });
     c.on_error([self, w](std::error_code ec) {
       if (auto s = self.lock()) s->errored(w.lock(), ec);
     });
@@ -385,6 +389,12 @@ class reconnecting_client_impl : public std::enable_shared_from_this<reconnectin
       if (st_ == state::open || st_ == state::closing) pump_locked(a);
     }
     run(a);
+  }
+
+  void pinged(const std::shared_ptr<attempt>& att) {
+    std::lock_guard lock(mu_);
+    if (!att || cur_ != att) return;
+    hb_.on_inbound(steady::now());
   }
 
   void errored(const std::shared_ptr<attempt>& att, std::error_code ec) {

@@ -578,6 +578,33 @@ class silent_peer {
   raw_tcp sock_;
 };
 
+// ARCHITECTURE §4: idle means no inbound traffic, and a server's ping is
+// inbound traffic. This server pings every 100 ms but answers no ping: if its
+// pings did not count as life, the client's own ping would go unanswered and
+// the heartbeat would drop the connection after 300 + 100 ms.
+TEST(reconnecting_client, server_pings_count_as_life_for_the_heartbeat) {
+  io_thread server_io;
+  server_config scfg;
+  scfg.idle_ping_interval = 100ms;
+  scfg.idle_timeout = 2s;
+  scfg.protocol.auto_pong = false;
+  server srv(server_io.ioc, scfg);
+  ASSERT_FALSE(srv.listen("127.0.0.1", 0));
+  io_thread io;
+  channel<rc_event> ch;
+  auto cfg = test_config();
+  cfg.heartbeat = heartbeat_config{300ms, 100ms, 0.0};
+  reconnecting_client c(io.ioc, cfg);
+  record(c, ch);
+  ASSERT_FALSE(c.connect(local_url(srv.port())));
+  expect_next(ch, rc_event::open);
+  // Five heartbeat periods: a dead-peer verdict would be a close event here.
+  EXPECT_FALSE(ch.pop(2s)) << "the server's pings kept the connection alive";
+  EXPECT_EQ(c.get_state(), reconnect_state::open);
+  ASSERT_FALSE(c.close());
+  EXPECT_EQ(expect_next(ch, rc_event::close).close_ev.error, std::error_code());
+}
+
 TEST(reconnecting_client, silent_peer_is_found_dead_within_interval_plus_grace) {
   silent_peer peer;
   io_thread io;

@@ -87,6 +87,8 @@ class client {
   void on_message(message_handler f);
   /// A pong arrived (RFC 6455 §5.5.3), solicited or not.
   void on_pong(std::function<void(std::string_view)> f);
+  /// A ping arrived (RFC 6455 §5.5.2); the pong is already queued (auto_pong).
+  void on_ping(std::function<void(std::string_view)> f);
   /// The connection ended; called exactly once for every connect() that was accepted.
   void on_close(std::function<void(const close_event&)> f);
   /// The attempt failed before opening (dns_failure, connection_refused,
