@@ -403,8 +403,8 @@ void endpoint::start_read() {
     return;
   }
   // A read, not a readiness wait: Asio's reactor re-arms the descriptor
-  // (epoll_ctl) for every wait, but queues a read after a short one with no
-  // system call at all, and completes it from the next epoll event.
+  // (epoll_ctl) for every wait. A read costs at most one speculative recv()
+  // (EAGAIN in Boost 1.81) and then completes from the next epoll event.
   on_ex([this](auto h) { sock_.async_read_some(asio::buffer(rbuf_), std::move(h)); },
         asio::bind_allocator(exact_allocator<void>{},
                              [self = shared_from_this()](const boost::system::error_code& ec,
@@ -430,11 +430,10 @@ void endpoint::on_read(const boost::system::error_code& ec, std::size_t n) {
     while (want_read()) {
       char* dst = buf;
       std::size_t room = thread_buffer_size;
-      const bool direct = phase_ == phase::open && conn_;
-      if (direct) {
-        if (auto w = conn_->receive_window(direct_read_min); w.second != 0) {
-          dst = w.first;
-          room = w.second;
+      if (phase_ == phase::open && conn_) {
+        if (auto [w, wn] = conn_->receive_window(direct_read_min); wn != 0) {
+          dst = w;
+          room = wn;
         }
       }
       boost::system::error_code rec;

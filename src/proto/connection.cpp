@@ -248,11 +248,18 @@ struct connection::impl {
     return {};
   }
 
-  std::error_code send(message_kind kind, std::string_view payload) {
+  /// What send() and send_external() both refuse: a closed or closing
+  /// connection, and text that is not UTF-8 (the peer would fail us with 1007).
+  std::error_code check_data(message_kind kind, std::string_view payload) const {
     if (auto ec = check_can_send()) return ec;
-    const bool text = kind == message_kind::text;
-    if (text && cfg_.check_outgoing_utf8 && !is_valid_utf8(payload)) return error::invalid_utf8;
-    const opcode op = text ? opcode::text : opcode::binary;
+    if (kind == message_kind::text && cfg_.check_outgoing_utf8 && !is_valid_utf8(payload))
+      return error::invalid_utf8;
+    return {};
+  }
+
+  std::error_code send(message_kind kind, std::string_view payload) {
+    if (auto ec = check_data(kind, payload)) return ec;
+    const opcode op = kind == message_kind::text ? opcode::text : opcode::binary;
     if (dfl_ && payload.size() >= dfl_->min_size) {
       std::string& comp_ = dfl_->comp;
       comp_.clear();
@@ -269,11 +276,9 @@ struct connection::impl {
   std::error_code send_external(message_kind kind, std::string_view payload,
                                 std::uint8_t* hdr, std::size_t& hlen) {
     if (role_ != role::server || dfl_) return error::invalid_argument;
-    if (auto ec = check_can_send()) return ec;
-    const bool text = kind == message_kind::text;
-    if (text && cfg_.check_outgoing_utf8 && !is_valid_utf8(payload)) return error::invalid_utf8;
+    if (auto ec = check_data(kind, payload)) return ec;
     frame_header h;
-    h.op = text ? opcode::text : opcode::binary;
+    h.op = kind == message_kind::text ? opcode::text : opcode::binary;
     h.length = payload.size();
     hlen = encode_header(h, hdr);
     return {};
