@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -37,7 +38,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace asio = boost::asio;
@@ -455,25 +458,43 @@ struct thread_stats {
   std::vector<std::uint32_t> lat_ns;
 };
 
+// One measured connection. Phase 2 of the echo mode runs on a plain epoll
+// loop rather than Asio's reactor: the load generator must not be the
+// bottleneck, and Asio cannot wait for the next message without either a
+// speculative recv() that returns EAGAIN (async_read_some) or an epoll_ctl()
+// (async_wait), per round trip. Here the descriptor is registered once,
+// level-triggered, and a round trip costs one recv() and one send() plus a
+// share of one epoll_wait(). The servers are measured through this same loop.
 class echo_conn {
  public:
   // `frames` holds `depth` copies of one frame of `frame_size` bytes, so the
   // replies that one read completes are answered with one write.
-  echo_conn(tcp::socket s, const std::vector<std::uint8_t>& frames, std::size_t frame_size, std::size_t expect,
+  echo_conn(int fd, int epfd, const std::vector<std::uint8_t>& frames, std::size_t frame_size, std::size_t expect,
             unsigned depth, const run_window& w, thread_stats& st, std::function<void()>& on_done)
-      : sock_(std::move(s)), frames_(frames), frame_size_(frame_size), expect_(expect), depth_(depth),
+      : fd_(fd), epfd_(epfd), frames_(frames), frame_size_(frame_size), expect_(expect), depth_(depth),
         sent_(depth), w_(w), st_(st), on_done_(on_done), rbuf_(std::max<std::size_t>(expect + 64, 16384)) {}
+  echo_conn(const echo_conn&) = delete;
+  echo_conn& operator=(const echo_conn&) = delete;
+  ~echo_conn() { abort(); }
 
-  void start() {
-    error_code ec;
-    sock_.non_blocking(true, ec);
+  bool start() {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = this;
+    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd_, &ev) != 0) return fail(), false;
     send_n(depth_);
-    arm_read();
+    return true;
   }
 
   void abort() {
-    error_code ignored;
-    sock_.close(ignored);
+    if (fd_ >= 0) ::close(fd_);  // also leaves the epoll set
+    fd_ = -1;
+  }
+
+  void on_event(std::uint32_t events) {
+    if (done_) return;
+    if (events & EPOLLOUT) on_writable();
+    if (!done_ && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) on_readable();
   }
 
  private:
@@ -481,26 +502,44 @@ class echo_conn {
     const auto now = clk::now();
     for (unsigned i = 0; i < k; ++i) sent_[(head_ + inflight_ + i) % depth_] = now;
     inflight_ += k;
-    if (writing_) {
+    if (wp_ != nullptr) {
       queued_ += k;
       return;
     }
     write_frame(frames_.data(), frame_size_ * k);
   }
 
-  // Tries the write in place; only a short write goes through the reactor.
+  // Writes in place; only a short write waits for EPOLLOUT.
   void write_frame(const std::uint8_t* p, std::size_t n) {
-    error_code ec;
-    const std::size_t w = sock_.write_some(asio::buffer(p, n), ec);
-    if (!ec && w == n) return after_write();
-    if (ec && ec != asio::error::would_block) return fail();
-    const std::size_t done = ec ? 0 : w;
-    writing_ = true;
-    asio::async_write(sock_, asio::buffer(p + done, n - done), [this](error_code wec, std::size_t) {
-      writing_ = false;
-      if (wec) return fail();
-      after_write();
-    });
+    while (n > 0) {
+      const ssize_t w = ::send(fd_, p, n, MSG_NOSIGNAL);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return fail();
+        wp_ = p;
+        wn_ = n;
+        return set_events(EPOLLIN | EPOLLOUT);
+      }
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    }
+    after_write();
+  }
+
+  void on_writable() {
+    if (wp_ == nullptr) return;
+    const std::uint8_t* p = wp_;
+    const std::size_t n = wn_;
+    wp_ = nullptr;
+    set_events(EPOLLIN);
+    write_frame(p, n);
+  }
+
+  void set_events(std::uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.ptr = this;
+    if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd_, &ev) != 0) fail();
   }
 
   void after_write() {
@@ -515,19 +554,22 @@ class echo_conn {
     }
   }
 
-  // async_read_some rather than async_wait + read: a wait operation costs an
-  // epoll_ctl() each time. Boost 1.81's reactor still tries one speculative
-  // recv() (EAGAIN) when the next read starts, as it does for every server here.
-  void arm_read() {
-    sock_.async_read_some(asio::buffer(rbuf_), [this](error_code ec, std::size_t n) { on_read(ec, n); });
-  }
-
-  void on_read(error_code ec, std::size_t n) {
-    if (ec) {
-      // EOF after our close is the clean end of the connection.
-      if (ec == asio::error::eof && closing_) return finish();
+  // One recv() per readiness event; level-triggered epoll reports the rest.
+  void on_readable() {
+    ssize_t got;
+    do {
+      got = ::recv(fd_, rbuf_.data(), rbuf_.size(), 0);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       return fail();
     }
+    if (got == 0) {
+      // EOF after our close is the clean end of the connection.
+      if (closing_) return finish();
+      return fail();
+    }
+    const auto n = static_cast<std::size_t>(got);
     std::size_t off = 0;
     unsigned resend = 0;
     while (off < n) {
@@ -543,7 +585,6 @@ class echo_conn {
     }
     if (done_) return;
     if (resend > 0) send_n(resend);
-    if (!done_) arm_read();
   }
 
   // Accounts for one echoed message; true when another should be sent.
@@ -561,7 +602,7 @@ class echo_conn {
     if (now < w_.measure_to) return true;
     if (inflight_ == 0 && !closing_) {
       closing_ = true;
-      if (!writing_) after_write();
+      if (wp_ == nullptr) after_write();
     }
     return false;
   }
@@ -579,14 +620,17 @@ class echo_conn {
     on_done_();
   }
 
-  tcp::socket sock_;
+  int fd_;
+  int epfd_;
   const std::vector<std::uint8_t>& frames_;
   std::size_t frame_size_;
   std::size_t expect_;
   unsigned depth_;
   std::vector<clk::time_point> sent_;
   unsigned head_ = 0, inflight_ = 0, queued_ = 0;
-  bool writing_ = false, closing_ = false, close_sent_ = false, done_ = false;
+  const std::uint8_t* wp_ = nullptr;  ///< the rest of a short write, waiting for EPOLLOUT
+  std::size_t wn_ = 0;
+  bool closing_ = false, close_sent_ = false, done_ = false;
   const run_window& w_;
   thread_stats& st_;
   std::function<void()>& on_done_;
@@ -640,27 +684,39 @@ int run_echo(const options& o) {
       ioc.run();
       ready.count_down();
       go.wait();
-      // Phase 2: the measured echo loop.
-      ioc.restart();
-      std::size_t open = socks.size();
+      // Phase 2: the measured echo loop, on epoll (see echo_conn).
+      std::size_t open = 0;
       auto& st = stats[t];
       st.lat_ns.reserve(1 << 20);
-      // Watchdog: whatever is still open 3 s after the window is cut off.
-      asio::steady_timer dog(ioc, window.measure_to + std::chrono::seconds(3));
-      std::function<void()> on_done = [&] {
-        if (--open == 0) dog.cancel();
-      };
+      std::function<void()> on_done = [&] { --open; };
+      const int epfd = ::epoll_create1(EPOLL_CLOEXEC);
       std::vector<std::unique_ptr<echo_conn>> conns;
-      for (auto& s : socks)
+      for (auto& s : socks) {
+        error_code ec;
+        s.non_blocking(true, ec);
+        const int fd = s.release(ec);
+        if (ec || epfd < 0) {
+          ++st.errors;
+          continue;
+        }
         conns.push_back(
-            std::make_unique<echo_conn>(std::move(s), frames, frame.size(), o.size, o.depth, window, st, on_done));
+            std::make_unique<echo_conn>(fd, epfd, frames, frame.size(), o.size, o.depth, window, st, on_done));
+        ++open;
+      }
       for (auto& c : conns) c->start();
-      dog.async_wait([&](error_code ec) {
-        if (ec) return;
-        for (auto& c : conns) c->abort();
-      });
-      if (open == 0) dog.cancel();
-      ioc.run();
+      // Watchdog: whatever is still open 3 s after the window is cut off.
+      const auto dog = window.measure_to + std::chrono::seconds(3);
+      std::array<epoll_event, 256> evs;
+      while (open > 0 && epfd >= 0) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(dog - clk::now()).count();
+        if (left <= 0) break;
+        const int n = ::epoll_wait(epfd, evs.data(), static_cast<int>(evs.size()), static_cast<int>(left) + 1);
+        if (n < 0 && errno != EINTR) break;
+        for (int i = 0; i < n; ++i) static_cast<echo_conn*>(evs[static_cast<std::size_t>(i)].data.ptr)->on_event(evs[static_cast<std::size_t>(i)].events);
+      }
+      st.errors += open;  // cut off by the watchdog
+      conns.clear();
+      if (epfd >= 0) ::close(epfd);
     });
   }
 

@@ -411,8 +411,18 @@ void endpoint::start_read() {
                                                          std::size_t n) {
                                scope s(*self);
                                self->reading_ = false;
+                               self->read_again_later_ = !ec;
                                self->on_read(ec, n);
                              }));
+}
+
+void endpoint::start_read_later() {
+  if (reading_ || !want_read()) return;
+  reading_ = true;  // no other read may start meanwhile
+  post_to_ex([self = shared_from_this()] {
+    self->reading_ = false;
+    self->start_read();
+  });
 }
 
 void endpoint::on_read(const boost::system::error_code& ec, std::size_t n) {
@@ -690,6 +700,7 @@ void endpoint::heartbeat_tick() {
 // --------------------------------------------------------------- teardown --
 
 void endpoint::after_io() {
+  const bool read_later = std::exchange(read_again_later_, false);
   if (phase_ == phase::open) {
     const auto st = conn_->get_state();
     if (st == proto::state::closed) {
@@ -719,7 +730,13 @@ void endpoint::after_io() {
   if (conn_) set_public_state(conn_->get_state());
   if (phase_ == phase::open && pending_output() > opts_.max_buffered && closes_slow_consumers())
     slow_consumer();
-  start_read();
+  // After a read, the next one starts behind the handlers already queued (the
+  // rest of this epoll batch). Asio tries a read at once (a speculative recv);
+  // started now it nearly always finds nothing, because the peer has not yet
+  // seen our reply, and costs an EAGAIN recv() per message. Started later it
+  // often finds the peer's next message already there. Beast gets the same
+  // effect from its posted write completion.
+  if (read_later && phase_ == phase::open) start_read_later(); else start_read();
 }
 
 void endpoint::end_tcp() {

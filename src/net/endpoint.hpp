@@ -213,6 +213,8 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   /// Feeds frames to the connection; the bytes are unmasked in place.
   void receive_frames(char* data, std::size_t size);
   void start_read();
+  /// start_read() after the handlers already queued have run (see after_io).
+  void start_read_later();
   void arm_timer(timer_use use, std::chrono::milliseconds after);
   /// Once open: pings after `cfg.interval` of inbound silence and aborts a
   /// peer silent for interval + grace (1006, error::heartbeat_timeout, no
@@ -301,6 +303,7 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
  private:
   timer_use timer_use_ = timer_use::none;
   bool reading_ = false;
+  bool read_again_later_ = false;    ///< a read just completed: start the next one after the ready batch
   bool writing_ = false;
   bool raw_write_ = false;
   bool transport_failed_ = false;     ///< no more I/O: tear down without flushing
