@@ -411,7 +411,12 @@ void endpoint::start_read() {
                                                          std::size_t n) {
                                scope s(*self);
                                self->reading_ = false;
-                               self->read_again_later_ = !ec;
+                               // Defer only when another connection read last on this
+                               // thread: then a batch of connections is being served.
+                               // One busy connection alone gains nothing from waiting.
+                               thread_local const endpoint* last_reader = nullptr;
+                               self->read_again_later_ = !ec && last_reader != self.get();
+                               last_reader = self.get();
                                self->on_read(ec, n);
                              }));
 }
