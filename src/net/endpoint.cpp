@@ -506,6 +506,10 @@ void endpoint::on_transport_error(const boost::system::error_code& ec) {
       if (!is_eof(ec)) {
         unclean_ = true;
         unclean_why_ = as_error(why);
+      } else if (tls_ && role_ == proto::role::client && !tls_shutdown_ && sock_.is_open()) {
+        // The server's close_notify: answer with ours, then wait for its FIN.
+        tls_reply_close_notify();
+        return;
       }
       close_socket();
       finish_from_conn();
@@ -792,6 +796,32 @@ void endpoint::tls_close_notify() {
           if (self->phase_ != phase::lingering) return;
           self->close_socket();
           self->finish_from_conn();
+        });
+}
+
+void endpoint::tls_reply_close_notify() {
+  // RFC 8446 §6.1: a client that received close_notify sends its own before it
+  // closes. The server's TLS shutdown then completes, and the server closes TCP
+  // first (RFC 6455 §7.1.1), which ends this client's linger with EOF. The
+  // linger timer, armed when the client started waiting, bounds both steps.
+  tls_shutdown_ = true;
+  on_ex([this](auto h) { tls_->async_shutdown(std::move(h)); },
+        [self = shared_from_this()](const boost::system::error_code& ec) {
+          scope s(*self);
+          if (self->phase_ != phase::lingering) return;
+          if (ec || !self->sock_.is_open()) {
+            // The server is already gone (it did not wait for our alert): done.
+            self->close_socket();
+            self->finish_from_conn();
+            return;
+          }
+          self->on_ex([self](auto h) { self->sock_.async_wait(tcp::socket::wait_read, std::move(h)); },
+                      [self](const boost::system::error_code&) {
+                        scope s2(*self);
+                        if (self->phase_ != phase::lingering) return;
+                        self->close_socket();
+                        self->finish_from_conn();
+                      });
         });
 }
 

@@ -264,6 +264,8 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   void flush();
   void end_tcp();
   void tls_close_notify();
+  /// Client, lingering: answers the server's close_notify, then waits for its FIN.
+  void tls_reply_close_notify();
   void finish_from_conn();
   void slow_consumer();
   bool want_read() const noexcept;

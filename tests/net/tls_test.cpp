@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
@@ -13,6 +16,7 @@
 #include <boost/asio/write.hpp>
 
 #include "closewise/error.hpp"
+#include "closewise/proto/handshake.hpp"
 #include "net/net_test_support.hpp"
 
 namespace closewise::net {
@@ -124,6 +128,69 @@ TEST_F(tls, server_sends_close_notify_after_a_clean_close) {
   const auto ev = closed.pop();
   ASSERT_TRUE(ev);
   EXPECT_EQ(*ev, cev(close_code::normal, "", true, initiator::remote));
+}
+
+// The other direction: a raw TLS server sends its close_notify after the
+// close exchange and waits for the client's (a synchronous SSL shutdown). It
+// gets a clean shutdown only if the closewise client answers with its own
+// close_notify; a bare FIN reads as stream_truncated. The server then closes
+// TCP first (RFC 6455 §7.1.1), which ends the client's wait.
+TEST_F(tls, client_answers_close_notify_and_lets_the_server_close_first) {
+  namespace asio = boost::asio;
+  namespace ssl = boost::asio::ssl;
+  asio::io_context sio;
+  ssl::context sctx(ssl::context::tls_server);
+  sctx.use_certificate_chain_file(certs.server_cert.string());
+  sctx.use_private_key_file(certs.server_key.string(), ssl::context::pem);
+  asio::ip::tcp::acceptor acc(sio, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acc.local_endpoint().port();
+  channel<std::string> server_report;
+  std::thread raw([&] {
+    auto report = [&](std::string what) { server_report.push(std::move(what)); };
+    boost::system::error_code ec;
+    ssl::stream<asio::ip::tcp::socket> s(sio, sctx);
+    acc.accept(s.next_layer(), ec);
+    if (!ec) s.handshake(ssl::stream_base::server, ec);
+    asio::streambuf in;
+    if (!ec) asio::read_until(s, in, "\r\n\r\n", ec);
+    if (ec) return report("handshake: " + ec.message());
+    const std::string head(asio::buffers_begin(in.data()), asio::buffers_end(in.data()));
+    in.consume(head.find("\r\n\r\n") + 4);
+    const auto k = head.find("Sec-WebSocket-Key: ");
+    if (k == std::string::npos) return report("no key");
+    const std::string key = head.substr(k + 19, head.find("\r\n", k) - k - 19);
+    asio::write(s, asio::buffer("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                "Sec-WebSocket-Accept: " + proto::compute_accept(key) + "\r\n\r\n"), ec);
+    // The client's close 1000: 2 header bytes, 4 mask bytes, 2 payload bytes.
+    if (!ec && in.size() < 8) asio::read(s, in, asio::transfer_at_least(8 - in.size()), ec);
+    if (ec) return report("close frame: " + ec.message());
+    const unsigned char echo[] = {0x88, 0x02, 0x03, 0xE8};
+    asio::write(s, asio::buffer(echo), ec);
+    if (ec) return report("close echo: " + ec.message());
+    s.shutdown(ec);  // sends ours, then reads until the client's close_notify
+    report(!ec || ec == asio::error::eof ? "clean shutdown" : "shutdown: " + ec.message());
+    s.next_layer().close(ec);  // TCP closed by the server first
+  });
+
+  io_thread io;
+  client_config cfg;
+  cfg.tls.ca_file = certs.ca.string();
+  client c(io.ioc, cfg);
+  channel<client_event> ev;
+  record(c, ev);
+  ASSERT_FALSE(c.connect("wss://localhost:" + std::to_string(port) + "/"));
+  auto e = ev.pop();
+  ASSERT_TRUE(e);
+  ASSERT_EQ(e->type, ce::opened) << e->ec.message();
+  ASSERT_FALSE(c.close(close_code::normal, ""));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(wait_close(ev), cev(close_code::normal, "", true, initiator::local));
+  // Ended by the server's FIN, not by the client's linger timer.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, cfg.close_linger);
+  const auto r = server_report.pop();
+  raw.join();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "clean shutdown") << "(stream_truncated: the client sent no close_notify)";
 }
 
 TEST_F(tls, untrusted_certificate_is_1015_tls_verify_failed) {
