@@ -1,8 +1,10 @@
 // closewise_echo_loadgen: the WebSocket load generator of issue 4.
 //
-// Raw Boost.Asio, no WebSocket library: frames are encoded once (masked, as
-// RFC 6455 §5.3 requires of a client) and the same bytes are written for
-// every message, so the client spends its cycles on syscalls, not on framing.
+// No WebSocket library: frames are encoded once (masked, as RFC 6455 §5.3
+// requires of a client) and the same bytes are written for every message, so
+// the client spends its cycles on syscalls, not on framing. Boost.Asio
+// connects and upgrades; the measured echo loop runs on plain epoll (see
+// echo_conn).
 // It targets 127.0.0.1 only and every mode is bounded in time.
 //
 // Modes (one result line `result key=value ...` on stdout):
