@@ -388,7 +388,7 @@ void endpoint::start_read() {
   if (reading_ || !want_read()) return;
   reading_ = true;
   if (tls_) {
-    if (!tls_buf_) tls_buf_ = std::make_unique<char[]>(tls_buffer_size);
+    if (!tls_buf_) tls_buf_ = std::make_unique_for_overwrite<char[]>(tls_buffer_size);
     on_ex([this](auto h) { tls_->async_read_some(asio::buffer(tls_buf_.get(), tls_buffer_size), std::move(h)); },
           [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
             scope s(*self);
