@@ -40,6 +40,9 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -758,107 +761,224 @@ int run_echo(const options& o) {
 
 // ---------------------------------------------------------------- cycles
 
-int run_cycles(const options& o) {
-  asio::io_context ioc(1);
-  const tcp::endpoint ep(asio::ip::make_address(o.host), o.port);
-  const std::string req = upgrade_request(o);
-  const auto t0 = clk::now();
-  const auto from = t0 + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.warmup));
-  const auto to = from + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.seconds));
-  std::uint64_t cycles = 0, errors = 0, unclean = 0;
-  std::vector<std::uint32_t> close_frame_ns, close_eof_ns, upgrade_ns;
-  std::vector<tcp::socket*> current(o.conns, nullptr);
-  std::size_t active = o.conns;
-  asio::steady_timer dog(ioc, to + std::chrono::seconds(3));
-  static const auto cf = close_frame_1000();
+// One connect + upgrade + close loop of the cycles mode, on plain epoll like
+// the echo loop: a cycle costs socket, setsockopt (TCP_NODELAY), connect, one
+// epoll_ctl (edge-triggered, in and out), send (upgrade), recv (101), send
+// (close), recv (close frame), recv (EOF), close, and a share of epoll_wait.
+// With Asio it also paid an epoll_ctl to wait for the connect, getsockopt,
+// ioctl, and a speculative recv() per read. connect() and close() carry the TCP
+// handshake and teardown on this side and stay the bulk of the cost.
+class cycle_worker {
+ public:
+  struct shared {
+    int epfd;
+    sockaddr_in addr;
+    std::string_view req;
+    clk::time_point from, to;
+    std::uint64_t cycles = 0, errors = 0, unclean = 0;
+    std::vector<std::uint32_t> close_frame_ns, close_eof_ns, upgrade_ns;
+    std::size_t active = 0;
+  };
 
-  for (std::size_t w = 0; w < o.conns; ++w) {
-    asio::co_spawn(
-        ioc,
-        [&, w]() -> asio::awaitable<void> {
-          auto tok = asio::as_tuple(asio::use_awaitable);
-          std::array<std::uint8_t, 512> buf{};
-          while (clk::now() < to) {
-            tcp::socket s(ioc);
-            current[w] = &s;
-            const auto c0 = clk::now();
-            std::string extra;
-            if (auto ec = co_await ws_open(s, ep, req, extra); ec || !extra.empty()) {
-              ++errors;
-              current[w] = nullptr;
-              continue;
-            }
-            // The close handshake is timed from just before the close frame
-            // is written: the completion of a write resumes the coroutine only
-            // after a trip through the scheduler.
-            const auto c1 = clk::now();
-            const auto c2 = c1;
-            auto [wec, wn] = co_await asio::async_write(s, asio::buffer(cf), tok);
-            if (wec) {
-              ++errors;
-              current[w] = nullptr;
-              continue;
-            }
-            frame_reader rd;
-            std::optional<clk::time_point> got_close;
-            error_code rec;
-            for (;;) {
-              auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), tok);
-              if (ec) {
-                rec = ec;
-                break;
-              }
-              std::size_t off = 0;
-              while (off < n) {
-                frame_reader::event ev;
-                off += rd.feed(buf.data() + off, n - off, ev);
-                if (ev.kind == frame_reader::event::close && !got_close) got_close = clk::now();
-              }
-            }
-            const auto c3 = clk::now();
-            current[w] = nullptr;
-            error_code ignored;
-            s.close(ignored);
-            if (rec != asio::error::eof || !got_close) {
-              ++unclean;
-              continue;
-            }
-            if (c3 >= from && c3 < to) {
-              ++cycles;
-              upgrade_ns.push_back(to_ns32(c1 - c0));
-              close_frame_ns.push_back(to_ns32(*got_close - c2));
-              close_eof_ns.push_back(to_ns32(c3 - c2));
-            }
-          }
-          if (--active == 0) dog.cancel();
-        },
-        asio::detached);
-  }
-  dog.async_wait([&](error_code ec) {
-    if (ec) return;
-    for (auto* s : current) {
-      error_code ignored;
-      if (s) s->close(ignored);
+  explicit cycle_worker(shared& sh) : sh_(sh) {}
+  cycle_worker(const cycle_worker&) = delete;
+  cycle_worker& operator=(const cycle_worker&) = delete;
+  ~cycle_worker() { drop(); }
+
+  // Starts the next cycle, or retires the worker once the window is over.
+  void next() {
+    drop();
+    if (clk::now() >= sh_.to) {
+      if (!retired_) {
+        retired_ = true;
+        --sh_.active;
+      }
+      return;
     }
-  });
+    st_ = state::connecting;
+    head_.clear();
+    rd_ = frame_reader{};
+    got_close_.reset();
+    c0_ = clk::now();
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return fail();
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&sh_.addr), sizeof sh_.addr) != 0 && errno != EINPROGRESS)
+      return fail();
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = this;
+    if (::epoll_ctl(sh_.epfd, EPOLL_CTL_ADD, fd_, &ev) != 0) return fail();
+  }
+
+  void on_event(std::uint32_t events) {
+    if (fd_ < 0) return;
+    if (st_ == state::connecting) {
+      if (events & (EPOLLERR | EPOLLHUP)) return fail();
+      if (!(events & EPOLLOUT)) return;
+      st_ = state::upgrading;
+      if (!send_all(sh_.req.data(), sh_.req.size())) return fail();
+    }
+    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))) return;
+    // Edge-triggered: read until a short read (or, after a FIN, until EOF).
+    std::array<char, 512> buf;
+    for (;;) {
+      const ssize_t got = ::recv(fd_, buf.data(), buf.size(), 0);
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        return st_ == state::closing ? finish_unclean() : fail();
+      }
+      if (got == 0) return st_ == state::closing ? on_eof() : fail();
+      const auto n = static_cast<std::size_t>(got);
+      if (st_ == state::upgrading) {
+        head_.append(buf.data(), n);
+        const auto end = head_.find("\r\n\r\n");
+        if (end != std::string::npos) {
+          // Nothing may follow the 101 before our close, and it must accept our key.
+          if (end + 4 != head_.size() || head_.rfind("HTTP/1.1 101", 0) != 0 ||
+              head_.find(sample_accept) == std::string::npos)
+            return fail();
+          // The close handshake is timed from just before the close frame is written.
+          c1_ = clk::now();
+          st_ = state::closing;
+          static const auto cf = close_frame_1000();
+          if (!send_all(reinterpret_cast<const char*>(cf.data()), cf.size())) return fail();
+        } else if (head_.size() > 8192) {
+          return fail();
+        }
+      } else {
+        std::size_t off = 0;
+        while (off < n) {
+          frame_reader::event ev;
+          off += rd_.feed(reinterpret_cast<const std::uint8_t*>(buf.data()) + off, n - off, ev);
+          if (ev.kind == frame_reader::event::close && !got_close_) got_close_ = clk::now();
+        }
+      }
+      // A short read took all there was, unless the peer's FIN came with it
+      // (as closewise sends it): then the EOF is read now, as no edge follows.
+      if (n < buf.size() && !(events & (EPOLLRDHUP | EPOLLHUP))) return;
+    }
+  }
+
+  void abort() { drop(); }
+
+ private:
+  enum class state { connecting, upgrading, closing };
+
+  bool send_all(const char* p, std::size_t n) {
+    while (n > 0) {
+      const ssize_t w = ::send(fd_, p, n, MSG_NOSIGNAL);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return false;  // the few bytes sent here always fit an empty socket buffer
+      }
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    }
+    return true;
+  }
+
+  void on_eof() {
+    const auto c3 = clk::now();
+    if (!got_close_) return finish_unclean();
+    if (c3 >= sh_.from && c3 < sh_.to) {
+      ++sh_.cycles;
+      sh_.upgrade_ns.push_back(to_ns32(c1_ - c0_));
+      sh_.close_frame_ns.push_back(to_ns32(*got_close_ - c1_));
+      sh_.close_eof_ns.push_back(to_ns32(c3 - c1_));
+    }
+    next();
+  }
+
+  void finish_unclean() {
+    ++sh_.unclean;
+    next();
+  }
+
+  void fail() {
+    ++sh_.errors;
+    next();
+  }
+
+  // A local failure to even start a cycle (no descriptor, say): counted, and
+  // this worker stops rather than retrying in a tight loop.
+  void give_up() {
+    ++sh_.errors;
+    drop();
+    if (!retired_) {
+      retired_ = true;
+      --sh_.active;
+    }
+  }
+
+  void drop() {
+    if (fd_ >= 0) ::close(fd_);  // also leaves the epoll set
+    fd_ = -1;
+  }
+
+  shared& sh_;
+  int fd_ = -1;
+  state st_ = state::connecting;
+  bool retired_ = false;
+  std::string head_;
+  frame_reader rd_;
+  std::optional<clk::time_point> got_close_;
+  clk::time_point c0_, c1_;
+};
+
+int run_cycles(const options& o) {
+  cycle_worker::shared sh;
+  const std::string req = upgrade_request(o);
+  sh.req = req;
+  sh.addr.sin_family = AF_INET;
+  sh.addr.sin_port = htons(o.port);
+  if (::inet_pton(AF_INET, o.host.c_str(), &sh.addr.sin_addr) != 1) usage("--host must be an IPv4 address");
+  sh.epfd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (sh.epfd < 0) return 1;
+  const auto t0 = clk::now();
+  sh.from = t0 + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.warmup));
+  sh.to = sh.from + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.seconds));
+  std::vector<std::unique_ptr<cycle_worker>> workers;
+  for (std::size_t w = 0; w < o.conns; ++w) workers.push_back(std::make_unique<cycle_worker>(sh));
+  sh.active = workers.size();
   cpu_sample a, b;
   std::thread sampler([&] {
-    std::this_thread::sleep_until(from);
+    std::this_thread::sleep_until(sh.from);
     a = cpu_sample::take(o.server_pid);
-    std::this_thread::sleep_until(to);
+    std::this_thread::sleep_until(sh.to);
     b = cpu_sample::take(o.server_pid);
   });
-  ioc.run();
+  for (auto& w : workers) w->next();
+  // Watchdog: whatever is still open 3 s after the window is cut off.
+  const auto dog = sh.to + std::chrono::seconds(3);
+  std::array<epoll_event, 256> evs;
+  while (sh.active > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(dog - clk::now()).count();
+    if (left <= 0) {
+      sh.errors += sh.active;
+      break;
+    }
+    // Wake at least every 50 ms, so a worker that is between cycles when the window ends retires.
+    const int n = ::epoll_wait(sh.epfd, evs.data(), static_cast<int>(evs.size()),
+                               static_cast<int>(std::min<long long>(left, 50)));
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < n; ++i)
+      static_cast<cycle_worker*>(evs[static_cast<std::size_t>(i)].data.ptr)->on_event(evs[static_cast<std::size_t>(i)].events);
+  }
+  workers.clear();
+  ::close(sh.epfd);
   sampler.join();
-  const double secs = std::chrono::duration<double>(to - from).count();
+  const double secs = std::chrono::duration<double>(sh.to - sh.from).count();
   std::printf(
       "result mode=cycles conns=%zu cycles=%llu cycles_per_s=%.0f upgrade_p50_us=%s close_frame_p50_us=%s "
       "close_p50_us=%s close_p99_us=%s %s errors=%llu unclean=%llu\n",
-      o.conns, static_cast<unsigned long long>(cycles), static_cast<double>(cycles) / secs,
-      fmt_us(percentile(upgrade_ns, 0.5)).c_str(), fmt_us(percentile(close_frame_ns, 0.5)).c_str(),
-      fmt_us(percentile(close_eof_ns, 0.5)).c_str(), fmt_us(percentile(close_eof_ns, 0.99)).c_str(),
-      cpu_fields(a, b).c_str(), static_cast<unsigned long long>(errors), static_cast<unsigned long long>(unclean));
-  return cycles > 0 && errors == 0 && unclean == 0 ? 0 : 1;
+      o.conns, static_cast<unsigned long long>(sh.cycles), static_cast<double>(sh.cycles) / secs,
+      fmt_us(percentile(sh.upgrade_ns, 0.5)).c_str(), fmt_us(percentile(sh.close_frame_ns, 0.5)).c_str(),
+      fmt_us(percentile(sh.close_eof_ns, 0.5)).c_str(), fmt_us(percentile(sh.close_eof_ns, 0.99)).c_str(),
+      cpu_fields(a, b).c_str(), static_cast<unsigned long long>(sh.errors), static_cast<unsigned long long>(sh.unclean));
+  return sh.cycles > 0 && sh.errors == 0 && sh.unclean == 0 ? 0 : 1;
 }
 
 // ------------------------------------------------------------------ idle
