@@ -668,10 +668,7 @@ void endpoint::on_timer() {
       break;
     case timer_use::linger:
       // The server did not close TCP first; close it ourselves (RFC 6455 §7.1.1).
-      if (phase_ == phase::lingering) {
-        close_socket();
-        finish_from_conn();
-      }
+      end_linger();
       break;
     case timer_use::idle: heartbeat_tick(); break;
     case timer_use::none: break;
@@ -793,9 +790,7 @@ void endpoint::tls_close_notify() {
   on_ex([this](auto h) { tls_->async_shutdown(std::move(h)); },
         [self = shared_from_this()](const boost::system::error_code&) {
           scope s(*self);
-          if (self->phase_ != phase::lingering) return;
-          self->close_socket();
-          self->finish_from_conn();
+          self->end_linger();
         });
 }
 
@@ -808,21 +803,19 @@ void endpoint::tls_reply_close_notify() {
   on_ex([this](auto h) { tls_->async_shutdown(std::move(h)); },
         [self = shared_from_this()](const boost::system::error_code& ec) {
           scope s(*self);
-          if (self->phase_ != phase::lingering) return;
-          if (ec || !self->sock_.is_open()) {
-            // The server is already gone (it did not wait for our alert): done.
-            self->close_socket();
-            self->finish_from_conn();
-            return;
-          }
+          // An error: the server is already gone (it did not wait for our alert).
+          if (ec || self->phase_ != phase::lingering || !self->sock_.is_open()) return self->end_linger();
           self->on_ex([self](auto h) { self->sock_.async_wait(tcp::socket::wait_read, std::move(h)); },
                       [self](const boost::system::error_code&) {
                         scope s2(*self);
-                        if (self->phase_ != phase::lingering) return;
-                        self->close_socket();
-                        self->finish_from_conn();
+                        self->end_linger();
                       });
         });
+}
+
+void endpoint::end_linger() {
+  // finish() closes the socket.
+  if (phase_ == phase::lingering) finish_from_conn();
 }
 
 void endpoint::close_socket() noexcept {

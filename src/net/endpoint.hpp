@@ -266,6 +266,8 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   void tls_close_notify();
   /// Client, lingering: answers the server's close_notify, then waits for its FIN.
   void tls_reply_close_notify();
+  /// Ends a lingering connection: the peer's EOF or reply, or the linger timer.
+  void end_linger();
   void finish_from_conn();
   void slow_consumer();
   bool want_read() const noexcept;
