@@ -132,7 +132,9 @@ options parse(int argc, char** argv) {
   if (o.threads > o.conns) o.threads = static_cast<unsigned>(o.conns);
   // Bounded by construction: no run may last longer than ten minutes.
   if (o.warmup + o.seconds + o.settle + o.hold > 600) usage("a run is limited to 600 s");
-  const auto addr = asio::ip::make_address(o.host);
+  error_code ec;
+  const auto addr = asio::ip::make_address(o.host, ec);
+  if (ec) usage("--host must be an IP address");
   if (!addr.is_loopback()) usage("load goes to loopback addresses only");
   return o;
 }
