@@ -8,8 +8,13 @@
 #   SECS=10 SERVERS="beast closewise" bench/echo/run.sh
 #
 # Environment: BUILD_DIR (default build-bench), SECS (measured seconds per
-# cell, 5), WARMUP (1), SERVERS (default: beast closewise websocketpp lws ws),
+# cell, 5), WARMUP (1), SERVERS (default: beast closewise websocketpp lws ws
+# floor floor_uring; beast_uring is Beast built on Asio's io_uring backend),
 # IDLE_CONNS (10000), CYCLE_CONNS (concurrent connect/close loops, 32),
+# ("floor" and "floor_uring" are not peers but yardsticks: bare epoll and
+# io_uring echoes with no library, showing what one recv() and one send() per
+# message cost on this machine; they run the 32 B cells, cycles and close
+# latency, not 64 KiB or idle memory; skipped when not built),
 # SERVER_CPU (1), CLIENT_CPU (0), JOBS (build parallelism, 2), NO_BUILD=1,
 # NICE (0; e.g. NICE=-10 as root: server and load generator each run in a
 # session of their own, so in an autogroup of their own, and that autogroup
@@ -28,7 +33,7 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 CYCLE_CONNS=${CYCLE_CONNS:-32}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
-SERVERS=${SERVERS:-"beast closewise websocketpp lws ws"}
+SERVERS=${SERVERS:-"beast closewise websocketpp lws ws floor floor_uring"}
 NICE=${NICE:-0}
 OUT=${OUT:-$BUILD/echo-results.md}
 BIN=$BUILD/bench/echo
@@ -63,6 +68,9 @@ server_cmd() {
     websocketpp) echo "$BIN/closewise_echo_wspp" ;;
     lws) echo "$BIN/closewise_echo_lws" ;;
     ws) echo "node $HERE/ws_echo.js" ;;
+    floor) echo "$BIN/closewise_echo_floor" ;;
+    floor_uring) echo "$BIN/closewise_echo_floor_uring" ;;
+    beast_uring) echo "$BIN/closewise_echo_beast_uring" ;;
     *) return 1 ;;
   esac
 }
@@ -166,6 +174,8 @@ for c in "${CELLS[@]}"; do
   read -r size conns depth <<<"$c"
   log "== echo $size B x $conns, depth $depth"
   for s in "${RAN[@]}"; do
+    # The yardstick copies large messages naively: it is no floor for them.
+    [[ $s == floor* && $size != 32 ]] && continue
     record "$s" "e$size,$conns,$depth" echo --conns "$conns" --size "$size" --depth "$depth" \
       --warmup "$WARMUP" --seconds "$SECS"
   done
@@ -182,6 +192,7 @@ stop_all
 # Fresh processes, so memory freed by the echo cells does not hide growth.
 log "== idle memory, $IDLE_CONNS connections"
 for s in "${RAN[@]}"; do
+  [[ $s == floor* ]] && continue  # a 64 KiB buffer per connection: no yardstick for memory
   start_server "$s" || continue
   record "$s" idle idle --conns "$IDLE_CONNS"
   stop_all
