@@ -540,13 +540,11 @@ void endpoint::flush() {
     // Write now, without blocking. Most writes complete at once: the bytes
     // leave before this handler returns, no completion handler runs, and a
     // draining connection closes TCP in this same turn, with no drain timer.
-    // A server's last bytes (its close frame) are followed at once by its
-    // FIN (RFC 6455 §7.1.1: the server closes TCP first). MSG_MORE holds them
-    // for that moment, so they leave as one segment with the FIN: one packet
-    // and one wake-up less for the client, per connection.
-    const int flags = phase_ == phase::draining && role_ == proto::role::server ? MSG_MORE : 0;
+    // A server's close frame leaves at once, not held back to share a
+    // segment with the FIN that follows (MSG_MORE): that saved a segment per
+    // connection but delayed the client's close by about 2.5 µs (bench/RESULTS.md).
     boost::system::error_code ec;
-    const std::size_t n = sock_.send(asio::buffer(wbuf_), flags, ec);
+    const std::size_t n = sock_.send(asio::buffer(wbuf_), 0, ec);
     if (!ec && n == wbuf_.size()) {
       writing_ = false;
       on_written({});
