@@ -471,6 +471,18 @@ void endpoint::on_read(const boost::system::error_code& ec, std::size_t n) {
   // The next read starts when the scope ends (after_io), after our output left.
 }
 
+void endpoint::read_arrived() {
+  if (tls_ || !want_read()) return;
+  boost::system::error_code ec;
+  const std::size_t got = sock_.read_some(asio::buffer(thread_buffer(), thread_buffer_size), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return;
+  if (ec) {
+    on_transport_error(ec);
+    return;
+  }
+  on_bytes(thread_buffer(), got);
+}
+
 void endpoint::on_bytes(char* data, std::size_t size) {
   switch (phase_) {
     case phase::http_handshake: handshake_bytes(data, size); break;

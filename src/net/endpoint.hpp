@@ -213,6 +213,9 @@ class endpoint : public proto::handler, public std::enable_shared_from_this<endp
   /// Feeds frames to the connection; the bytes are unmasked in place.
   void receive_frames(char* data, std::size_t size);
   void start_read();
+  /// Reads what has already arrived, without waiting, through the thread
+  /// buffer (plain TCP only). A server calls it once right after accept.
+  void read_arrived();
   /// start_read() after the handlers already queued have run (see after_io).
   void start_read_later();
   void arm_timer(timer_use use, std::chrono::milliseconds after);

@@ -164,10 +164,15 @@ class session_impl final : public session, public endpoint {
                               }
                               self->phase_ = phase::http_handshake;
                             });
-    } else {
-      phase_ = phase::http_handshake;
+      hs_ = std::make_unique<proto::server_handshake>(shared_->cfg.handshake_limits);
+      return;
     }
+    phase_ = phase::http_handshake;
     hs_ = std::make_unique<proto::server_handshake>(shared_->cfg.handshake_limits);
+    // The request has usually arrived by the time a connection is accepted.
+    // Read it whole now: a first read through the reactor takes only 64 bytes
+    // (the connection's idle buffer), and the rest one scheduler pass later.
+    read_arrived();
   }
 
   std::shared_ptr<session_impl> shared_impl() {

@@ -454,6 +454,57 @@ TEST(client_server, wrong_version_gets_426) {
   EXPECT_EQ(resp.substr(0, 12), "HTTP/1.1 426") << resp;
 }
 
+TEST(client_server, requests_that_arrived_before_the_accept_are_read_at_once) {
+  io_thread io;
+  test_server ts(io.ioc);
+  // The server's only thread is held while three peers connect (the kernel
+  // completes their TCP handshakes) and send, so each request is already
+  // there when its connection is accepted.
+  std::promise<void> held;
+  std::promise<void> release;
+  boost::asio::post(io.ioc, [&held, gate = release.get_future()] {
+    held.set_value();
+    gate.wait();
+  });
+  held.get_future().wait();
+  const auto request = [](std::string_view target) {
+    return "GET " + std::string(target) +
+           " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  };
+  raw_tcp a;
+  raw_tcp b;
+  raw_tcp c;
+  ASSERT_TRUE(a.connect(ts.port()));
+  ASSERT_TRUE(b.connect(ts.port()));
+  ASSERT_TRUE(c.connect(ts.port()));
+  // a: the request with a masked text frame "hi" right behind it.
+  const char frame[] = {'\x81', '\x82', 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2};
+  ASSERT_TRUE(a.send(request("/a") + std::string(frame, sizeof frame)));
+  // b: garbage.
+  ASSERT_TRUE(b.send("GARBAGE / NONSENSE\r\n\r\n"));
+  // c: the request, then its FIN.
+  ASSERT_TRUE(c.send(request("/c")));
+  ASSERT_EQ(::shutdown(c.fd(), SHUT_WR), 0);
+  release.set_value();
+
+  const std::string echo = "\x81\x02hi";
+  const auto ra = a.recv_until(echo);
+  EXPECT_EQ(ra.substr(0, 12), "HTTP/1.1 101") << ra;
+  EXPECT_NE(ra.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), std::string::npos) << ra;
+  ASSERT_GE(ra.size(), echo.size());
+  EXPECT_EQ(ra.substr(ra.size() - echo.size()), echo);
+  EXPECT_EQ(b.recv_until("\r\n\r\n").substr(0, 12), "HTTP/1.1 400");
+  EXPECT_EQ(c.recv_until("\r\n\r\n").substr(0, 12), "HTTP/1.1 101");
+  // c's FIN came without a close frame: 1006 on the server.
+  const auto closed = ts.closes.pop();
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_EQ(closed->target, "/c");
+  EXPECT_EQ(closed->ev, cev(close_code::abnormal, "", false, initiator::none, error::eof_without_close));
+  EXPECT_EQ(ts.opened.pop(), std::optional<std::string>("/a"));
+  EXPECT_EQ(ts.opened.pop(), std::optional<std::string>("/c"));
+}
+
 TEST(client_server, slow_handshake_is_dropped_at_the_handshake_timeout) {
   io_thread io;
   server_config cfg;
