@@ -12,7 +12,6 @@
 // PORT 0 (the default) the chosen port is printed on stdout.
 #include "floor_frames.hpp"
 
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -22,7 +21,6 @@
 #include <string_view>
 #include <vector>
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -30,8 +28,6 @@
 #include <unistd.h>
 
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
 
 struct conn : floor_echo::wire_state {
   int fd = -1;
@@ -90,22 +86,12 @@ bool on_readable(conn* c) {
 
 int main(int argc, char** argv) {
   const auto port = static_cast<std::uint16_t>(argc > 1 ? std::atoi(argv[1]) : 0);
-  std::signal(SIGINT, [](int) { g_stop = 1; });
-  std::signal(SIGTERM, [](int) { g_stop = 1; });
-  const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  const int one = 1;
-  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 4096) != 0) {
-    std::perror("closewise_echo_floor: bind/listen");
-    return 1;
-  }
-  socklen_t al = sizeof a;
-  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &al);
-  std::printf("%u\n", static_cast<unsigned>(ntohs(a.sin_port)));
+  floor_echo::stop_on_signals();
+  std::uint16_t bound = 0;
+  const int lfd = floor_echo::listen_loopback(port, SOCK_NONBLOCK, "closewise_echo_floor", bound);
+  if (lfd < 0) return 1;
+  const int one = 1;  // TCP_NODELAY on each accepted socket
+  std::printf("%u\n", static_cast<unsigned>(bound));
   std::fflush(stdout);
 
   const int ep = ::epoll_create1(0);
@@ -114,7 +100,7 @@ int main(int argc, char** argv) {
   lev.data.ptr = nullptr;  // the listener
   ::epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev);
   std::vector<epoll_event> evs(256);
-  while (!g_stop) {
+  while (!floor_echo::g_stop) {
     const int n = ::epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), 500);
     for (int i = 0; i < n; ++i) {
       auto* c = static_cast<conn*>(evs[i].data.ptr);

@@ -1,4 +1,4 @@
-// The frame and handshake code shared by the two yardsticks of the echo
+// The frame, handshake and listening code shared by the two yardsticks of the echo
 // benchmark (floor_echo.cpp on epoll, floor_uring_echo.cpp on io_uring). It
 // answers bench/echo/loadgen.cpp and nothing more is promised: no UTF-8
 // check, no fragmentation, no ping handling, a 64 MiB frame limit.
@@ -7,13 +7,50 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 namespace floor_echo {
+
+// Set by SIGINT or SIGTERM (see stop_on_signals); the event loops poll it.
+inline volatile std::sig_atomic_t g_stop = 0;
+
+inline void stop_on_signals() {
+  std::signal(SIGINT, [](int) { g_stop = 1; });
+  std::signal(SIGTERM, [](int) { g_stop = 1; });
+}
+
+// A listening socket on 127.0.0.1:`port` (0: any free port) with SO_REUSEADDR,
+// created with `socket_flags` (e.g. SOCK_NONBLOCK). Sets `bound` to the port;
+// -1 after printing why, prefixed with `who`.
+inline int listen_loopback(std::uint16_t port, int socket_flags, const char* who, std::uint16_t& bound) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | socket_flags, 0);
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t al = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4096) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &al) != 0) {
+    std::fprintf(stderr, "%s: listen on 127.0.0.1:%u: %s\n", who, static_cast<unsigned>(port),
+                 std::strerror(errno));
+    return -1;
+  }
+  bound = ntohs(a.sin_port);
+  return fd;
+}
 
 // What both yardsticks keep per connection for parsing; each adds its own
 // I/O state.

@@ -10,22 +10,18 @@
 
 #include <liburing.h>
 
-#include <csignal>
 #include <cstring>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
 
 struct conn : floor_echo::wire_state {
   int fd = -1;
@@ -124,21 +120,11 @@ void on_send(conn* c, int res) {
 
 int main(int argc, char** argv) {
   const auto port = static_cast<std::uint16_t>(argc > 1 ? std::atoi(argv[1]) : 0);
-  std::signal(SIGINT, [](int) { g_stop = 1; });
-  std::signal(SIGTERM, [](int) { g_stop = 1; });
-  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  const int one = 1;
-  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 4096) != 0) {
-    std::perror("closewise_echo_floor_uring: bind/listen");
-    return 1;
-  }
-  socklen_t al = sizeof a;
-  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &al);
+  floor_echo::stop_on_signals();
+  std::uint16_t bound = 0;
+  const int lfd = floor_echo::listen_loopback(port, 0, "closewise_echo_floor_uring", bound);
+  if (lfd < 0) return 1;
+  const int one = 1;  // TCP_NODELAY on each accepted socket
 
   // One thread submits and reaps, and task work runs only when it waits.
   io_uring_params p{};
@@ -147,10 +133,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "closewise_echo_floor_uring: io_uring_queue_init: %s\n", std::strerror(-rc));
     return 1;
   }
-  std::printf("%u\n", static_cast<unsigned>(ntohs(a.sin_port)));
+  std::printf("%u\n", static_cast<unsigned>(bound));
   std::fflush(stdout);
   post_accept(lfd);
-  while (!g_stop) {
+  while (!floor_echo::g_stop) {
     // A signal interrupts the wait with -EINTR, and the loop then sees g_stop.
     io_uring_submit_and_wait(&g_ring, 1);
     io_uring_cqe* cqe = nullptr;

@@ -178,10 +178,9 @@ TEST(client_server, no_send_after_close) {
   EXPECT_EQ(c.connect(url(ts.port())), error::connect_in_progress);
   expect_next(ev, ce::opened);
   // Block the io thread so the close is still pending when we send.
-  std::promise<void> release;
-  boost::asio::post(io.ioc, [f = release.get_future().share()] { f.wait(); });
+  io_hold hold(io.ioc);
   ASSERT_FALSE(c.close());
-  release.set_value();
+  hold.release();
   expect_next(ev, ce::closed);
   EXPECT_EQ(c.send_text("late"), error::not_open);
   EXPECT_EQ(c.ping(), error::not_open);
@@ -460,13 +459,7 @@ TEST(client_server, requests_that_arrived_before_the_accept_are_read_at_once) {
   // The server's only thread is held while three peers connect (the kernel
   // completes their TCP handshakes) and send, so each request is already
   // there when its connection is accepted.
-  std::promise<void> held;
-  std::promise<void> release;
-  boost::asio::post(io.ioc, [&held, gate = release.get_future()] {
-    held.set_value();
-    gate.wait();
-  });
-  held.get_future().wait();
+  io_hold hold(io.ioc);
   const auto request = [](std::string_view target) {
     return "GET " + std::string(target) +
            " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -486,7 +479,7 @@ TEST(client_server, requests_that_arrived_before_the_accept_are_read_at_once) {
   // c: the request, then its FIN.
   ASSERT_TRUE(c.send(request("/c")));
   ASSERT_EQ(::shutdown(c.fd(), SHUT_WR), 0);
-  release.set_value();
+  hold.release();
 
   const std::string echo = "\x81\x02hi";
   const auto ra = a.recv_until(echo);
@@ -589,13 +582,12 @@ TEST(client_server, buffered_amount_and_queue_bound) {
   ASSERT_FALSE(c.connect(url(ts.port())));
   expect_next(ev, ce::opened);
   EXPECT_EQ(c.send_text(std::string(1000, 'x')), error::queue_full);  // + header > 1000
-  std::promise<void> release;
-  boost::asio::post(io.ioc, [f = release.get_future().share()] { f.wait(); });
+  io_hold hold(io.ioc);
   ASSERT_FALSE(c.send_text(std::string(500, 'a')));
   EXPECT_EQ(c.buffered_amount(), 500u + proto::max_header_size);
   EXPECT_EQ(c.send_text(std::string(500, 'b')), error::queue_full);
   EXPECT_EQ(c.buffered_amount(), 500u + proto::max_header_size);
-  release.set_value();
+  hold.release();
   EXPECT_EQ(expect_next(ev, ce::message).data, std::string(500, 'a'));
   EXPECT_EQ(c.buffered_amount(), 0u);
 }

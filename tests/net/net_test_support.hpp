@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include "closewise/net/client.hpp"
 #include "closewise/net/server.hpp"
@@ -49,6 +51,35 @@ class io_thread {
  private:
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::vector<std::thread> threads_;
+};
+
+/// Holds a one-thread io_context (so everything it runs) from construction
+/// until release() or destruction, so a test can line up what the kernel
+/// sees before the code under test runs. Released on every exit path.
+class io_hold {
+ public:
+  explicit io_hold(boost::asio::io_context& ioc) {
+    std::promise<void> held;
+    auto entered = held.get_future();
+    boost::asio::post(ioc, [held = std::move(held), gate = release_.get_future()]() mutable {
+      held.set_value();
+      gate.wait();
+    });
+    entered.wait();
+  }
+  ~io_hold() { release(); }
+  io_hold(const io_hold&) = delete;
+  io_hold& operator=(const io_hold&) = delete;
+  void release() {
+    if (!released_) {
+      released_ = true;
+      release_.set_value();
+    }
+  }
+
+ private:
+  std::promise<void> release_;
+  bool released_ = false;
 };
 
 /// A thread-safe queue whose reads wait with a deadline.

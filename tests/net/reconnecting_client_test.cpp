@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
-#include <future>
 #include <iostream>
 #include <mutex>
 
@@ -62,17 +61,11 @@ TEST(reconnecting_client, second_connect_while_one_is_in_flight_is_refused) {
   EXPECT_EQ(srv.opens.pop(), std::optional<std::size_t>(1));
   // The server's thread is held, so it cannot answer the close frame and the
   // second close() surely finds the handshake still running.
-  std::promise<void> held;
-  std::promise<void> release;
-  boost::asio::post(server_io.ioc, [&held, gate = release.get_future()] {
-    held.set_value();
-    gate.wait();
-  });
-  held.get_future().wait();
+  io_hold hold(server_io.ioc);
   ASSERT_FALSE(c.close());
   EXPECT_EQ(c.close(), error::already_closing);
   EXPECT_EQ(c.get_state(), reconnect_state::closing);
-  release.set_value();
+  hold.release();
   expect_next(ch, rc_event::close);
   EXPECT_EQ(c.get_state(), reconnect_state::stopped);
   EXPECT_EQ(c.close(), error::not_open);
