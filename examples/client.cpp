@@ -14,10 +14,12 @@ int main(int argc, char** argv) {
   }
   boost::asio::io_context ioc;
   closewise::net::client c(ioc);
-  c.on_open([&](const closewise::net::open_info&) { c.send_text("hello"); });
+  c.on_open([&](const closewise::net::open_info&) {
+    if (auto ec = c.send_text("hello")) std::fprintf(stderr, "send: %s\n", ec.message().c_str());
+  });
   c.on_message([&](closewise::proto::message_kind, std::string_view data) {
     std::printf("received: %.*s\n", static_cast<int>(data.size()), data.data());
-    c.close(closewise::close_code::normal, "done");
+    (void)c.close(closewise::close_code::normal, "done");  // only fails once closing already
   });
   int status = 1;
   c.on_close([&](const closewise::close_event& ev) {

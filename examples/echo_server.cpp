@@ -12,9 +12,12 @@ int main(int argc, char** argv) {
   closewise::net::server_config cfg;
   cfg.use_strand = false;  // exactly one thread runs ioc
   closewise::net::server srv(ioc, cfg);
-  srv.on_message([](closewise::net::session& s, closewise::proto::message_kind kind, std::string_view data) {
-    s.send(kind, data);
-  });
+  srv.on_message(
+      [](closewise::net::session& s, closewise::proto::message_kind kind, std::string_view data) {
+        // A refusal needs no handling here: a peer that does not read is closed
+        // with 1008 by the server itself (close_slow_consumers).
+        (void)s.send(kind, data);
+      });
   const auto port = static_cast<std::uint16_t>(argc > 1 ? std::atoi(argv[1]) : 9000);
   if (auto ec = srv.listen("127.0.0.1", port)) {
     std::fprintf(stderr, "listen: %s\n", ec.message().c_str());

@@ -21,7 +21,7 @@ int main() {
   cfg.on_overload = cw::net::overload_action::close_1013;  // shed with 1013 "retry-after=5"
   cw::net::server srv(ioc, cfg);
   srv.on_message([](cw::net::session& s, cw::proto::message_kind kind, std::string_view data) {
-    s.send(kind, data);
+    (void)s.send(kind, data);  // a slow consumer is closed with 1008 by the server itself
   });
   if (auto ec = srv.listen("127.0.0.1", 9000)) {
     std::fprintf(stderr, "listen: %s\n", ec.message().c_str());
@@ -37,8 +37,8 @@ int main() {
     opts.spread = 2s;
     opts.drain_deadline = 5s;
     srv.shutdown(opts, [&](const cw::net::shutdown_summary& s) {
-      std::printf("%zu connections: %zu clean, %zu aborted, %zu failed, in %lld ms\n", s.total, s.clean,
-                  s.aborted, s.failed, static_cast<long long>(s.elapsed.count()));
+      std::printf("%zu connections: %zu clean, %zu aborted, %zu failed, in %lld ms\n", s.total,
+                  s.clean, s.aborted, s.failed, static_cast<long long>(s.elapsed.count()));
       ioc.stop();  // a supervisor starts the new version
     });
   });

@@ -23,9 +23,8 @@ int main(int argc, char** argv) {
   cfg.keep_request_headers = false;
   cfg.backlog = 4096;
   closewise::net::server srv(ioc, cfg);
-  srv.on_message([](closewise::net::session& s, closewise::proto::message_kind kind, std::string_view payload) {
-    s.send(kind, payload);
-  });
+  srv.on_message([](closewise::net::session& s, closewise::proto::message_kind kind,
+                    std::string_view payload) { (void)s.send(kind, payload); });
   if (auto ec = srv.listen("127.0.0.1", port)) {
     std::fprintf(stderr, "listen: %s\n", ec.message().c_str());
     return 1;

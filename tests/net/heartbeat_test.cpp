@@ -58,3 +58,24 @@ TEST(heartbeat, disabled_never_acts) {
   hb.start(t0, 0.5);
   EXPECT_EQ(hb.poll(t0 + 1h), action::none);
 }
+
+// pause_reading(): the silence is ours, so it is never a dead-peer verdict;
+// pings go on, and the peer's silence counts again from the release.
+TEST(heartbeat, held_pings_on_but_never_times_out_until_released) {
+  heartbeat hb({1000ms, 500ms, 0.0});
+  hb.start(t0, 0.0);
+  hb.hold();
+  EXPECT_TRUE(hb.held());
+  EXPECT_EQ(hb.next_wakeup(), t0 + 1000ms);
+  EXPECT_EQ(hb.poll(t0 + 1000ms), action::send_ping);
+  EXPECT_EQ(hb.next_wakeup(), t0 + 2000ms) << "no timeout deadline while held";
+  EXPECT_EQ(hb.poll(t0 + 1500ms), action::none);
+  EXPECT_EQ(hb.poll(t0 + 2000ms), action::send_ping);
+  hb.probe(t0 + 2100ms);
+  EXPECT_EQ(hb.poll(t0 + 2400ms), action::none) << "a probe waits for the release too";
+  hb.release(t0 + 10000ms);
+  EXPECT_FALSE(hb.held());
+  EXPECT_EQ(hb.poll(t0 + 10999ms), action::none);
+  EXPECT_EQ(hb.poll(t0 + 11000ms), action::send_ping);
+  EXPECT_EQ(hb.poll(t0 + 11500ms), action::timeout);
+}

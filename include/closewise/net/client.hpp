@@ -16,6 +16,7 @@
 #include "closewise/close_code.hpp"
 #include "closewise/close_event.hpp"
 #include "closewise/net/endpoint_options.hpp"
+#include "closewise/net/heartbeat.hpp"
 #include "closewise/net/tls.hpp"
 #include "closewise/proto/connection.hpp"
 #include "closewise/proto/deflate.hpp"
@@ -44,6 +45,15 @@ struct client_config : connection_options {
   proto::deflate_options deflate;
   /// wss:// settings.
   tls_client_options tls;
+  /// Dead-peer detection (ARCHITECTURE §4): after `interval` of inbound
+  /// silence the client pings; after interval + grace it drops the connection
+  /// without a close handshake and reports 1006, error::heartbeat_timeout. Any
+  /// inbound frame counts as life, a server's ping included. Off by default
+  /// (interval 0); a reconnecting_client turns it on for its connections.
+  heartbeat_config heartbeat{std::chrono::milliseconds(0)};
+  /// Randomness in [0, 1) for the jitter of the heartbeat's first ping (null:
+  /// a per-thread PRNG). Called once per connection, on its executor.
+  std::function<double()> uniform;
 };
 
 /// What the server agreed to in its 101 answer.
@@ -66,10 +76,14 @@ struct open_info {
 /// HTTP status other than 101), then `on_error` with the cause, then `on_close`
 /// with 1006 (1015 for a TLS failure), initiator none and the same error.
 ///
-/// `send_text`, `send_binary`, `ping` and `close` may be called from any
-/// thread. Destroying the client stops all callbacks at once; an open
-/// connection is then closed with 1001 in the background, and an attempt in
-/// progress is cancelled. The io_context may outlive or be destroyed before it.
+/// `send_text`, `send_binary`, `ping`, `probe`, `close`, `pause_reading` and
+/// `resume_reading` may be called from any thread. Every message a send
+/// accepted is written to the socket, or handed back through `on_undelivered`
+/// (before `on_close`) when a close won the race from another thread.
+/// Destroying the client stops all callbacks at once; an open connection is
+/// then closed with 1001 in the background, an attempt in progress is
+/// cancelled, and a close handshake in progress finishes on its own. The
+/// io_context may outlive or be destroyed before it.
 class client {
  public:
   using message_handler = std::function<void(proto::message_kind, std::string_view)>;
@@ -93,9 +107,25 @@ class client {
   void on_close(std::function<void(const close_event&)> f);
   /// The attempt failed before opening (dns_failure, connection_refused,
   /// connection_reset, connect_timeout, handshake_timeout, tls_verify_failed,
-  /// tls_error, bad_status, ...), or a message sent from another thread was
-  /// lost to a close that raced it (error::not_sent).
+  /// tls_error, bad_status, ...), or, when no `on_undelivered` handler is set,
+  /// a message sent from another thread was lost to a close that raced it
+  /// (error::not_sent).
   void on_error(std::function<void(std::error_code)> f);
+  /// A message that send() accepted from another thread, handed back because
+  /// a close reached the connection first: its kind, its payload (valid during
+  /// the call only) and why it was refused there (error::already_closing,
+  /// error::not_open, error::queue_full). Always before `on_close`, so when
+  /// `on_close` runs, every accepted message was written or handed back.
+  /// Sends made on the connection's own executor never need it: they are
+  /// refused synchronously.
+  void on_undelivered(
+      std::function<void(proto::message_kind, std::string_view, std::error_code)> f);
+  /// closewise's write buffer (not the kernel's) became empty after holding
+  /// bytes of messages or pings this client accepted: everything sent so far
+  /// is in the kernel's hands. Once per emptying, on the connection's
+  /// executor; a gateway uses it to resume reading from the other side, a
+  /// queue to hand over its next batch. Set it before connect().
+  void on_drain(std::function<void()> f);
   /// The server answered the upgrade with a status other than 101: status,
   /// headers (Retry-After) and a bounded body, for the reconnect policy.
   void on_refused(std::function<void(const proto::handshake_failure&)> f);
@@ -103,25 +133,47 @@ class client {
   /// Starts connecting to a ws:// or wss:// URL. Returns error::invalid_url or
   /// error::unsupported_scheme for a bad URL (no events follow), and
   /// error::connect_in_progress when called a second time.
-  std::error_code connect(std::string_view url);
+  [[nodiscard]] std::error_code connect(std::string_view url);
 
   /// Queues a text message (RFC 6455 §5.6); it must be valid UTF-8, which the
   /// caller guarantees. error::not_open before open, error::already_closing
   /// after a close frame was sent, error::queue_full over `max_buffered`.
-  std::error_code send_text(std::string_view text);
+  [[nodiscard]] std::error_code send_text(std::string_view text);
   /// Queues a binary message; errors as send_text.
-  std::error_code send_binary(std::string_view data);
-  std::error_code send(proto::message_kind kind, std::string_view payload);
+  [[nodiscard]] std::error_code send_binary(std::string_view data);
+  [[nodiscard]] std::error_code send(proto::message_kind kind, std::string_view payload);
   /// Sends a ping with up to 125 bytes (RFC 6455 §5.5.2).
-  std::error_code ping(std::string_view payload = {});
+  [[nodiscard]] std::error_code ping(std::string_view payload = {});
+  /// Checks now that the peer is alive, for when the caller has reason to
+  /// doubt it (the network changed): sends a ping with `payload` and, with a
+  /// `heartbeat` configured, drops the connection (1006,
+  /// error::heartbeat_timeout) unless a frame arrives within its grace,
+  /// however recent the last one was. error::not_open unless open,
+  /// error::invalid_argument over 125 bytes.
+  [[nodiscard]] std::error_code probe(std::string_view payload = {});
   /// Starts the close handshake (RFC 6455 §7.1.2) with 1000 or 3000-4999 and a
   /// reason of at most 123 bytes of UTF-8; anything else is refused with an
   /// error and nothing is sent. Before open it cancels the attempt: on_error
   /// and on_close report 1006 with error::aborted and initiator local.
-  std::error_code close(close_code code = close_code::normal, std::string_view reason = {});
+  [[nodiscard]] std::error_code close(close_code code = close_code::normal,
+                                      std::string_view reason = {});
   /// Drops the connection without a close handshake: on_close reports 1006,
   /// was_clean=false, error::aborted.
   void abort();
+
+  /// Flow control for a gateway relaying between two connections: while
+  /// paused, no bytes are read from the socket, so TCP pushes back on the
+  /// peer. A read already in flight when the pause takes effect keeps its
+  /// bytes (at most 64, or one TLS record) until resume_reading(); nothing is
+  /// delivered meanwhile. The pause holds while the connection is open: once
+  /// a close frame went either way, reading goes on so the close handshake
+  /// finishes within close_timeout (messages the peer sent before its close
+  /// frame are then delivered). Writes, pings and the close timer run as
+  /// usual. A heartbeat keeps pinging but reports no dead peer while paused
+  /// (the silence is ours); the peer's silence counts again from the resume.
+  /// Before open the upgrade still reads; the pause applies from open on.
+  void pause_reading();
+  void resume_reading();
 
   /// Like the browser's bufferedAmount: bytes queued but not yet written to
   /// the socket (frame headers included). Any thread.

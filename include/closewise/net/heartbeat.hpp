@@ -40,6 +40,14 @@ class heartbeat {
   /// ping at `now`: the peer must now answer within `grace`, however recent
   /// its last frame was. Any inbound frame ends the probe.
   void probe(clock::time_point now) noexcept;
+  /// Reading from the peer is paused (pause_reading()): the silence that
+  /// follows is ours, not the peer's, so no timeout is reported until
+  /// release(). Pings still go out every `interval` (a NAT or proxy on the way
+  /// keeps seeing traffic), and a probe waits for the release too.
+  void hold() noexcept { held_ = true; }
+  /// Reading resumed at `now`: silence counts from here, as if a frame arrived.
+  void release(clock::time_point now) noexcept;
+  bool held() const noexcept { return held_; }
   /// What to do at `now`; call at `next_wakeup()` (or later).
   action poll(clock::time_point now) noexcept;
   /// When `poll` next has something to do.
@@ -53,6 +61,7 @@ class heartbeat {
   clock::time_point next_ping_{};
   clock::time_point probe_deadline_ = clock::time_point::max();  ///< max: no probe
   bool timed_out_ = false;
+  bool held_ = false;
 };
 
 }  // namespace closewise::net

@@ -198,10 +198,14 @@ class server {
   /// A complete message; the view is valid during the call only.
   void on_message(std::function<void(session&, proto::message_kind, std::string_view)> f);
   void on_close(std::function<void(session&, const close_event&)> f);
+  /// A session's write buffer (closewise's, not the kernel's) became empty
+  /// after holding bytes of messages or pings it accepted; as client::on_drain.
+  /// A gateway resumes reading from the other side here. Set it before listen().
+  void on_drain(std::function<void(session&)> f);
 
   /// Binds and starts accepting. `port` 0 picks a free port; read it with port().
   /// `address` is an IPv4 or IPv6 literal ("127.0.0.1", "::", "0.0.0.0").
-  std::error_code listen(std::string_view address, std::uint16_t port);
+  [[nodiscard]] std::error_code listen(std::string_view address, std::uint16_t port);
   /// The bound port (0 before listen()).
   std::uint16_t port() const noexcept;
   /// Stops accepting new connections; open sessions carry on.

@@ -39,18 +39,25 @@ class session {
   /// Queues a text message; error::not_open, error::already_closing, or
   /// error::queue_full over `max_buffered` (a server then also closes with
   /// 1008 "slow consumer" when `close_slow_consumers` is set).
-  std::error_code send_text(std::string_view text);
-  std::error_code send_binary(std::string_view data);
-  std::error_code send(proto::message_kind kind, std::string_view payload);
+  [[nodiscard]] std::error_code send_text(std::string_view text);
+  [[nodiscard]] std::error_code send_binary(std::string_view data);
+  [[nodiscard]] std::error_code send(proto::message_kind kind, std::string_view payload);
   /// A ping with up to 125 bytes (RFC 6455 §5.5.2).
-  std::error_code ping(std::string_view payload = {});
+  [[nodiscard]] std::error_code ping(std::string_view payload = {});
   /// Starts the close handshake with an application code (1000, 3000-4999).
-  std::error_code close(close_code code = close_code::normal, std::string_view reason = {});
+  [[nodiscard]] std::error_code close(close_code code = close_code::normal,
+                                      std::string_view reason = {});
   /// Starts the close handshake with any code an endpoint may send
   /// (1000-1003, 1007-1014, 3000-4999): shutdown 1001, policy 1008, 1012, 1013...
-  std::error_code close_endpoint(close_code code, std::string_view reason = {});
+  [[nodiscard]] std::error_code close_endpoint(close_code code, std::string_view reason = {});
   /// Drops the connection without a close handshake (1006, error::aborted).
   void abort();
+  /// Flow control, as client::pause_reading(): while paused, nothing is read
+  /// from this peer, so TCP pushes back on it; writes, pings and timers run
+  /// on, and a close handshake in progress still reads. With the server's idle
+  /// heartbeat, a paused session pings on but is not dropped as dead.
+  void pause_reading();
+  void resume_reading();
 
   /// Bytes queued but not yet written to the socket.
   std::size_t buffered_amount() const noexcept;
