@@ -38,7 +38,7 @@ driver::driver(driver_owner& owner, asio::io_context& ioc, bool use_strand, prot
 
 driver::~driver() = default;
 
-bool driver::on_executor() noexcept {
+bool driver::on_executor() const noexcept {
   // Without a strand, any handler on the io_context's only thread is serialized with ours.
   return current_driver == this || (!strand_ && ioc_ex().running_in_this_thread());
 }
@@ -202,7 +202,11 @@ void driver::resume_reading() {
 }
 
 std::size_t driver::buffered_amount() const noexcept {
-  return buffered_.load(std::memory_order_relaxed) + foreign_.load(std::memory_order_relaxed);
+  // On the executor the live count, so a handler sees its own sends at once;
+  // elsewhere what the last handler published.
+  const std::size_t own =
+      on_executor() ? pending_output() : buffered_.load(std::memory_order_relaxed);
+  return own + foreign_.load(std::memory_order_relaxed);
 }
 
 // ------------------------------------------------------------ on executor --
@@ -358,23 +362,15 @@ void driver::after_io() {
   // Bytes read before a pause are handed over once it ends (or once the close
   // handshake started, which reads regardless), before this turn's flush.
   if (held_ != 0 && !reading_paused()) release_held();
-  // The lifecycle catches up with the protocol: a close frame went either way,
-  // or the protocol closed. An open connection (every message) skips the call.
-  if (conn_ && (lc_.state() != transport_state::open || conn_->get_state() != proto::state::open)) {
-    run(lc_.observe(conn_->get_state(), conn_->result() ? &*conn_->result() : nullptr));
-  }
-  if (lc_.state() == transport_state::done) return;
-  flush();
-  if (lc_.state() == transport_state::draining) run(lc_.output(!writing_ && pending_output() == 0));
-  if (lc_.state() == transport_state::done) return;
-  const std::size_t pending = pending_output();
-  buffered_.store(pending, std::memory_order_relaxed);
-  if (conn_) pub_state_.store(conn_->get_state(), std::memory_order_release);
-  if (lc_.state() == transport_state::open && pending > lc_.limits().max_buffered && closes_slow_)
-    slow_consumer();
-  if (drain_owed_ && pending == 0 && !writing_ && foreign_.load(std::memory_order_relaxed) == 0) {
+  if (!settle_turn()) return;
+  if (drain_owed_ && drained_now()) {
     drain_owed_ = false;
     owner_->drained();
+    // What the handler sent goes out now. If that drained at once too, the
+    // next report comes from a turn of its own, so a handler that always
+    // sends more cannot hold this thread.
+    if (!settle_turn()) return;
+    if (drain_owed_ && drained_now()) post_here([](driver&) {});
   }
   // After a read, the next one starts behind the handlers already queued (the
   // rest of this epoll batch). Asio tries a read at once (a speculative recv);
@@ -387,6 +383,28 @@ void driver::after_io() {
   } else {
     start_read();
   }
+}
+
+bool driver::settle_turn() {
+  // The lifecycle catches up with the protocol: a close frame went either way,
+  // or the protocol closed. An open connection (every message) skips the call.
+  if (conn_ && (lc_.state() != transport_state::open || conn_->get_state() != proto::state::open)) {
+    run(lc_.observe(conn_->get_state(), conn_->result() ? &*conn_->result() : nullptr));
+  }
+  if (lc_.state() == transport_state::done) return false;
+  flush();
+  if (lc_.state() == transport_state::draining) run(lc_.output(!writing_ && pending_output() == 0));
+  if (lc_.state() == transport_state::done) return false;
+  const std::size_t pending = pending_output();
+  buffered_.store(pending, std::memory_order_relaxed);
+  if (conn_) pub_state_.store(conn_->get_state(), std::memory_order_release);
+  if (lc_.state() == transport_state::open && pending > lc_.limits().max_buffered && closes_slow_)
+    slow_consumer();
+  return true;
+}
+
+bool driver::drained_now() const noexcept {
+  return !writing_ && pending_output() == 0 && foreign_.load(std::memory_order_relaxed) == 0;
 }
 
 void driver::finish() {

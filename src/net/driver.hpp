@@ -93,6 +93,7 @@ class driver {
   /// Stops and restarts reading from the socket (flow control). See client::pause_reading.
   void pause_reading();
   void resume_reading();
+  /// Bytes queued and not yet written, plus sends still posted from other threads.
   std::size_t buffered_amount() const noexcept;
   proto::state public_state() const noexcept { return pub_state_.load(std::memory_order_acquire); }
   /// Stops every callback from now on; the connection itself carries on.
@@ -117,8 +118,8 @@ class driver {
     const driver* prev_;
   };
 
-  bool on_executor() noexcept;
-  io_executor ioc_ex() noexcept { return sock_.get_executor(); }
+  bool on_executor() const noexcept;
+  io_executor ioc_ex() const noexcept { return const_cast<socket_type&>(sock_).get_executor(); }
   /// Starts an asynchronous operation, `init(handler)`, whose handler runs on
   /// the connection's executor: bound to the strand if there is one.
   template <class Init, class Handler>
@@ -192,6 +193,10 @@ class driver {
   [[nodiscard]] std::error_code probe_now(std::string_view payload);
   void slow_consumer();
   void after_io();
+  /// The end of a turn but the read: the lifecycle catches up, the output is
+  /// written, the state published. False once the connection is done.
+  bool settle_turn();
+  bool drained_now() const noexcept;
   void finish();
   void report_end();
   void deliver_owed_report();
