@@ -46,20 +46,25 @@ bool driver::on_executor() const noexcept {
 // ------------------------------------------------------------- public API --
 
 std::error_code driver::send(proto::message_kind kind, std::string_view payload) {
+  const std::size_t need = payload.size() + proto::max_header_size;
   if (on_executor()) {
     scope s(*this);
-    return send_now(kind, payload);
-  }
-  // Another thread: count the bytes first, then read the published state (both
-  // sequentially consistent, against finish() which publishes `closed` and then
-  // reads the count): either this sees the close, or finish() sees this send
-  // and holds on_close back until it ran. So a refusal is never reported after
-  // the end.
-  const std::size_t need = payload.size() + proto::max_header_size;
-  foreign_.fetch_add(need);
-  if (auto ec = check_send_foreign(need)) {
-    release_foreign(need);
-    return ec;
+    // Messages leave in the order send() accepted them: behind sends from
+    // other threads still on their way here, a send made here waits its turn.
+    if (foreign_.load(std::memory_order_relaxed) == 0) return send_now(kind, payload);
+    if (auto ec = check_send_now(need + foreign_.load(std::memory_order_relaxed))) return ec;
+    foreign_.fetch_add(need);
+  } else {
+    // Another thread: count the bytes first, then read the published state
+    // (both sequentially consistent, against finish() which publishes `closed`
+    // and then reads the count): either this sees the close, or finish() sees
+    // this send and holds on_close back until it ran. So a refusal is never
+    // reported after the end.
+    foreign_.fetch_add(need);
+    if (auto ec = check_send_foreign(need)) {
+      release_foreign(need);
+      return ec;
+    }
   }
   post_here([kind, data = std::string(payload), need](driver& d) {
     d.foreign_.fetch_sub(need);
@@ -71,15 +76,18 @@ std::error_code driver::send(proto::message_kind kind, std::string_view payload)
 }
 
 std::error_code driver::send_shared(const std::shared_ptr<const shared_frame>& frame) {
+  const std::size_t need = frame->bytes.size();
   if (on_executor()) {
     scope s(*this);
-    return send_shared_now(frame);
-  }
-  const std::size_t need = frame->bytes.size();
-  foreign_.fetch_add(need);
-  if (auto ec = check_send_foreign(need)) {
-    release_foreign(need);
-    return ec;
+    if (foreign_.load(std::memory_order_relaxed) == 0) return send_shared_now(frame);
+    if (auto ec = check_send_now(need + foreign_.load(std::memory_order_relaxed))) return ec;
+    foreign_.fetch_add(need);
+  } else {
+    foreign_.fetch_add(need);
+    if (auto ec = check_send_foreign(need)) {
+      release_foreign(need);
+      return ec;
+    }
   }
   // Only the reference crosses threads; the bytes stay shared.
   post_here([frame, need](driver& d) {

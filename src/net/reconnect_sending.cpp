@@ -14,6 +14,9 @@ namespace closewise::net::detail {
 void reconnecting_client_impl::pump_locked(actions& a) {
   const auto att = cur_;
   if (!att || !att->opened || att->ended) return;
+  // While on_reconnected/on_open run, their messages are not in the queue yet
+  // and must go first: opened() pumps once they are in.
+  if (in_hooks_) return;
   while (!queue_.empty()) {
     if (att->handed_bytes >= cfg_.max_unconfirmed_bytes) return;
     if (att->conn->state() != proto::state::open) return;  // its close will account

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "closewise/error.hpp"
@@ -179,6 +180,31 @@ TEST(flow_control, without_on_undelivered_the_refusal_is_still_reported_as_not_s
     ASSERT_FALSE(c.send_text("late"));
   }
   EXPECT_EQ(next_of(ev, ce::errored).ec, error::not_sent);
+  next_of(ev, ce::closed);
+}
+
+// A send on the connection's own thread while a send from another thread is
+// still on its way: they leave in the order send() accepted them.
+TEST(flow_control, sends_leave_in_the_order_they_were_accepted_across_threads) {
+  io_thread io;
+  echo_server es(io.ioc);
+  es.echo = false;
+  client c(io.ioc);
+  channel<client_event> ev;
+  record(c, ev);
+  c.on_open([&](const open_info&) {
+    // On the connection's executor: "1" is accepted by another thread and
+    // posted here, so it cannot have run yet when "2" is sent.
+    std::thread other([&] { EXPECT_FALSE(c.send_text("1")); });
+    other.join();
+    EXPECT_FALSE(c.send_text("2"));
+    ev.push({ce::opened, {}, {}, {}, {}, 0});
+  });
+  ASSERT_FALSE(c.connect(url(es.srv.port())));
+  next_of(ev, ce::opened);
+  EXPECT_EQ(es.messages.pop(), "1");
+  EXPECT_EQ(es.messages.pop(), "2");
+  ASSERT_FALSE(c.close());
   next_of(ev, ce::closed);
 }
 

@@ -78,8 +78,9 @@ struct open_info {
 ///
 /// `send_text`, `send_binary`, `ping`, `probe`, `close`, `pause_reading` and
 /// `resume_reading` may be called from any thread. Every message a send
-/// accepted is written to the socket, or handed back through `on_undelivered`
-/// (before `on_close`) when a close won the race from another thread.
+/// accepted is written to the socket, in the order send() accepted them, or
+/// handed back through `on_undelivered` (before `on_close`) when a close won
+/// the race from another thread.
 /// Destroying the client stops all callbacks at once; an open connection is
 /// then closed with 1001 in the background, an attempt in progress is
 /// cancelled, and a close handshake in progress finishes on its own. The
@@ -116,8 +117,9 @@ class client {
   /// the call only) and why it was refused there (error::already_closing,
   /// error::not_open, error::queue_full). Always before `on_close`, so when
   /// `on_close` runs, every accepted message was written or handed back.
-  /// Sends made on the connection's own executor never need it: they are
-  /// refused synchronously.
+  /// Whatever the threads, messages are written in the order send() accepted
+  /// them (a send on the connection's executor waits behind sends from other
+  /// threads still on their way, and can be handed back the same way).
   void on_undelivered(
       std::function<void(proto::message_kind, std::string_view, std::error_code)> f);
   /// closewise's write buffer (not the kernel's) became empty after holding
