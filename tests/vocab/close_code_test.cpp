@@ -5,6 +5,7 @@
 #include <set>
 
 namespace cw = closewise;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -43,6 +44,11 @@ cw::reconnect_qualifier rule_qualifier(unsigned v) {
 
 }  // namespace
 
+// The registry is usable at compile time, rule and all.
+static_assert(cw::info(cw::close_code::try_again_later).reconnect.floor == 5s);
+static_assert(cw::info(cw::close_code{4600}).reconnect.action == cw::reconnect_action::stop);
+static_assert(!cw::info(cw::close_code::tls_handshake).reconnect.why.empty());
+
 TEST(close_code_table, rows_are_sorted_contiguous_and_cover_every_value) {
   std::uint32_t next = 0;
   for (const auto& row : cw::close_code_table) {
@@ -75,8 +81,8 @@ TEST(close_code_table, every_value_matches_the_architecture_rules) {
     ASSERT_EQ(row.reconnect.action, rule_action(v));
     ASSERT_EQ(row.reconnect.qualifier, rule_qualifier(v));
     const bool spread = v == 1001 || v == 1011 || v == 1012 || v == 1013;
-    ASSERT_EQ(row.reconnect.first_spread_ms, spread ? 5000u : 0u);
-    ASSERT_EQ(row.reconnect.floor_ms, v == 1013 ? 5000u : 0u);
+    ASSERT_EQ(row.reconnect.first_spread, spread ? 5000ms : 0ms);
+    ASSERT_EQ(row.reconnect.floor, v == 1013 ? 5000ms : 0ms);
   }
 }
 
