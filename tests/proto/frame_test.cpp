@@ -208,11 +208,27 @@ TEST(close_payload, rejects_reason_that_is_not_utf8) {
 TEST(opcodes, reserved_and_control_classification) {
   for (int op = 0; op < 16; ++op) {
     const bool reserved = (op >= 3 && op <= 7) || op >= 11;
-    EXPECT_EQ(proto::is_reserved(static_cast<std::uint8_t>(op)), reserved) << op;
+    EXPECT_EQ(proto::is_reserved(static_cast<proto::opcode>(op)), reserved) << op;
   }
   EXPECT_TRUE(proto::is_control(proto::opcode::close));
   EXPECT_TRUE(proto::is_control(proto::opcode::ping));
   EXPECT_TRUE(proto::is_control(proto::opcode::pong));
   EXPECT_FALSE(proto::is_control(proto::opcode::text));
   EXPECT_FALSE(proto::is_control(proto::opcode::continuation));
+  EXPECT_FALSE(proto::is_control(proto::opcode::binary));
+  EXPECT_TRUE(proto::begins_message(proto::opcode::text));
+  EXPECT_TRUE(proto::begins_message(proto::opcode::binary));
+  EXPECT_FALSE(proto::begins_message(proto::opcode::continuation));
+  EXPECT_FALSE(proto::begins_message(proto::opcode::ping));
+}
+
+TEST(opcodes, names_follow_the_rfc_registry) {
+  EXPECT_EQ(proto::to_string(proto::opcode::continuation), "continuation");
+  EXPECT_EQ(proto::to_string(proto::opcode::text), "text");
+  EXPECT_EQ(proto::to_string(proto::opcode::binary), "binary");
+  EXPECT_EQ(proto::to_string(proto::opcode::close), "close");
+  EXPECT_EQ(proto::to_string(proto::opcode::ping), "ping");
+  EXPECT_EQ(proto::to_string(proto::opcode::pong), "pong");
+  EXPECT_EQ(proto::to_string(static_cast<proto::opcode>(0x3)), "reserved");
+  EXPECT_EQ(proto::to_string(static_cast<proto::opcode>(0xB)), "reserved");
 }

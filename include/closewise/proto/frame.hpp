@@ -30,11 +30,41 @@ enum class opcode : std::uint8_t {
   pong = 0xA,
 };
 
-/// RFC 6455 §5.5: opcodes with the high bit set are control frames.
-constexpr bool is_control(opcode op) noexcept { return (static_cast<std::uint8_t>(op) & 0x8) != 0; }
-/// RFC 6455 §5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved for further frames.
-constexpr bool is_reserved(std::uint8_t op) noexcept {
-  return (op >= 0x3 && op <= 0x7) || op >= 0xB;
+/// RFC 6455 §5.5: opcodes with the high bit set (close, ping, pong and the
+/// reserved 0xB-0xF) are control frames. The one place the bit is read.
+constexpr bool is_control(opcode op) noexcept {
+  return (static_cast<std::uint8_t>(op) & 0x8) != 0;
+}
+/// RFC 6455 §5.6: a text or binary frame begins a data message; continuation
+/// frames carry the rest of it.
+constexpr bool begins_message(opcode op) noexcept {
+  return op == opcode::text || op == opcode::binary;
+}
+/// RFC 6455 §5.2: every value without a name (0x3-0x7, 0xB-0xF) is reserved
+/// for further frames. A decoded header may hold one.
+constexpr bool is_reserved(opcode op) noexcept {
+  switch (op) {
+    case opcode::continuation:
+    case opcode::text:
+    case opcode::binary:
+    case opcode::close:
+    case opcode::ping:
+    case opcode::pong: return false;
+  }
+  return true;
+}
+/// The opcode's name in the RFC 6455 §11.8 registry, lower case ("text",
+/// "ping"), or "reserved".
+constexpr std::string_view to_string(opcode op) noexcept {
+  switch (op) {
+    case opcode::continuation: return "continuation";
+    case opcode::text: return "text";
+    case opcode::binary: return "binary";
+    case opcode::close: return "close";
+    case opcode::ping: return "ping";
+    case opcode::pong: return "pong";
+  }
+  return "reserved";
 }
 
 /// RFC 6455 §5.5: control frame payloads are at most 125 bytes.
