@@ -364,7 +364,7 @@ constexpr bool is_local_only(close_code c) noexcept { return info(c).local_only;
 constexpr std::string_view name(close_code c) noexcept { return info(c).name; }
 
 /// Parses a decimal close code ("1014"); nullopt for anything else or > 65535.
-constexpr std::optional<close_code> parse_close_code(std::string_view s) noexcept {
+[[nodiscard]] constexpr std::optional<close_code> parse_close_code(std::string_view s) noexcept {
   if (s.empty() || s.size() > 5) return std::nullopt;
   std::uint32_t v = 0;
   for (char ch : s) {

@@ -137,11 +137,11 @@ struct config {
 /// The rule `cfg` applies to a received close code: an override, else the
 /// registry row (with 1000 retried when `reconnect_on_normal_close`). Its `why`
 /// may be a view of `cfg.texts`, like that of the two functions below.
-rule rule_for_code(close_code code, const config& cfg);
+[[nodiscard]] rule rule_for_code(close_code code, const config& cfg);
 /// The rule `cfg` applies to an HTTP status: an override, else `default_status_rules`.
-rule rule_for_status(unsigned status, const config& cfg);
+[[nodiscard]] rule rule_for_status(unsigned status, const config& cfg);
 /// The rule `cfg` applies to a transport failure: an override, else `default_transport_rules`.
-rule rule_for_transport(transport_failure failure, const config& cfg);
+[[nodiscard]] rule rule_for_transport(transport_failure failure, const config& cfg);
 
 /// What `decide()` knows about the streak of failed attempts so far.
 ///
@@ -226,7 +226,7 @@ class retry_state {
 ///   reason) is clamped to `max_retry_after`, jittered to `H + U(0, hint_jitter·H)`
 ///   and taken when larger. For HTTP it replaces the raised floor, so the
 ///   wait is `max(Retry-After, backoff)`; a close code's raised floor stays.
-decision decide(const outcome& what, const retry_context& ctx, const config& cfg,
+[[nodiscard]] decision decide(const outcome& what, const retry_context& ctx, const config& cfg,
                 const uniform_source& uniform);
 
 }  // namespace closewise::policy

@@ -101,7 +101,7 @@ std::size_t encode_header(const frame_header& h, std::uint8_t* out) noexcept;
 /// not in its shortest form, is error::bad_length (RFC 6455 §5.2, fail with
 /// 1002). It checks only the format; role, RSV and opcode rules are the
 /// connection's, because they depend on context.
-std::size_t decode_header(const std::uint8_t* data, std::size_t size, frame_header& out,
+[[nodiscard]] std::size_t decode_header(const std::uint8_t* data, std::size_t size, frame_header& out,
                           std::error_code& ec) noexcept;
 
 namespace detail {
@@ -157,7 +157,7 @@ inline void apply_mask(std::uint8_t* data, std::size_t size, std::uint32_t key,
 
 /// Builds a close frame payload: the code in network byte order, then the reason
 /// (RFC 6455 §5.5.1). `close_code::no_status` gives the empty payload.
-std::string make_close_payload(close_code code, std::string_view reason);
+[[nodiscard]] std::string make_close_payload(close_code code, std::string_view reason);
 
 /// The result of parsing a received close payload (RFC 6455 §5.5.1, §7.1.5).
 struct close_payload {
@@ -168,6 +168,6 @@ struct close_payload {
 /// Validates a received close payload: 1 byte, over 125 bytes, or a code not
 /// valid on the wire is error::bad_close_payload / error::bad_close_code (1002);
 /// a non-UTF-8 reason is error::invalid_utf8 (1007). `out` is set only on success.
-std::error_code parse_close_payload(std::string_view payload, close_payload& out) noexcept;
+[[nodiscard]] std::error_code parse_close_payload(std::string_view payload, close_payload& out) noexcept;
 
 }  // namespace closewise::proto
