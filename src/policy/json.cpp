@@ -360,7 +360,9 @@ load_result parse_policy(std::string_view json_text) {
   json root;
   try {
     root = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too large for any JSON number type
+    // ("1e999999") is out_of_range, and must not escape as an exception either.
     return failure(json_error::syntax, std::string("policy: not valid JSON: ") + e.what());
   }
   try {

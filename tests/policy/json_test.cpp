@@ -190,6 +190,13 @@ TEST(policy_json, error_codes_tell_syntax_from_schema) {
   const auto syntax = cw::parse_policy(R"({"codes": )");
   EXPECT_EQ(syntax.error, cw::json_error::syntax);
   EXPECT_EQ(syntax.message.rfind("policy: not valid JSON", 0), 0u) << syntax.message;
+  // Found by fuzz/policy_json_fuzz.cpp: nlohmann reports a number too large to
+  // store as out_of_range, not parse_error; it escaped and terminated the process.
+  for (const auto* overflow : {R"({"hint_jitter": 1e999999})", "13e01000000000000"}) {
+    const auto r = cw::parse_policy(overflow);
+    EXPECT_EQ(r.error, cw::json_error::syntax) << overflow;
+    EXPECT_EQ(r.message.rfind("policy: not valid JSON", 0), 0u) << r.message;
+  }
   const auto schema = cw::parse_policy(R"({"strike_limit": "three"})");
   EXPECT_EQ(schema.error, cw::json_error::schema);
   EXPECT_FALSE(schema.policy.has_value());
