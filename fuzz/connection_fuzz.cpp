@@ -35,12 +35,12 @@ using closewise::close_code;
 namespace {
 
 // A broken invariant aborts, naming itself, so a crash report says which.
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
+#define CHECK(cond)                                                                     \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
       std::fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                  \
-    }                                                                                \
+      std::abort();                                                                     \
+    }                                                                                   \
   } while (false)
 
 /// Reads the input; past its end every read is 0, so any input is a script.
@@ -63,6 +63,7 @@ class script {
 };
 
 int rank(proto::state s) {
+  // clang-format off
   switch (s) {
     case proto::state::connecting: return 0;
     case proto::state::open: return 1;
@@ -70,6 +71,7 @@ int rank(proto::state s) {
     case proto::state::closing_remote: return 2;
     case proto::state::closed: return 3;
   }
+  // clang-format on
   return -1;
 }
 
@@ -102,10 +104,10 @@ struct side {
   proto::state last = proto::state::connecting;
   int closed = 0;
   std::size_t output_at_close = 0;  // bytes queued when on_closed ran; nothing may follow
-  std::vector<message> sent;      // messages the peer must receive, in order
-  std::vector<message> received;  // messages this side received
-  std::string pending;            // written, not yet delivered to the peer
-  bool garbage_to_peer = false;   // `pending` carried injected bytes
+  std::vector<message> sent;        // messages the peer must receive, in order
+  std::vector<message> received;    // messages this side received
+  std::string pending;              // written, not yet delivered to the peer
+  bool garbage_to_peer = false;     // `pending` carried injected bytes
 
   // The peer's close frame as received, and whether it arrived before ours.
   bool echo_due = false;
@@ -160,9 +162,11 @@ struct side {
       CHECK(h.masked == (role == proto::role::client));
       CHECK(!proto::is_reserved(h.op));
       if (proto::is_control(h.op)) CHECK(h.fin && h.length <= proto::max_control_payload);
-      std::string payload(reinterpret_cast<const char*>(p + hs), static_cast<std::size_t>(h.length));
+      std::string payload(reinterpret_cast<const char*>(p + hs),
+                          static_cast<std::size_t>(h.length));
       if (h.masked) {
-        proto::apply_mask(reinterpret_cast<std::uint8_t*>(payload.data()), payload.size(), h.mask_key);
+        proto::apply_mask(reinterpret_cast<std::uint8_t*>(payload.data()), payload.size(),
+                          h.mask_key);
       }
       if (h.op == proto::opcode::close) {
         close_on_wire = true;
@@ -241,10 +245,9 @@ std::string payload_from(script& s, bool text) {
 
 /// A close code: mostly one worth testing, sometimes any 16-bit value.
 close_code code_from(script& s) {
-  static constexpr std::uint16_t interesting[] = {1000, 1001, 1002, 1003, 1004, 1005, 1006,
-                                                  1007, 1008, 1009, 1010, 1011, 1012, 1013,
-                                                  1014, 1015, 1016, 2999, 3000, 3499, 3500,
-                                                  3999, 4000, 4999, 999,  5000, 0,    65535};
+  static constexpr std::uint16_t interesting[] = {
+      1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013,
+      1014, 1015, 1016, 2999, 3000, 3499, 3500, 3999, 4000, 4999, 999,  5000, 0,    65535};
   const std::uint8_t pick = s.byte();
   if (pick < 224) return static_cast<close_code>(interesting[pick % std::size(interesting)]);
   return static_cast<close_code>((s.byte() << 8) | s.byte());
@@ -262,9 +265,9 @@ std::string fragments(proto::role r, proto::message_kind kind, std::string_view 
     const bool fin = at + n >= payload.size();
     proto::frame_header h;
     h.fin = fin;
-    h.op = !first ? proto::opcode::continuation
-           : kind == proto::message_kind::text ? proto::opcode::text
-                                               : proto::opcode::binary;
+    const proto::opcode starts =
+        kind == proto::message_kind::text ? proto::opcode::text : proto::opcode::binary;
+    h.op = first ? starts : proto::opcode::continuation;
     h.length = n;
     h.masked = r == proto::role::client;
     h.mask_key = key;
@@ -358,8 +361,10 @@ void act(script& s, side& me, side& peer, std::uint32_t& keys) {
     case 6: {
       const close_code code = code_from(s);
       const std::string reason = s.bytes(s.byte() % 130);
-      if (action == 5) (void)me.conn.close(code, reason);
-      else (void)me.conn.close_endpoint(code, reason);
+      if (action == 5)
+        (void)me.conn.close(code, reason);
+      else
+        (void)me.conn.close_endpoint(code, reason);
       break;
     }
     case 7:
@@ -374,8 +379,10 @@ void act(script& s, side& me, side& peer, std::uint32_t& keys) {
       break;
     }
     case 10:
-      if ((op & 0x10) != 0) peer.conn.receive_eof();
-      else peer.conn.on_close_timeout();
+      if ((op & 0x10) != 0)
+        peer.conn.receive_eof();
+      else
+        peer.conn.on_close_timeout();
       me.garbage_to_peer = true;  // the peer stops reading: no longer a prefix test
       break;
     default:
@@ -400,8 +407,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   for (int steps = 0; !s.done() && steps < 4096; ++steps) {
     const bool client_acts = (s.byte() & 1) == 0;
-    if (client_acts) act(s, client, server, inject_keys);
-    else act(s, server, client, inject_keys);
+    if (client_acts)
+      act(s, client, server, inject_keys);
+    else
+      act(s, server, client, inject_keys);
     after_action(client, server);
   }
 
@@ -433,7 +442,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::fprintf(stderr, "%s: sent %zu received %zu, close %u \"%s\" clean=%d initiator=%s %s\n",
                    me == &client ? "client" : "server", me->sent.size(), me->received.size(),
                    unsigned{closewise::to_int(r.code)}, r.reason.c_str(), r.was_clean ? 1 : 0,
-                   std::string(closewise::to_string(r.initiator)).c_str(), r.error.message().c_str());
+                   std::string(closewise::to_string(r.initiator)).c_str(),
+                   r.error.message().c_str());
     }
   }
   for (side* me : {&client, &server}) {

@@ -26,12 +26,12 @@ using std::chrono::milliseconds;
 namespace {
 
 // A broken invariant aborts, naming itself, so a crash report says which.
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
+#define CHECK(cond)                                                                     \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
       std::fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                  \
-    }                                                                                \
+      std::abort();                                                                     \
+    }                                                                                   \
   } while (false)
 
 // A streak of attempts that all end with `what`, as a reconnecting client runs it.
@@ -98,15 +98,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   };
   CHECK(same_rules(cfg, *again.policy) && same_rules(*again.policy, cfg));
 
-  const close_code codes[] = {close_code::normal,        close_code::going_away,
-                              close_code::protocol_error, close_code::abnormal,
-                              close_code::policy_violation, close_code::message_too_big,
-                              close_code::service_restart, close_code::try_again_later,
-                              close_code::tls_handshake,  close_code{3000},
-                              close_code{4000},           close_code{4500}};
+  const close_code codes[] = {close_code::normal,
+                              close_code::going_away,
+                              close_code::protocol_error,
+                              close_code::abnormal,
+                              close_code::policy_violation,
+                              close_code::message_too_big,
+                              close_code::service_restart,
+                              close_code::try_again_later,
+                              close_code::tls_handshake,
+                              close_code{3000},
+                              close_code{4000},
+                              close_code{4500}};
   for (const double u : {0.0, 0.999}) {
     for (const close_code c : codes) {
-      run_streak(cfg, closewise::close_event{c, "retry-after=7", true, closewise::initiator::remote, {}},
+      run_streak(cfg,
+                 closewise::close_event{c, "retry-after=7", true, closewise::initiator::remote, {}},
                  u);
       (void)policy::rule_for_code(c, cfg).why.size();
     }

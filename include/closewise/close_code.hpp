@@ -121,11 +121,11 @@ struct close_code_info {
   std::uint16_t last = 0;
   std::string_view name = {};
   std::string_view meaning = {};
-  bool on_wire = false;               ///< may appear in a close frame (RFC 6455 §7.4.1, §7.4.2)
-  sender sent_by = sender::nobody;    ///< who may send it
-  bool local_only = false;            ///< synthesized locally and never sent (1005, 1006, 1015)
-  reconnect_rule reconnect = {};      ///< the default reconnect decision (ARCHITECTURE §3)
-  std::string_view peer_notes = {};   ///< known behaviour of other implementations
+  bool on_wire = false;              ///< may appear in a close frame (RFC 6455 §7.4.1, §7.4.2)
+  sender sent_by = sender::nobody;   ///< who may send it
+  bool local_only = false;           ///< synthesized locally and never sent (1005, 1006, 1015)
+  reconnect_rule reconnect = {};     ///< the default reconnect decision (ARCHITECTURE §3)
+  std::string_view peer_notes = {};  ///< known behaviour of other implementations
 
   /// The application `close()` may send it.
   constexpr bool app_sendable() const noexcept { return sent_by == sender::application; }
@@ -311,10 +311,10 @@ inline constexpr std::array<close_code_info, 23> close_code_table = {{
 
 /// What one peer does with a code, as measured by closewise's interop tests.
 struct peer_observation {
-  std::string_view codes;      ///< the codes the row covers, e.g. "1012-1014"
-  std::string_view peer;       ///< name and version
-  std::string_view on_send;    ///< can the peer's API send it
-  std::string_view on_receipt; ///< what the peer reports when closewise sends it
+  std::string_view codes;       ///< the codes the row covers, e.g. "1012-1014"
+  std::string_view peer;        ///< name and version
+  std::string_view on_send;     ///< can the peer's API send it
+  std::string_view on_receipt;  ///< what the peer reports when closewise sends it
 };
 
 /// The per-peer matrix (code x peer x on send / on receipt). Rows with a
@@ -328,8 +328,8 @@ inline constexpr std::array<peer_observation, 12> peer_matrix = {{
     {"1000, 3000-4999", "Chromium 156", "yes (ws.close)", "exact, wasClean=true"},
     {"1001-1003, 1007-1014", "Chromium 156", "no: InvalidAccessError (WHATWG)",
      "1001, 1008, 1011, 1012, 1013, 1014 measured: exact, wasClean=true, not rewritten"},
-    {"1005, 1006, 1015", "python-websockets 10.4, Node ws 8.23, Chromium 156",
-     "refused by the API", "never sent by closewise"},
+    {"1005, 1006, 1015", "python-websockets 10.4, Node ws 8.23, Chromium 156", "refused by the API",
+     "never sent by closewise"},
     {"TCP drop", "python-websockets 10.4, Node ws 8.23", "-", "1006"},
     {"TCP drop", "Chromium 156", "-", "1006, reason \"\", wasClean=false"},
     {"1014", "Boost.Beast 1.81", "-", "fails the connection (1014 predates its code table)"},
@@ -346,7 +346,10 @@ constexpr const close_code_info& info(close_code code) noexcept {
   std::size_t lo = 0, hi = close_code_table.size();  // binary search over sorted rows
   while (hi - lo > 1) {
     const std::size_t mid = (lo + hi) / 2;
-    if (close_code_table[mid].first <= v) lo = mid; else hi = mid;
+    if (close_code_table[mid].first <= v)
+      lo = mid;
+    else
+      hi = mid;
   }
   return close_code_table[lo];
 }

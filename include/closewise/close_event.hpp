@@ -48,11 +48,12 @@ struct close_event {
 
 /// Like `validate_app_close`, for endpoint/protocol paths that may also send
 /// 1001-1003 and 1007-1014 (server shutdown, load shedding, policy hooks).
-[[nodiscard]] std::error_code validate_endpoint_close(close_code code, std::string_view reason) noexcept;
+[[nodiscard]] std::error_code validate_endpoint_close(close_code code,
+                                                      std::string_view reason) noexcept;
 
 /// Explicitly shortens `reason` to at most `max_bytes` on a code-point
 /// boundary. Invalid UTF-8 is cut before the first invalid byte.
-[[nodiscard]] std::string_view truncate_close_reason(std::string_view reason,
-                                       std::size_t max_bytes = max_close_reason) noexcept;
+[[nodiscard]] std::string_view truncate_close_reason(
+    std::string_view reason, std::size_t max_bytes = max_close_reason) noexcept;
 
 }  // namespace closewise

@@ -228,9 +228,9 @@ decision decide(const outcome& what, const retry_context& ctx, const config& cfg
                  : refusal ? rule_for_status(refusal->status, cfg)
                            : rule_for_transport(std::get<transport_failure>(what), cfg);
   // An override loaded without a "why" still gives a readable reason.
-  const std::string why = r.why.empty()
-                              ? "the policy \"" + cfg.name + "\" says " + std::string(to_string(r.action))
-                              : std::string(r.why);
+  const std::string why =
+      r.why.empty() ? "the policy \"" + cfg.name + "\" says " + std::string(to_string(r.action))
+                    : std::string(r.why);
 
   // Qualifiers turn a stop into a conditional retry, or a retry into a conditional stop.
   bool refresh = false;

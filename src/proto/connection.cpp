@@ -14,6 +14,7 @@
 namespace closewise::proto {
 
 std::string_view to_string(state s) noexcept {
+  // clang-format off
   switch (s) {
     case state::connecting: return "connecting";
     case state::open: return "open";
@@ -21,6 +22,7 @@ std::string_view to_string(state s) noexcept {
     case state::closing_remote: return "closing_remote";
     case state::closed: return "closed";
   }
+  // clang-format on
   return "unknown";
 }
 
@@ -36,8 +38,8 @@ std::uint32_t default_mask_key() noexcept {
   thread_local std::array<std::uint32_t, 64> pool{};
   thread_local std::size_t next = pool.size();
   if (next == pool.size()) {
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(pool.data()),
-                   static_cast<int>(sizeof(pool))) != 1) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(pool.data()), static_cast<int>(sizeof(pool))) !=
+        1) {
       std::random_device rd;  // only if the CSPRNG is unavailable
       for (auto& k : pool) k = rd();
     }
@@ -49,6 +51,7 @@ std::uint32_t default_mask_key() noexcept {
 // RFC 6455 §7.4.1: 1007 for data inconsistent with its type, 1009 for too big,
 // 1002 for every other protocol error.
 close_code failure_code(error e) noexcept {
+  // clang-format off
   switch (e) {
     case error::invalid_utf8:
     case error::bad_compression: return close_code::invalid_payload;
@@ -56,10 +59,12 @@ close_code failure_code(error e) noexcept {
     case error::unsupported_data: return close_code::unsupported_data;
     default: return close_code::protocol_error;
   }
+  // clang-format on
 }
 
 // Short, fixed close reasons, so a failing frame is readable in a packet dump.
 std::string_view failure_reason(error e) noexcept {
+  // clang-format off
   switch (e) {
     case error::bad_opcode: return "reserved opcode";
     case error::bad_rsv: return "reserved bit set";
@@ -75,6 +80,7 @@ std::string_view failure_reason(error e) noexcept {
     case error::unsupported_data: return "unsupported data type";
     default: return "protocol error";
   }
+  // clang-format on
 }
 
 void release(std::string& s) noexcept {
@@ -138,8 +144,9 @@ struct connection::impl {
           check_outgoing_utf8(c.check_outgoing_utf8),
           accept_text(c.accept_text),
           accept_binary(c.accept_binary),
-          mask_key(c.mask_key ? std::make_unique<std::function<std::uint32_t()>>(std::move(c.mask_key))
-                              : nullptr) {}
+          mask_key(c.mask_key
+                       ? std::make_unique<std::function<std::uint32_t()>>(std::move(c.mask_key))
+                       : nullptr) {}
     std::size_t max_message;
     std::size_t max_frame;
     bool auto_pong;
@@ -164,7 +171,7 @@ struct connection::impl {
 
   // ---- receive: the frame being parsed ---------------------------------------
   bool reading_header_ = true;
-  std::uint8_t hlen_ = 0;                         // bytes of a split header in hbuf_
+  std::uint8_t hlen_ = 0;  // bytes of a split header in hbuf_
   std::array<std::uint8_t, max_header_size> hbuf_;
   frame_header fh_;
   std::uint64_t left_ = 0;  // payload bytes of fh_ not seen yet
@@ -196,13 +203,12 @@ struct connection::impl {
     deflate_state(role r, const deflate_params& p, std::size_t min) : codec(r, p), min_size(min) {}
     deflate_codec codec;
     std::size_t min_size;  ///< config::deflate_min_size
-    std::string comp;  // compressed outgoing message
+    std::string comp;      // compressed outgoing message
   };
   std::unique_ptr<deflate_state> dfl_;
 
   bool can_send() const noexcept { return st_ == state::open || st_ == state::closing_remote; }
   bool can_receive() const noexcept { return st_ == state::open || st_ == state::closing_local; }
-
 
   // ---- output ----------------------------------------------------------------
   std::uint32_t next_key() { return cfg_.mask_key ? (*cfg_.mask_key)() : default_mask_key(); }
@@ -273,8 +279,8 @@ struct connection::impl {
     return {};
   }
 
-  std::error_code send_external(message_kind kind, std::string_view payload,
-                                std::uint8_t* hdr, std::size_t& hlen) {
+  std::error_code send_external(message_kind kind, std::string_view payload, std::uint8_t* hdr,
+                                std::size_t& hlen) {
     if (role_ != role::server || dfl_) return error::invalid_argument;
     if (auto ec = check_data(kind, payload)) return ec;
     frame_header h;
@@ -436,8 +442,8 @@ struct connection::impl {
       return {nullptr, 0};
     auto& b = msg();
     b.make_room(static_cast<std::size_t>(std::min<std::uint64_t>(left_, max_window_ahead)));
-    const std::size_t room = static_cast<std::size_t>(
-        std::min<std::uint64_t>(left_, b.capacity() - b.size()));
+    const std::size_t room =
+        static_cast<std::size_t>(std::min<std::uint64_t>(left_, b.capacity() - b.size()));
     return {b.data() + b.size(), room};
   }
 
@@ -535,9 +541,9 @@ struct connection::impl {
   }
 
   void deliver_whole(const std::uint8_t* p, std::size_t len, bool writable) {
-    const std::uint8_t* data = unmask(p, len, writable, [this](const std::uint8_t* src, std::size_t k) {
-      return copy_to_scratch(src, k);
-    });
+    const std::uint8_t* data =
+        unmask(p, len, writable,
+               [this](const std::uint8_t* src, std::size_t k) { return copy_to_scratch(src, k); });
     const bool text = fh_.op == opcode::text;
     if (text) {
       // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection (1007).
@@ -573,9 +579,9 @@ struct connection::impl {
       msg().append(reinterpret_cast<const char*>(p), k);
       return take_plain(reinterpret_cast<std::uint8_t*>(msg().data() + at), k);
     }
-    const std::uint8_t* chunk = unmask(p, k, writable, [this](const std::uint8_t* src, std::size_t n) {
-      return copy_to_scratch(src, n);
-    });
+    const std::uint8_t* chunk =
+        unmask(p, k, writable,
+               [this](const std::uint8_t* src, std::size_t n) { return copy_to_scratch(src, n); });
     return inflate(std::string_view(reinterpret_cast<const char*>(chunk), k),
                    fh_.fin && left_ == k);
   }
@@ -629,8 +635,11 @@ struct connection::impl {
         // RFC 6455 §5.5.3: an unsolicited pong needs no response; it is only reported.
         h_.on_pong(payload);
         return;
-      case opcode::close: on_close(payload); return;
-      default: return;
+      case opcode::close:
+        on_close(payload);
+        return;
+      default:
+        return;
     }
   }
 

@@ -52,8 +52,11 @@ TEST(policy_json, a_custom_policy_round_trips_with_every_strategy) {
   p.hint_jitter = 0.15;
   p.codes.push_back({4000, 4099, {.action = reconnect_action::stop, .why = "app says no"}});
   p.codes.push_back(
-      {4004, 4004, {.action = reconnect_action::retry_raised_floor, .floor = 2s, .first_spread = 3s}});
-  p.codes.push_back({1008, 1008,
+      {4004,
+       4004,
+       {.action = reconnect_action::retry_raised_floor, .floor = 2s, .first_spread = 3s}});
+  p.codes.push_back({1008,
+                     1008,
                      {.action = reconnect_action::stop,
                       .qualifier = reconnect_qualifier::credential_refresh,
                       .why = "token"}});

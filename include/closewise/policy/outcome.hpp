@@ -49,7 +49,8 @@ inline constexpr transport_failure all_transport_failures[] = {
 /// The JSON and log name: "dns", "refused", "reset", "timeout", "tls_verify", "tls_other", "other".
 std::string_view to_string(transport_failure f) noexcept;
 /// Parses a name produced by `to_string`; nullopt for anything else.
-[[nodiscard]] std::optional<transport_failure> parse_transport_failure(std::string_view name) noexcept;
+[[nodiscard]] std::optional<transport_failure> parse_transport_failure(
+    std::string_view name) noexcept;
 /// What a person reads as the cause: "DNS failure", "connection refused", ...
 std::string_view describe(transport_failure f) noexcept;
 

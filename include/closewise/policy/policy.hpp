@@ -227,6 +227,6 @@ class retry_state {
 ///   and taken when larger. For HTTP it replaces the raised floor, so the
 ///   wait is `max(Retry-After, backoff)`; a close code's raised floor stays.
 [[nodiscard]] decision decide(const outcome& what, const retry_context& ctx, const config& cfg,
-                const uniform_source& uniform);
+                              const uniform_source& uniform);
 
 }  // namespace closewise::policy

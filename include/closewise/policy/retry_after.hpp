@@ -32,6 +32,7 @@ namespace closewise::policy {
 /// ';' or ','; the digits run to the end or to the next separator, so both
 /// "retry-after=30" and "overloaded; retry-after=30" are understood.
 /// Returns nullopt when there is no well-formed hint.
-[[nodiscard]] std::optional<std::chrono::milliseconds> parse_close_retry_after(std::string_view reason);
+[[nodiscard]] std::optional<std::chrono::milliseconds> parse_close_retry_after(
+    std::string_view reason);
 
 }  // namespace closewise::policy

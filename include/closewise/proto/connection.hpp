@@ -150,8 +150,12 @@ class connection {
   /// RFC 6455 §5.5.1), invalid_utf8 (text that is not UTF-8, when
   /// `config::check_outgoing_utf8`).
   [[nodiscard]] std::error_code send(message_kind kind, std::string_view payload);
-  [[nodiscard]] std::error_code send_text(std::string_view s) { return send(message_kind::text, s); }
-  [[nodiscard]] std::error_code send_binary(std::string_view s) { return send(message_kind::binary, s); }
+  [[nodiscard]] std::error_code send_text(std::string_view s) {
+    return send(message_kind::text, s);
+  }
+  [[nodiscard]] std::error_code send_binary(std::string_view s) {
+    return send(message_kind::binary, s);
+  }
   /// A ping with up to 125 bytes of payload (RFC 6455 §5.5.2); more is
   /// error::invalid_argument. Same state rules as `send`.
   [[nodiscard]] std::error_code ping(std::string_view payload = {});
@@ -185,7 +189,8 @@ class connection {
   /// only (a client masks, a compressor transforms): error::invalid_argument
   /// otherwise.
   [[nodiscard]] std::error_code send_external(message_kind kind, std::string_view payload,
-                                std::uint8_t (&header)[max_header_size], std::size_t& header_size);
+                                              std::uint8_t (&header)[max_header_size],
+                                              std::size_t& header_size);
   /// While the payload of an uncompressed data frame is arriving and at least
   /// `min_size` bytes of it are still due: where the next payload bytes may be
   /// read to directly, and how many (at most what the frame still owes).

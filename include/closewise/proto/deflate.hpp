@@ -67,8 +67,8 @@ std::string format_deflate_offer(const deflate_options& o);
 /// server's limits (a client window limit the client did not offer to obey),
 /// are declined, and the next offer is tried. Other extensions are ignored.
 [[nodiscard]] std::optional<deflate_params> negotiate_deflate(std::string_view offer_header,
-                                                const deflate_options& server,
-                                                std::string& response);
+                                                              const deflate_options& server,
+                                                              std::string& response);
 
 /// Client side: checks the server's Sec-WebSocket-Extensions response value
 /// against what was offered (RFC 7692 §7.1). An empty value means no
@@ -77,8 +77,8 @@ std::string format_deflate_offer(const deflate_options& o);
 /// than offered, client_max_window_bits when not offered) is
 /// error::bad_extension, and the client must fail the connection (§5).
 [[nodiscard]] std::error_code accept_deflate_response(std::string_view response_header,
-                                        const deflate_options& offered,
-                                        std::optional<deflate_params>& out);
+                                                      const deflate_options& offered,
+                                                      std::optional<deflate_params>& out);
 
 /// Compresses and inflates messages for one side of a connection.
 ///
@@ -102,7 +102,7 @@ class deflate_codec {
   /// `max_out` bytes (a deflate bomb stops there, having written at most
   /// max_out + 1 bytes); error::bad_compression on bad data.
   [[nodiscard]] std::error_code decompress(std::string_view fragment, bool fin, std::string& out,
-                             std::size_t max_out);
+                                           std::size_t max_out);
 
  private:
   struct impl;

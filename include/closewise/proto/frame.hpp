@@ -32,9 +32,7 @@ enum class opcode : std::uint8_t {
 
 /// RFC 6455 §5.5: opcodes with the high bit set (close, ping, pong and the
 /// reserved 0xB-0xF) are control frames. The one place the bit is read.
-constexpr bool is_control(opcode op) noexcept {
-  return (static_cast<std::uint8_t>(op) & 0x8) != 0;
-}
+constexpr bool is_control(opcode op) noexcept { return (static_cast<std::uint8_t>(op) & 0x8) != 0; }
 /// RFC 6455 §5.6: a text or binary frame begins a data message; continuation
 /// frames carry the rest of it.
 constexpr bool begins_message(opcode op) noexcept {
@@ -49,13 +47,15 @@ constexpr bool is_reserved(opcode op) noexcept {
     case opcode::binary:
     case opcode::close:
     case opcode::ping:
-    case opcode::pong: return false;
+    case opcode::pong:
+      return false;
   }
   return true;
 }
 /// The opcode's name in the RFC 6455 §11.8 registry, lower case ("text",
 /// "ping"), or "reserved".
 constexpr std::string_view to_string(opcode op) noexcept {
+  // clang-format off
   switch (op) {
     case opcode::continuation: return "continuation";
     case opcode::text: return "text";
@@ -64,6 +64,7 @@ constexpr std::string_view to_string(opcode op) noexcept {
     case opcode::ping: return "ping";
     case opcode::pong: return "pong";
   }
+  // clang-format on
   return "reserved";
 }
 
@@ -101,15 +102,17 @@ std::size_t encode_header(const frame_header& h, std::uint8_t* out) noexcept;
 /// not in its shortest form, is error::bad_length (RFC 6455 §5.2, fail with
 /// 1002). It checks only the format; role, RSV and opcode rules are the
 /// connection's, because they depend on context.
-[[nodiscard]] std::size_t decode_header(const std::uint8_t* data, std::size_t size, frame_header& out,
-                          std::error_code& ec) noexcept;
+[[nodiscard]] std::size_t decode_header(const std::uint8_t* data, std::size_t size,
+                                        frame_header& out, std::error_code& ec) noexcept;
 
 namespace detail {
 /// The key as it sits in memory, advanced by `shift` bytes of the key stream.
 constexpr std::uint32_t advance_mask_key(std::uint32_t key, std::size_t shift) noexcept {
   const int bits = static_cast<int>((shift & 3) * 8);
-  if constexpr (std::endian::native == std::endian::little) return std::rotr(key, bits);
-  else return std::rotl(key, bits);
+  if constexpr (std::endian::native == std::endian::little)
+    return std::rotr(key, bits);
+  else
+    return std::rotl(key, bits);
 }
 /// The out-of-line part of apply_mask: 32 bytes or more, key already advanced.
 void apply_mask_wide(std::uint8_t* data, std::size_t size, std::uint32_t key) noexcept;
@@ -168,6 +171,7 @@ struct close_payload {
 /// Validates a received close payload: 1 byte, over 125 bytes, or a code not
 /// valid on the wire is error::bad_close_payload / error::bad_close_code (1002);
 /// a non-UTF-8 reason is error::invalid_utf8 (1007). `out` is set only on success.
-[[nodiscard]] std::error_code parse_close_payload(std::string_view payload, close_payload& out) noexcept;
+[[nodiscard]] std::error_code parse_close_payload(std::string_view payload,
+                                                  close_payload& out) noexcept;
 
 }  // namespace closewise::proto
