@@ -33,7 +33,8 @@ struct fuzz_handler : proto::handler {
     if (echo && conn) {
       // Echo, and close from inside the hook now and then, to reach the close paths.
       (void)conn->send(kind, payload);
-      if (!payload.empty() && payload[0] == 'C') (void)conn->close(closewise::close_code::normal, "bye");
+      if (!payload.empty() && payload[0] == 'C')
+        (void)conn->close(closewise::close_code::normal, "bye");
     }
   }
   void on_ping(std::string_view p) override {
@@ -82,8 +83,10 @@ void run(proto::role r, std::uint8_t flags, std::size_t chunk, const std::uint8_
         continue;
       }
     }
-    if (flags & 4) c.receive_in_place(buf.data() + at, n);
-    else c.receive(data + at, n);
+    if (flags & 4)
+      c.receive_in_place(buf.data() + at, n);
+    else
+      c.receive(data + at, n);
     at += n;
   }
   c.receive_eof();

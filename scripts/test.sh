@@ -3,7 +3,7 @@
 #   1. a normal build (-Werror) and every test;
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build and every test;
 #   3. ThreadSanitizer build and the threaded/network tests (label "net");
-#   4. each libFuzzer target for a bounded time (FUZZ_SECONDS, default 60).
+#   4. each libFuzzer target for a bounded time (FUZZ_SECONDS, default 30).
 # Installs missing Debian/npm packages first. Exits non-zero on any failure.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,7 +11,7 @@ cd "$here"
 bash scripts/deps.sh test
 
 jobs=${JOBS:-$(nproc)}
-fuzz_seconds=${FUZZ_SECONDS:-60}
+fuzz_seconds=${FUZZ_SECONDS:-30}
 out=${BUILD_ROOT:-$here/out}
 failed=()
 summary=()
@@ -45,32 +45,17 @@ stage asan-ubsan "$out/asan" "" -DCMAKE_BUILD_TYPE=Debug -DCLOSEWISE_SANITIZE=ad
 stage tsan "$out/tsan" "-L net" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLOSEWISE_SANITIZE=thread \
   -DCLOSEWISE_BUILD_EXAMPLES=OFF -DCLOSEWISE_INSTALL=OFF
 
-# Fuzzers: clang + libFuzzer, each for a bounded time from its seed corpus.
+# Fuzzers: clang + libFuzzer, each for FUZZ_SECONDS from its seed corpus
+# (scripts/fuzz.sh builds them and prints executions per target). The seed
+# corpora themselves are replayed by ctest in the stages above (fuzz-replay).
 if ls fuzz/*_fuzz.cpp >/dev/null 2>&1; then
   s=$SECONDS
-  echo "== [fuzz] configure + build"
-  if CXX=clang++ cmake -S "$here" -B "$out/fuzz" -G Ninja -DCLOSEWISE_BUILD_FUZZ=ON -DCLOSEWISE_BUILD_TESTS=OFF \
-       -DCLOSEWISE_BUILD_TOOLS=OFF -DCLOSEWISE_BUILD_EXAMPLES=OFF -DCLOSEWISE_INSTALL=OFF \
-       -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$out/fuzz.configure.log" 2>&1 &&
-     cmake --build "$out/fuzz" -j "$jobs" --target $(for f in fuzz/*_fuzz.cpp; do
-       printf 'closewise_%s ' "$(basename "$f" .cpp)"; done); then
-    fuzz_ok=0; fuzz_n=0
-    for src in fuzz/*_fuzz.cpp; do
-      name=$(basename "$src" .cpp); short=${name%_fuzz}
-      work="$out/fuzz/corpus-$short"; rm -rf "$work"; mkdir -p "$work"
-      fuzz_n=$((fuzz_n + 1))
-      echo "== [fuzz] $name for ${fuzz_seconds}s"
-      if "$out/fuzz/fuzz/closewise_$name" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 \
-           -print_final_stats=1 -artifact_prefix="$out/fuzz/$name-" "$work" "fuzz/corpus/$short" \
-           >"$out/fuzz/$name.log" 2>&1; then
-        fuzz_ok=$((fuzz_ok + 1)); grep -E "stat::number_of_executed_units" "$out/fuzz/$name.log" || true
-      else
-        tail -40 "$out/fuzz/$name.log"; failed+=("fuzz: $name")
-      fi
-    done
-    summary+=("fuzz: $fuzz_ok of $fuzz_n fuzzers ran ${fuzz_seconds}s clean ($((SECONDS - s)) s)")
+  fuzz_n=$(ls fuzz/*_fuzz.cpp | wc -l)
+  if BUILD_ROOT="$out" JOBS="$jobs" bash scripts/fuzz.sh "$fuzz_seconds" 2>&1 | tee "$out/fuzz.log"; then
+    summary+=("fuzz: $fuzz_n fuzzers ran ${fuzz_seconds}s each, clean ($((SECONDS - s)) s)")
   else
-    cat "$out/fuzz.configure.log"; failed+=("fuzz: build")
+    failed+=("fuzz")
+    summary+=("fuzz: failed ($((SECONDS - s)) s)")
   fi
 fi
 

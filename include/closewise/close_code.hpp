@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -75,13 +76,36 @@ enum class reconnect_qualifier : std::uint8_t {
   tls_verify_stops,    ///< 1015: stop on certificate verification failure, else retry
 };
 
-/// The default reconnect decision of a code or range, as data.
+/// What to do after one close code, HTTP status or transport failure, as data.
+///
+/// The one rule type of closewise: the registry's rows (`close_code_info::reconnect`),
+/// the policy's default tables and presets, and every override a user writes or
+/// loads from JSON (`policy::config`) are all `reconnect_rule`. It is a literal,
+/// trivially copyable type, so the tables stay `constexpr`.
+///
+/// `why` is a view. Static text (a literal, or a `constexpr` string) needs no
+/// owner; text made at run time must outlive the rule: `policy::config` keeps
+/// such text for the rules it holds (`config::texts.keep()`, which the JSON
+/// loader uses).
 struct reconnect_rule {
-  reconnect_action action;
+  reconnect_action action = reconnect_action::retry;
   reconnect_qualifier qualifier = reconnect_qualifier::none;
-  std::uint32_t floor_ms = 0;         ///< raised floor for RD (0: the backoff's own floor)
-  std::uint32_t first_spread_ms = 0;  ///< first retry spread over U(0, first_spread_ms)
-  std::string_view why;               ///< one line a person can read
+  /// Raised floor for `retry_raised_floor`: the delay is at least
+  /// `floor + U(0, hint_jitter · floor)`. 0 keeps the backoff's own floor.
+  std::chrono::milliseconds floor{0};
+  /// When non-zero, the first retry of a streak waits
+  /// `max(floor, backoff floor) + U(0, first_spread)`, so clients that lost the
+  /// same server at the same moment come back spread out.
+  std::chrono::milliseconds first_spread{0};
+  /// One line a person can read; it ends the stop reason.
+  std::string_view why = {};
+
+  /// Transitional, the identity: call sites written when the policy had its own
+  /// owning rule type (`policy::rule::from(registry_rule)`, in tests/net) still
+  /// compile. Remove once they copy the rule directly.
+  static constexpr reconnect_rule from(const reconnect_rule& r) noexcept { return r; }
+
+  friend constexpr bool operator==(const reconnect_rule&, const reconnect_rule&) = default;
 };
 
 /// Who may put a code in a close frame.
@@ -93,15 +117,15 @@ enum class sender : std::uint8_t {
 
 /// One row of the registry: a single code or a contiguous range.
 struct close_code_info {
-  std::uint16_t first;
-  std::uint16_t last;
-  std::string_view name;
-  std::string_view meaning;
-  bool on_wire;        ///< may appear in a close frame (RFC 6455 §7.4.1, §7.4.2)
-  sender sent_by;      ///< who may send it
-  bool local_only;     ///< synthesized locally and never sent (1005, 1006, 1015)
-  reconnect_rule reconnect;
-  std::string_view peer_notes;  ///< known behaviour of other implementations
+  std::uint16_t first = 0;
+  std::uint16_t last = 0;
+  std::string_view name = {};
+  std::string_view meaning = {};
+  bool on_wire = false;              ///< may appear in a close frame (RFC 6455 §7.4.1, §7.4.2)
+  sender sent_by = sender::nobody;   ///< who may send it
+  bool local_only = false;           ///< synthesized locally and never sent (1005, 1006, 1015)
+  reconnect_rule reconnect = {};     ///< the default reconnect decision (ARCHITECTURE §3)
+  std::string_view peer_notes = {};  ///< known behaviour of other implementations
 
   /// The application `close()` may send it.
   constexpr bool app_sendable() const noexcept { return sent_by == sender::application; }
@@ -125,127 +149,172 @@ inline constexpr std::string_view notes_uws_3xxx =
 inline constexpr std::string_view notes_local =
     "Must never be sent (RFC 6455 §7.4.1); closewise fails a close frame carrying it with 1002.";
 
-using A = reconnect_action;
-using Q = reconnect_qualifier;
-using S = sender;
+inline constexpr std::string_view never_received =
+    "not a close code; it can never be received from a conforming peer";
+inline constexpr std::chrono::seconds five_s{5};
 }  // namespace detail
 
+// The registry reads like the IANA one: a row names only what is true of it;
+// every field left out is false, `sender::nobody`, zero or empty.
+// clang-format off
 /// The registry, sorted by `first`, covering 0..65535 without gaps or overlaps.
 inline constexpr std::array<close_code_info, 23> close_code_table = {{
-    {0, 999, "Unused", "Not used as a status code", false, detail::S::nobody, false,
-     {detail::A::stop, detail::Q::none, 0, 0,
-      "not a close code; it can never be received from a conforming peer"},
-     ""},
-    {1000, 1000, "Normal Closure", "The purpose of the connection was fulfilled", true,
-     detail::S::application, false,
-     {detail::A::stop, detail::Q::none, 0, 0,
-      "the peer finished on purpose (opt in to retry: some proxies close idle sockets with 1000)"},
-     ""},
-    {1001, 1001, "Going Away", "An endpoint is going away: server shutdown or page navigation",
-     true, detail::S::endpoint, false,
-     {detail::A::retry_raised_floor, detail::Q::none, 0, 5000,
-      "the server is going away; come back later, spread out"},
-     ""},
-    {1002, 1002, "Protocol error", "An endpoint received a frame that violates the protocol",
-     true, detail::S::endpoint, false,
-     {detail::A::retry_with_strikes, detail::Q::none, 0, 0,
-      "a protocol bug repeats; retry, but stop after 3 quick identical closes"},
-     ""},
-    {1003, 1003, "Unsupported Data", "An endpoint received a data type it cannot accept", true,
-     detail::S::endpoint, false,
-     {detail::A::retry_with_strikes, detail::Q::none, 0, 0,
-      "the same data will be refused again; stop after 3 quick identical closes"},
-     ""},
-    {1004, 1004, "Reserved", "Reserved; its meaning might be defined in the future", false,
-     detail::S::nobody, false,
-     {detail::A::retry_with_strikes, detail::Q::none, 0, 0,
-      "never valid on the wire; treated like a protocol error if ever reported"},
-     ""},
-    {1005, 1005, "No Status Rcvd", "A close frame arrived with no status code (local only)",
-     false, detail::S::nobody, true,
-     {detail::A::retry, detail::Q::none, 0, 0, "the peer gave no reason; retry with backoff"},
-     detail::notes_local},
-    {1006, 1006, "Abnormal Closure",
-     "The connection ended without a close frame: TCP drop, timeout or dead heartbeat (local only)",
-     false, detail::S::nobody, true,
-     {detail::A::retry, detail::Q::none, 0, 0, "the transport failed; retry with backoff"},
-     detail::notes_local},
-    {1007, 1007, "Invalid frame payload data",
-     "A message's data was inconsistent with its type, e.g. non-UTF-8 text", true,
-     detail::S::endpoint, false,
-     {detail::A::retry_with_strikes, detail::Q::none, 0, 0,
-      "bad data repeats; stop after 3 quick identical closes"},
-     ""},
-    {1008, 1008, "Policy Violation", "A message violated the endpoint's policy", true,
-     detail::S::endpoint, false,
-     {detail::A::stop, detail::Q::credential_refresh, 0, 0,
-      "the server refused us by policy; retry once only with refreshed credentials"},
-     ""},
-    {1009, 1009, "Message Too Big", "A message was too big to process", true, detail::S::endpoint,
-     false,
-     {detail::A::stop, detail::Q::dead_letter, 0, 0,
-      "resending the same message fails again; retry only after dead-lettering it"},
-     ""},
-    {1010, 1010, "Mandatory Ext.", "The client expected the server to negotiate an extension",
-     true, detail::S::endpoint, false,
-     {detail::A::stop, detail::Q::none, 0, 0, "the extension will still be missing next time"},
-     ""},
-    {1011, 1011, "Internal Error", "The server hit an unexpected condition", true,
-     detail::S::endpoint, false,
-     {detail::A::retry_raised_floor, detail::Q::none, 0, 5000,
-      "a server fault; retry, spread out so the server can recover"},
-     ""},
-    {1012, 1012, "Service Restart", "The service is restarting", true, detail::S::endpoint, false,
-     {detail::A::retry_raised_floor, detail::Q::none, 0, 5000,
-      "the service restarts; retry, spread out to avoid a reconnect storm"},
-     detail::notes_uws_1012_1013},
-    {1013, 1013, "Try Again Later", "The service is overloaded; try again later", true,
-     detail::S::endpoint, false,
-     {detail::A::retry_raised_floor, detail::Q::none, 5000, 5000,
-      "the server sheds load; wait at least 5 s, jittered"},
-     detail::notes_uws_1012_1013},
-    {1014, 1014, "Bad Gateway", "A gateway or proxy got an invalid response upstream", true,
-     detail::S::endpoint, false,
-     {detail::A::retry, detail::Q::none, 0, 0, "an upstream failed; retry with backoff"},
-     detail::notes_1014},
-    {1015, 1015, "TLS handshake", "The TLS handshake failed, e.g. the certificate (local only)",
-     false, detail::S::nobody, true,
-     {detail::A::retry, detail::Q::tls_verify_stops, 0, 0,
-      "stop when the certificate failed verification; retry other TLS failures"},
-     detail::notes_local},
-    {1016, 2999, "Reserved (future RFCs)", "Reserved for future revisions of RFC 6455", false,
-     detail::S::nobody, false,
-     {detail::A::retry, detail::Q::none, 0, 0, "unknown meaning; retry with backoff"}, ""},
-    {3000, 3499, "Registered (library/framework)",
-     "Registered with IANA by libraries and frameworks; retried by default", true,
-     detail::S::application, false,
-     {detail::A::retry, detail::Q::none, 0, 0, "closewise convention: 3000-3499 are retryable"},
-     detail::notes_uws_3xxx},
-    {3500, 3999, "Registered (library/framework)",
-     "Registered with IANA by libraries and frameworks; final by default", true,
-     detail::S::application, false,
-     {detail::A::stop, detail::Q::none, 0, 0, "closewise convention: 3500-3999 are final"},
-     detail::notes_uws_3xxx},
-    {4000, 4499, "Private use", "Private use by applications; retried by default", true,
-     detail::S::application, false,
-     {detail::A::retry, detail::Q::none, 0, 0, "closewise convention: 4000-4499 are retryable"},
-     ""},
-    {4500, 4999, "Private use", "Private use by applications; final by default", true,
-     detail::S::application, false,
-     {detail::A::stop, detail::Q::none, 0, 0, "closewise convention: 4500-4999 are final"}, ""},
-    {5000, 65535, "Invalid", "Outside every range RFC 6455 defines", false, detail::S::nobody,
-     false,
-     {detail::A::stop, detail::Q::none, 0, 0,
-      "not a close code; it can never be received from a conforming peer"},
-     ""},
+    {.first = 0, .last = 999, .name = "Unused", .meaning = "Not used as a status code",
+     .reconnect = {.action = reconnect_action::stop, .why = detail::never_received}},
+
+    {.first = 1000, .last = 1000, .name = "Normal Closure",
+     .meaning = "The purpose of the connection was fulfilled",
+     .on_wire = true, .sent_by = sender::application,
+     .reconnect = {.action = reconnect_action::stop,
+                   .why = "the peer finished on purpose (opt in to retry: some proxies close "
+                          "idle sockets with 1000)"}},
+
+    {.first = 1001, .last = 1001, .name = "Going Away",
+     .meaning = "An endpoint is going away: server shutdown or page navigation",
+     .on_wire = true, .sent_by = sender::endpoint,
+     .reconnect = {.action = reconnect_action::retry_raised_floor, .first_spread = detail::five_s,
+                   .why = "the server is going away; come back later, spread out"}},
+
+    {.first = 1002, .last = 1002, .name = "Protocol error",
+     .meaning = "An endpoint received a frame that violates the protocol",
+     .on_wire = true, .sent_by = sender::endpoint,
+     .reconnect = {.action = reconnect_action::retry_with_strikes,
+                   .why = "a protocol bug repeats; retry, but stop after 3 quick identical closes"}},
+
+    {.first = 1003, .last = 1003, .name = "Unsupported Data",
+     .meaning = "An endpoint received a data type it cannot accept",
+     .on_wire = true, .sent_by = sender::endpoint,
+     .reconnect = {.action = reconnect_action::retry_with_strikes,
+                   .why = "the same data will be refused again; stop after 3 quick identical closes"}},
+
+    {.first = 1004, .last = 1004, .name = "Reserved",
+     .meaning = "Reserved; its meaning might be defined in the future",
+     .reconnect = {.action = reconnect_action::retry_with_strikes,
+                   .why = "never valid on the wire; treated like a protocol error if ever reported"}},
+
+    {.first = 1005, .last = 1005, .name = "No Status Rcvd",
+     .meaning = "A close frame arrived with no status code (local only)",
+     .local_only = true,
+     .reconnect = {.action = reconnect_action::retry,
+                   .why = "the peer gave no reason; retry with backoff"},
+     .peer_notes = detail::notes_local},
+
+    {.first = 1006, .last = 1006, .name = "Abnormal Closure",
+     .meaning = "The connection ended without a close frame: TCP drop, timeout or dead heartbeat "
+                "(local only)",
+     .local_only = true,
+     .reconnect = {.action = reconnect_action::retry,
+                   .why = "the transport failed; retry with backoff"},
+     .peer_notes = detail::notes_local},
+
+    {.first = 1007, .last = 1007, .name = "Invalid frame payload data",
+     .meaning = "A message's data was inconsistent with its type, e.g. non-UTF-8 text",
+     .on_wire = true, .sent_by = sender::endpoint,
+     .reconnect = {.action = reconnect_action::retry_with_strikes,
+                   .why = "bad data repeats; stop after 3 quick identical closes"}},
+
+    {.first = 1008, .last = 1008, .name = "Policy Violation",
+     .meaning = "A message violated the endpoint's policy",
+     .on_wire = true, .sent_by = sender::endpoint,
+     .reconnect = {.action = reconnect_action::stop,
+                   .qualifier = reconnect_qualifier::credential_refresh,
+                   .why = "the server refused us by policy; retry once only with refreshed "
+                          "credentials"}},
+
+    {.first = 1009, .last = 1009, .name = "Message Too Big",
+     .meaning = "A message was too big to process",
+     .on_wire = true, .sent_by = sender::endpoint,
+     .reconnect = {.action = reconnect_action::stop,
+                   .qualifier = reconnect_qualifier::dead_letter,
+                   .why = "resending the same message fails again; retry only after "
+                          "dead-lettering it"}},
+
+    {.first = 1010, .last = 1010, .name = "Mandatory Ext.",
+     .meaning = "The client expected the server to negotiate an extension",
+     .on_wire = true, .sent_by = sender::endpoint,
+     .reconnect = {.action = reconnect_action::stop,
+                   .why = "the extension will still be missing next time"}},
+
+    {.first = 1011, .last = 1011, .name = "Internal Error",
+     .meaning = "The server hit an unexpected condition",
+     .on_wire = true, .sent_by = sender::endpoint,
+     .reconnect = {.action = reconnect_action::retry_raised_floor, .first_spread = detail::five_s,
+                   .why = "a server fault; retry, spread out so the server can recover"}},
+
+    {.first = 1012, .last = 1012, .name = "Service Restart",
+     .meaning = "The service is restarting",
+     .on_wire = true, .sent_by = sender::endpoint,
+     .reconnect = {.action = reconnect_action::retry_raised_floor, .first_spread = detail::five_s,
+                   .why = "the service restarts; retry, spread out to avoid a reconnect storm"},
+     .peer_notes = detail::notes_uws_1012_1013},
+
+    {.first = 1013, .last = 1013, .name = "Try Again Later",
+     .meaning = "The service is overloaded; try again later",
+     .on_wire = true, .sent_by = sender::endpoint,
+     .reconnect = {.action = reconnect_action::retry_raised_floor, .floor = detail::five_s,
+                   .first_spread = detail::five_s,
+                   .why = "the server sheds load; wait at least 5 s, jittered"},
+     .peer_notes = detail::notes_uws_1012_1013},
+
+    {.first = 1014, .last = 1014, .name = "Bad Gateway",
+     .meaning = "A gateway or proxy got an invalid response upstream",
+     .on_wire = true, .sent_by = sender::endpoint,
+     .reconnect = {.action = reconnect_action::retry,
+                   .why = "an upstream failed; retry with backoff"},
+     .peer_notes = detail::notes_1014},
+
+    {.first = 1015, .last = 1015, .name = "TLS handshake",
+     .meaning = "The TLS handshake failed, e.g. the certificate (local only)",
+     .local_only = true,
+     .reconnect = {.action = reconnect_action::retry,
+                   .qualifier = reconnect_qualifier::tls_verify_stops,
+                   .why = "stop when the certificate failed verification; retry other TLS "
+                          "failures"},
+     .peer_notes = detail::notes_local},
+
+    {.first = 1016, .last = 2999, .name = "Reserved (future RFCs)",
+     .meaning = "Reserved for future revisions of RFC 6455",
+     .reconnect = {.action = reconnect_action::retry,
+                   .why = "unknown meaning; retry with backoff"}},
+
+    {.first = 3000, .last = 3499, .name = "Registered (library/framework)",
+     .meaning = "Registered with IANA by libraries and frameworks; retried by default",
+     .on_wire = true, .sent_by = sender::application,
+     .reconnect = {.action = reconnect_action::retry,
+                   .why = "closewise convention: 3000-3499 are retryable"},
+     .peer_notes = detail::notes_uws_3xxx},
+
+    {.first = 3500, .last = 3999, .name = "Registered (library/framework)",
+     .meaning = "Registered with IANA by libraries and frameworks; final by default",
+     .on_wire = true, .sent_by = sender::application,
+     .reconnect = {.action = reconnect_action::stop,
+                   .why = "closewise convention: 3500-3999 are final"},
+     .peer_notes = detail::notes_uws_3xxx},
+
+    {.first = 4000, .last = 4499, .name = "Private use",
+     .meaning = "Private use by applications; retried by default",
+     .on_wire = true, .sent_by = sender::application,
+     .reconnect = {.action = reconnect_action::retry,
+                   .why = "closewise convention: 4000-4499 are retryable"}},
+
+    {.first = 4500, .last = 4999, .name = "Private use",
+     .meaning = "Private use by applications; final by default",
+     .on_wire = true, .sent_by = sender::application,
+     .reconnect = {.action = reconnect_action::stop,
+                   .why = "closewise convention: 4500-4999 are final"}},
+
+    {.first = 5000, .last = 65535, .name = "Invalid",
+     .meaning = "Outside every range RFC 6455 defines",
+     .reconnect = {.action = reconnect_action::stop, .why = detail::never_received}},
 }};
+// clang-format on
 
 /// What one peer does with a code, as measured by closewise's interop tests.
 struct peer_observation {
-  std::string_view codes;      ///< the codes the row covers, e.g. "1012-1014"
-  std::string_view peer;       ///< name and version
-  std::string_view on_send;    ///< can the peer's API send it
-  std::string_view on_receipt; ///< what the peer reports when closewise sends it
+  std::string_view codes;       ///< the codes the row covers, e.g. "1012-1014"
+  std::string_view peer;        ///< name and version
+  std::string_view on_send;     ///< can the peer's API send it
+  std::string_view on_receipt;  ///< what the peer reports when closewise sends it
 };
 
 /// The per-peer matrix (code x peer x on send / on receipt). Rows with a
@@ -259,8 +328,8 @@ inline constexpr std::array<peer_observation, 12> peer_matrix = {{
     {"1000, 3000-4999", "Chromium 156", "yes (ws.close)", "exact, wasClean=true"},
     {"1001-1003, 1007-1014", "Chromium 156", "no: InvalidAccessError (WHATWG)",
      "1001, 1008, 1011, 1012, 1013, 1014 measured: exact, wasClean=true, not rewritten"},
-    {"1005, 1006, 1015", "python-websockets 10.4, Node ws 8.23, Chromium 156",
-     "refused by the API", "never sent by closewise"},
+    {"1005, 1006, 1015", "python-websockets 10.4, Node ws 8.23, Chromium 156", "refused by the API",
+     "never sent by closewise"},
     {"TCP drop", "python-websockets 10.4, Node ws 8.23", "-", "1006"},
     {"TCP drop", "Chromium 156", "-", "1006, reason \"\", wasClean=false"},
     {"1014", "Boost.Beast 1.81", "-", "fails the connection (1014 predates its code table)"},
@@ -277,7 +346,10 @@ constexpr const close_code_info& info(close_code code) noexcept {
   std::size_t lo = 0, hi = close_code_table.size();  // binary search over sorted rows
   while (hi - lo > 1) {
     const std::size_t mid = (lo + hi) / 2;
-    if (close_code_table[mid].first <= v) lo = mid; else hi = mid;
+    if (close_code_table[mid].first <= v)
+      lo = mid;
+    else
+      hi = mid;
   }
   return close_code_table[lo];
 }
@@ -295,7 +367,7 @@ constexpr bool is_local_only(close_code c) noexcept { return info(c).local_only;
 constexpr std::string_view name(close_code c) noexcept { return info(c).name; }
 
 /// Parses a decimal close code ("1014"); nullopt for anything else or > 65535.
-constexpr std::optional<close_code> parse_close_code(std::string_view s) noexcept {
+[[nodiscard]] constexpr std::optional<close_code> parse_close_code(std::string_view s) noexcept {
   if (s.empty() || s.size() > 5) return std::nullopt;
   std::uint32_t v = 0;
   for (char ch : s) {

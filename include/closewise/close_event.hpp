@@ -40,19 +40,20 @@ struct close_event {
 
 /// Checks a close reason before it is sent: at most 123 bytes of valid UTF-8.
 /// Returns `error::close_reason_too_long` or `error::close_reason_not_utf8`.
-std::error_code validate_close_reason(std::string_view reason) noexcept;
+[[nodiscard]] std::error_code validate_close_reason(std::string_view reason) noexcept;
 
 /// Checks what the application's `close(code, reason)` may send: 1000 and
 /// 3000-4999 with a valid reason (ARCHITECTURE §2). It never truncates.
-std::error_code validate_app_close(close_code code, std::string_view reason) noexcept;
+[[nodiscard]] std::error_code validate_app_close(close_code code, std::string_view reason) noexcept;
 
 /// Like `validate_app_close`, for endpoint/protocol paths that may also send
 /// 1001-1003 and 1007-1014 (server shutdown, load shedding, policy hooks).
-std::error_code validate_endpoint_close(close_code code, std::string_view reason) noexcept;
+[[nodiscard]] std::error_code validate_endpoint_close(close_code code,
+                                                      std::string_view reason) noexcept;
 
 /// Explicitly shortens `reason` to at most `max_bytes` on a code-point
 /// boundary. Invalid UTF-8 is cut before the first invalid byte.
-std::string_view truncate_close_reason(std::string_view reason,
-                                       std::size_t max_bytes = max_close_reason) noexcept;
+[[nodiscard]] std::string_view truncate_close_reason(
+    std::string_view reason, std::size_t max_bytes = max_close_reason) noexcept;
 
 }  // namespace closewise

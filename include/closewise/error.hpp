@@ -23,36 +23,36 @@ enum class error {
   invalid_argument,             ///< an argument outside its documented domain
 
   // --- protocol violations by the peer (condition::protocol_violation) ---
-  bad_frame = 100,          ///< malformed frame header
-  bad_opcode,               ///< reserved opcode 3-7 or B-F
-  bad_rsv,                  ///< an RSV bit set without a negotiated extension
-  bad_masking,              ///< masked server frame / unmasked client frame
-  bad_control_frame,        ///< control frame over 125 bytes or fragmented
-  bad_continuation,         ///< continuation without a message, or data frame inside one
-  bad_length,               ///< 64-bit length with the top bit set, or non-minimal
-  invalid_utf8,             ///< text message or close reason not UTF-8 (1007)
-  message_too_big,          ///< over max_message / max_frame (1009)
-  bad_close_payload,        ///< 1-byte or >125-byte close payload
-  bad_close_code,           ///< received close code not valid on the wire
-  bad_compression,          ///< permessage-deflate stream could not be inflated
-  unsupported_data,         ///< a data type this endpoint does not accept (1003)
+  bad_frame = 100,    ///< malformed frame header
+  bad_opcode,         ///< reserved opcode 3-7 or B-F
+  bad_rsv,            ///< an RSV bit set without a negotiated extension
+  bad_masking,        ///< masked server frame / unmasked client frame
+  bad_control_frame,  ///< control frame over 125 bytes or fragmented
+  bad_continuation,   ///< continuation without a message, or data frame inside one
+  bad_length,         ///< 64-bit length with the top bit set, or non-minimal
+  invalid_utf8,       ///< text message or close reason not UTF-8 (1007)
+  message_too_big,    ///< over max_message / max_frame (1009)
+  bad_close_payload,  ///< 1-byte or >125-byte close payload
+  bad_close_code,     ///< received close code not valid on the wire
+  bad_compression,    ///< permessage-deflate stream could not be inflated
+  unsupported_data,   ///< a data type this endpoint does not accept (1003)
 
   // --- handshake (condition::handshake_failed) ---
-  bad_http = 200,           ///< unparseable HTTP
-  header_too_large,         ///< HTTP headers over the configured limit
-  bad_method,               ///< not GET
-  bad_http_version,         ///< not HTTP/1.1 or later
-  no_host,                  ///< missing Host
-  bad_upgrade,              ///< Upgrade header lacks "websocket"
-  bad_connection,           ///< Connection header lacks "upgrade"
-  bad_key,                  ///< Sec-WebSocket-Key missing or not 16 bytes of base64
-  bad_version,              ///< Sec-WebSocket-Version is not 13 (426)
-  bad_accept,               ///< Sec-WebSocket-Accept does not match the key
-  bad_subprotocol,          ///< server picked a subprotocol that was not offered
-  bad_extension,            ///< server picked an extension/parameter not offered
-  bad_status,               ///< the server answered with a status other than 101
-  origin_not_allowed,       ///< Origin not in the allowlist (403)
-  handshake_refused,        ///< the application refused the request
+  bad_http = 200,      ///< unparseable HTTP
+  header_too_large,    ///< HTTP headers over the configured limit
+  bad_method,          ///< not GET
+  bad_http_version,    ///< not HTTP/1.1 or later
+  no_host,             ///< missing Host
+  bad_upgrade,         ///< Upgrade header lacks "websocket"
+  bad_connection,      ///< Connection header lacks "upgrade"
+  bad_key,             ///< Sec-WebSocket-Key missing or not 16 bytes of base64
+  bad_version,         ///< Sec-WebSocket-Version is not 13 (426)
+  bad_accept,          ///< Sec-WebSocket-Accept does not match the key
+  bad_subprotocol,     ///< server picked a subprotocol that was not offered
+  bad_extension,       ///< server picked an extension/parameter not offered
+  bad_status,          ///< the server answered with a status other than 101
+  origin_not_allowed,  ///< Origin not in the allowlist (403)
+  handshake_refused,   ///< the application refused the request
 
   // --- transport (condition::transport / timeout / tls) ---
   eof_without_close = 300,  ///< the stream ended without a close frame
@@ -69,10 +69,10 @@ enum class error {
   aborted,                  ///< the connection was aborted locally (shutdown deadline)
 
   // --- queues and backpressure (condition::backpressure) ---
-  queue_full = 400,         ///< a bounded send queue refused the message
-  message_dropped,          ///< the overflow policy dropped the message
-  slow_consumer,            ///< the peer does not read fast enough
-  not_sent,                 ///< the message was never sent (give-up, close deadline)
+  queue_full = 400,  ///< a bounded send queue refused the message
+  message_dropped,   ///< the overflow policy dropped the message
+  slow_consumer,     ///< the peer does not read fast enough
+  not_sent,          ///< the message was never sent (give-up, close deadline)
 };
 
 /// Groups of errors that callers compare against.

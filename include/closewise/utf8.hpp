@@ -19,12 +19,12 @@ namespace closewise {
 class utf8_validator {
  public:
   /// Validates the next piece; false once the input is definitely invalid.
-  bool feed(const std::uint8_t* data, std::size_t size) noexcept;
+  [[nodiscard]] bool feed(const std::uint8_t* data, std::size_t size) noexcept;
   bool feed(std::string_view s) noexcept {
     return feed(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
   }
   /// True when everything fed so far was valid and no sequence is left open.
-  bool finish() const noexcept { return state_ == accept; }
+  [[nodiscard]] bool finish() const noexcept { return state_ == accept; }
   /// True while nothing invalid has been seen (a sequence may still be open).
   bool ok() const noexcept { return state_ != reject; }
   void reset() noexcept { state_ = accept; }
@@ -36,6 +36,6 @@ class utf8_validator {
 };
 
 /// True when `s` is complete, valid UTF-8.
-bool is_valid_utf8(std::string_view s) noexcept;
+[[nodiscard]] bool is_valid_utf8(std::string_view s) noexcept;
 
 }  // namespace closewise

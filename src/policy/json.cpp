@@ -137,8 +137,9 @@ reconnect_qualifier parse_qualifier(const json& j, const std::string& path) {
   fail(path, expected);
 }
 
-// A rule is an action name, or an object with the action and its refinements.
-rule parse_rule(const json& j, const std::string& path) {
+// A rule is an action name, or an object with the action and its refinements;
+// its "why" is kept by the config being loaded.
+rule parse_rule(const json& j, const std::string& path, text_store& texts) {
   rule r;
   if (j.is_string()) {
     r.action = parse_action(j, path);
@@ -154,7 +155,7 @@ rule parse_rule(const json& j, const std::string& path) {
   if (j.contains("first_spread_ms")) {
     r.first_spread = duration(j.at("first_spread_ms"), path + ".first_spread_ms");
   }
-  if (j.contains("why")) r.why = text(j.at("why"), path + ".why");
+  if (j.contains("why")) r.why = texts.keep(text(j.at("why"), path + ".why"));
   return r;
 }
 
@@ -276,7 +277,7 @@ config parse_config(const json& root) {
       const std::string kpath = path + ".codes" + quoted_key(key);
       const auto [first, last] = parse_range(key, kpath, 0, 65535);
       cfg.codes.push_back({static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(last),
-                           parse_rule(value, kpath)});
+                           parse_rule(value, kpath, cfg.texts)});
     }
   }
   if (root.contains("statuses")) {
@@ -285,7 +286,7 @@ config parse_config(const json& root) {
     for (const auto& [key, value] : statuses.items()) {
       const std::string kpath = path + ".statuses" + quoted_key(key);
       const auto [first, last] = parse_range(key, kpath, 100, 999);
-      cfg.statuses.push_back({first, last, parse_rule(value, kpath)});
+      cfg.statuses.push_back({first, last, parse_rule(value, kpath, cfg.texts)});
     }
   }
   if (root.contains("transport")) {
@@ -299,7 +300,7 @@ config parse_config(const json& root) {
         for (auto f : all_transport_failures) names.push_back(to_string(f));
         fail(kpath, one_of(names));
       }
-      cfg.transports.push_back({*failure, parse_rule(value, kpath)});
+      cfg.transports.push_back({*failure, parse_rule(value, kpath, cfg.texts)});
     }
   }
   return cfg;
@@ -359,7 +360,9 @@ load_result parse_policy(std::string_view json_text) {
   json root;
   try {
     root = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too large for any JSON number type
+    // ("1e999999") is out_of_range, and must not escape as an exception either.
     return failure(json_error::syntax, std::string("policy: not valid JSON: ") + e.what());
   }
   try {

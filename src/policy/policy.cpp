@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <string>
 
 #include "closewise/error.hpp"
@@ -14,6 +15,7 @@ using std::chrono::milliseconds;
 using A = reconnect_action;
 using Q = reconnect_qualifier;
 
+constexpr std::chrono::seconds five_s{5};
 constexpr std::string_view not_a_status = "not an HTTP status; the answer cannot be trusted";
 constexpr std::string_view other_4xx =
     "the server refuses this request as written; sending it again changes nothing";
@@ -22,65 +24,59 @@ constexpr std::string_view other_4xx =
 
 // ARCHITECTURE §3, HTTP status of a failed handshake; the rows it leaves open
 // follow the rationale in policy.hpp.
-const std::array<status_rule_row, 23> default_status_rules = {{
-    {0, 99, {A::stop, Q::none, 0, 0, not_a_status}},
-    {100,
-     399,
-     {A::stop, Q::none, 0, 0,
-      "the server answered, but not as a WebSocket endpoint (redirects are not followed)"}},
-    {400, 400, {A::stop, Q::none, 0, 0, "the server rejects the upgrade request as malformed"}},
-    {401,
-     401,
-     {A::stop, Q::credential_refresh, 0, 0,
-      "the server wants credentials; retry once only with refreshed ones"}},
-    {402, 402, {A::stop, Q::none, 0, 0, other_4xx}},
-    {403,
-     403,
-     {A::stop, Q::credential_refresh, 0, 0,
-      "the server forbids us; retry once only with refreshed credentials"}},
-    {404, 404, {A::stop, Q::none, 0, 0, "there is no WebSocket endpoint at this URL"}},
-    {405, 405, {A::stop, Q::none, 0, 0, "the server does not allow GET at this URL"}},
-    {406, 407, {A::stop, Q::none, 0, 0, other_4xx}},
-    {408,
-     408,
-     {A::retry, Q::none, 0, 0, "the server gave up waiting for our request; retry with backoff"}},
-    {409, 425, {A::stop, Q::none, 0, 0, other_4xx}},
-    {426,
-     426,
-     {A::stop, Q::none, 0, 0, "the server wants a protocol version this client does not speak"}},
-    {427, 428, {A::stop, Q::none, 0, 0, other_4xx}},
-    {429,
-     429,
-     {A::retry_raised_floor, Q::none, 5000, 5000,
-      "the server rate-limits us; wait for Retry-After, else at least 5 s, jittered"}},
-    {430, 499, {A::stop, Q::none, 0, 0, other_4xx}},
-    {500, 500, {A::retry, Q::none, 0, 0, "a server fault; retry with backoff"}},
-    {501,
-     501,
-     {A::stop, Q::none, 0, 0, "the server does not implement this; it will not next time either"}},
-    {502,
-     502,
-     {A::retry, Q::none, 0, 0, "a gateway got a bad answer upstream; retry with backoff"}},
-    {503,
-     503,
-     {A::retry_raised_floor, Q::none, 5000, 5000,
-      "the service is unavailable; wait for Retry-After, else at least 5 s, jittered"}},
-    {504, 504, {A::retry, Q::none, 0, 0, "a gateway timed out upstream; retry with backoff"}},
-    {505, 505, {A::stop, Q::none, 0, 0, "the server does not speak our HTTP version"}},
-    {506, 599, {A::retry, Q::none, 0, 0, "a server-side failure; retry with backoff"}},
-    {600, 999, {A::stop, Q::none, 0, 0, not_a_status}},
+// clang-format off
+const std::array<status_override, 23> default_status_rules = {{
+    {0, 99, {.action = A::stop, .why = not_a_status}},
+    {100, 399, {.action = A::stop,
+                .why = "the server answered, but not as a WebSocket endpoint (redirects are not "
+                       "followed)"}},
+    {400, 400, {.action = A::stop, .why = "the server rejects the upgrade request as malformed"}},
+    {401, 401, {.action = A::stop, .qualifier = Q::credential_refresh,
+                .why = "the server wants credentials; retry once only with refreshed ones"}},
+    {402, 402, {.action = A::stop, .why = other_4xx}},
+    {403, 403, {.action = A::stop, .qualifier = Q::credential_refresh,
+                .why = "the server forbids us; retry once only with refreshed credentials"}},
+    {404, 404, {.action = A::stop, .why = "there is no WebSocket endpoint at this URL"}},
+    {405, 405, {.action = A::stop, .why = "the server does not allow GET at this URL"}},
+    {406, 407, {.action = A::stop, .why = other_4xx}},
+    {408, 408, {.action = A::retry,
+                .why = "the server gave up waiting for our request; retry with backoff"}},
+    {409, 425, {.action = A::stop, .why = other_4xx}},
+    {426, 426, {.action = A::stop,
+                .why = "the server wants a protocol version this client does not speak"}},
+    {427, 428, {.action = A::stop, .why = other_4xx}},
+    {429, 429, {.action = A::retry_raised_floor, .floor = five_s, .first_spread = five_s,
+                .why = "the server rate-limits us; wait for Retry-After, else at least 5 s, "
+                       "jittered"}},
+    {430, 499, {.action = A::stop, .why = other_4xx}},
+    {500, 500, {.action = A::retry, .why = "a server fault; retry with backoff"}},
+    {501, 501, {.action = A::stop,
+                .why = "the server does not implement this; it will not next time either"}},
+    {502, 502, {.action = A::retry,
+                .why = "a gateway got a bad answer upstream; retry with backoff"}},
+    {503, 503, {.action = A::retry_raised_floor, .floor = five_s, .first_spread = five_s,
+                .why = "the service is unavailable; wait for Retry-After, else at least 5 s, "
+                       "jittered"}},
+    {504, 504, {.action = A::retry, .why = "a gateway timed out upstream; retry with backoff"}},
+    {505, 505, {.action = A::stop, .why = "the server does not speak our HTTP version"}},
+    {506, 599, {.action = A::retry, .why = "a server-side failure; retry with backoff"}},
+    {600, 999, {.action = A::stop, .why = not_a_status}},
 }};
 
+// Indexed by transport_failure: dns, refused, reset, timeout, tls_verify, tls_other, other.
 const std::array<reconnect_rule, 7> default_transport_rules = {{
-    {A::retry, Q::none, 0, 0, "the name may resolve once the network is back; retry with backoff"},
-    {A::retry, Q::none, 0, 0, "nothing listens yet, the server may be restarting; retry"},
-    {A::retry, Q::none, 0, 0, "the connection dropped; retry with backoff"},
-    {A::retry, Q::none, 0, 0, "the server or network is slow; retry with backoff"},
-    {A::stop, Q::none, 0, 0,
-     "the server's certificate is not trusted; retrying will not make it trusted"},
-    {A::retry, Q::none, 0, 0, "a TLS failure other than verification; retry with backoff"},
-    {A::retry, Q::none, 0, 0, "an I/O failure; retry with backoff"},
+    {.action = A::retry,
+     .why = "the name may resolve once the network is back; retry with backoff"},
+    {.action = A::retry,
+     .why = "nothing listens yet, the server may be restarting; retry"},
+    {.action = A::retry, .why = "the connection dropped; retry with backoff"},
+    {.action = A::retry, .why = "the server or network is slow; retry with backoff"},
+    {.action = A::stop,
+     .why = "the server's certificate is not trusted; retrying will not make it trusted"},
+    {.action = A::retry, .why = "a TLS failure other than verification; retry with backoff"},
+    {.action = A::retry, .why = "an I/O failure; retry with backoff"},
 }};
+// clang-format on
 
 std::string_view to_string(reconnect_action a) noexcept {
   switch (a) {
@@ -110,14 +106,10 @@ std::string_view to_string(reconnect_qualifier q) noexcept {
   return "none";
 }
 
-rule rule::from(const reconnect_rule& r) {
-  rule out;
-  out.action = r.action;
-  out.qualifier = r.qualifier;
-  out.floor = milliseconds{r.floor_ms};
-  out.first_spread = milliseconds{r.first_spread_ms};
-  out.why = std::string(r.why);
-  return out;
+std::string_view text_store::keep(std::string_view text) {
+  // Each text is its own allocation, so growing the vector never moves the bytes a view points at.
+  texts_.push_back(std::make_shared<const std::string>(text));
+  return *texts_.back();
 }
 
 namespace {
@@ -143,19 +135,19 @@ const rule* find_override(const Overrides& overrides, Key key) {
 rule rule_for_code(close_code code, const config& cfg) {
   if (const rule* r = find_override(cfg.codes, to_int(code))) return *r;
   if (code == close_code::normal && cfg.reconnect_on_normal_close) {
-    return rule{A::retry, Q::none, milliseconds{0}, milliseconds{0},
-                "retry after a normal close (reconnect_on_normal_close is on)"};
+    return {.action = A::retry,
+            .why = "retry after a normal close (reconnect_on_normal_close is on)"};
   }
-  return rule::from(info(code).reconnect);
+  return info(code).reconnect;
 }
 
 rule rule_for_status(unsigned status, const config& cfg) {
   if (const rule* r = find_override(cfg.statuses, status)) return *r;
   const unsigned key = std::min(status, default_status_rules.back().last);
   for (const auto& row : default_status_rules) {
-    if (key >= row.first && key <= row.last) return rule::from(row.rule);
+    if (key >= row.first && key <= row.last) return row.rule;
   }
-  return rule::from(default_status_rules.back().rule);
+  return default_status_rules.back().rule;
 }
 
 rule rule_for_transport(transport_failure failure, const config& cfg) {
@@ -164,7 +156,7 @@ rule rule_for_transport(transport_failure failure, const config& cfg) {
     if (o.failure == failure) found = &o.rule;  // the later entry wins
   }
   if (found != nullptr) return *found;
-  return rule::from(default_transport_rules[static_cast<std::size_t>(failure)]);
+  return default_transport_rules[static_cast<std::size_t>(failure)];
 }
 
 clock_reading clock_reading::now() noexcept {
@@ -232,12 +224,13 @@ decision decide(const outcome& what, const retry_context& ctx, const config& cfg
 
   const auto* ev = std::get_if<close_event>(&what);
   const auto* refusal = std::get_if<http_refusal>(&what);
-  rule r = ev        ? rule_for_code(ev->code, cfg)
-           : refusal ? rule_for_status(refusal->status, cfg)
-                     : rule_for_transport(std::get<transport_failure>(what), cfg);
+  const rule r = ev        ? rule_for_code(ev->code, cfg)
+                 : refusal ? rule_for_status(refusal->status, cfg)
+                           : rule_for_transport(std::get<transport_failure>(what), cfg);
   // An override loaded without a "why" still gives a readable reason.
-  if (r.why.empty())
-    r.why = "the policy \"" + cfg.name + "\" says " + std::string(to_string(r.action));
+  const std::string why =
+      r.why.empty() ? "the policy \"" + cfg.name + "\" says " + std::string(to_string(r.action))
+                    : std::string(r.why);
 
   // Qualifiers turn a stop into a conditional retry, or a retry into a conditional stop.
   bool refresh = false;
@@ -251,25 +244,25 @@ decision decide(const outcome& what, const retry_context& ctx, const config& cfg
       break;
     case Q::credential_refresh:
       if (ctx.credentials_refreshed) {
-        return stop(r.why + " (credentials were already refreshed once)");
+        return stop(why + " (credentials were already refreshed once)");
       }
       refresh = true;
       break;
     case Q::dead_letter:
       if (!ctx.offending_message_known) {
-        return stop(r.why + " (the offending outgoing message is not known)");
+        return stop(why + " (the offending outgoing message is not known)");
       }
       dead_letter = true;
       break;
     case Q::none:
       break;
   }
-  if (r.action == A::stop && !refresh && !dead_letter) return stop(r.why);
+  if (r.action == A::stop && !refresh && !dead_letter) return stop(why);
 
   // Limits, in the order a person would check them.
   if (r.action == A::retry_with_strikes && ctx.strikes >= cfg.strike_limit) {
     return stop(std::to_string(ctx.strikes) + " identical closes in a row, none open for " +
-                ms_text(cfg.min_uptime) + "; giving up (" + r.why + ")");
+                ms_text(cfg.min_uptime) + "; giving up (" + why + ")");
   }
   if (cfg.max_attempts && ctx.attempt >= *cfg.max_attempts) {
     return stop("giving up after " + std::to_string(ctx.attempt) + " retries (max_attempts " +
@@ -309,7 +302,7 @@ decision decide(const outcome& what, const retry_context& ctx, const config& cfg
   d.dead_letter = dead_letter;
   if (refresh) {
     d.kind = decision_kind::refresh_credentials;
-    d.reason = cause + ": " + r.why + " (no new credentials)";
+    d.reason = cause + ": " + why + " (no new credentials)";
   }
   return d;
 }

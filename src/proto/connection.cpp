@@ -14,6 +14,7 @@
 namespace closewise::proto {
 
 std::string_view to_string(state s) noexcept {
+  // clang-format off
   switch (s) {
     case state::connecting: return "connecting";
     case state::open: return "open";
@@ -21,6 +22,7 @@ std::string_view to_string(state s) noexcept {
     case state::closing_remote: return "closing_remote";
     case state::closed: return "closed";
   }
+  // clang-format on
   return "unknown";
 }
 
@@ -36,8 +38,8 @@ std::uint32_t default_mask_key() noexcept {
   thread_local std::array<std::uint32_t, 64> pool{};
   thread_local std::size_t next = pool.size();
   if (next == pool.size()) {
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(pool.data()),
-                   static_cast<int>(sizeof(pool))) != 1) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(pool.data()), static_cast<int>(sizeof(pool))) !=
+        1) {
       std::random_device rd;  // only if the CSPRNG is unavailable
       for (auto& k : pool) k = rd();
     }
@@ -49,6 +51,7 @@ std::uint32_t default_mask_key() noexcept {
 // RFC 6455 §7.4.1: 1007 for data inconsistent with its type, 1009 for too big,
 // 1002 for every other protocol error.
 close_code failure_code(error e) noexcept {
+  // clang-format off
   switch (e) {
     case error::invalid_utf8:
     case error::bad_compression: return close_code::invalid_payload;
@@ -56,10 +59,12 @@ close_code failure_code(error e) noexcept {
     case error::unsupported_data: return close_code::unsupported_data;
     default: return close_code::protocol_error;
   }
+  // clang-format on
 }
 
 // Short, fixed close reasons, so a failing frame is readable in a packet dump.
 std::string_view failure_reason(error e) noexcept {
+  // clang-format off
   switch (e) {
     case error::bad_opcode: return "reserved opcode";
     case error::bad_rsv: return "reserved bit set";
@@ -75,6 +80,7 @@ std::string_view failure_reason(error e) noexcept {
     case error::unsupported_data: return "unsupported data type";
     default: return "protocol error";
   }
+  // clang-format on
 }
 
 void release(std::string& s) noexcept {
@@ -138,8 +144,9 @@ struct connection::impl {
           check_outgoing_utf8(c.check_outgoing_utf8),
           accept_text(c.accept_text),
           accept_binary(c.accept_binary),
-          mask_key(c.mask_key ? std::make_unique<std::function<std::uint32_t()>>(std::move(c.mask_key))
-                              : nullptr) {}
+          mask_key(c.mask_key
+                       ? std::make_unique<std::function<std::uint32_t()>>(std::move(c.mask_key))
+                       : nullptr) {}
     std::size_t max_message;
     std::size_t max_frame;
     bool auto_pong;
@@ -164,7 +171,7 @@ struct connection::impl {
 
   // ---- receive: the frame being parsed ---------------------------------------
   bool reading_header_ = true;
-  std::uint8_t hlen_ = 0;                         // bytes of a split header in hbuf_
+  std::uint8_t hlen_ = 0;  // bytes of a split header in hbuf_
   std::array<std::uint8_t, max_header_size> hbuf_;
   frame_header fh_;
   std::uint64_t left_ = 0;  // payload bytes of fh_ not seen yet
@@ -196,13 +203,12 @@ struct connection::impl {
     deflate_state(role r, const deflate_params& p, std::size_t min) : codec(r, p), min_size(min) {}
     deflate_codec codec;
     std::size_t min_size;  ///< config::deflate_min_size
-    std::string comp;  // compressed outgoing message
+    std::string comp;      // compressed outgoing message
   };
   std::unique_ptr<deflate_state> dfl_;
 
   bool can_send() const noexcept { return st_ == state::open || st_ == state::closing_remote; }
   bool can_receive() const noexcept { return st_ == state::open || st_ == state::closing_local; }
-
 
   // ---- output ----------------------------------------------------------------
   std::uint32_t next_key() { return cfg_.mask_key ? (*cfg_.mask_key)() : default_mask_key(); }
@@ -273,8 +279,8 @@ struct connection::impl {
     return {};
   }
 
-  std::error_code send_external(message_kind kind, std::string_view payload,
-                                std::uint8_t* hdr, std::size_t& hlen) {
+  std::error_code send_external(message_kind kind, std::string_view payload, std::uint8_t* hdr,
+                                std::size_t& hlen) {
     if (role_ != role::server || dfl_) return error::invalid_argument;
     if (auto ec = check_data(kind, payload)) return ec;
     frame_header h;
@@ -373,10 +379,9 @@ struct connection::impl {
           hlen_ = 0;
         }
         if (!start_frame()) break;
-        const auto opv = static_cast<std::uint8_t>(fh_.op);
         // Fast path: a whole unfragmented, uncompressed data frame is delivered
         // as a view of the input, unmasked in place or into one scratch copy.
-        if (opv == 1 || opv == 2) {
+        if (begins_message(fh_.op)) {
           if (fh_.fin && !fh_.rsv1 && n >= left_) {
             const auto len = static_cast<std::size_t>(left_);
             deliver_whole(p, len, writable);
@@ -385,13 +390,15 @@ struct connection::impl {
             continue;
           }
           begin_message();
-        } else if ((opv & 0x8) != 0 && n >= left_) {
-          // A whole control frame: unmask in place or on the stack, no buffering.
+        } else if (is_control(fh_.op) && n >= left_) {
+          // A whole control frame: unmasked in place or on the stack, no buffering.
           const auto len = static_cast<std::size_t>(left_);
           std::uint8_t copy[max_control_payload];
-          std::uint8_t* body = writable ? const_cast<std::uint8_t*>(p) : copy;
-          if (!writable && len != 0) std::memcpy(copy, p, len);
-          if (fh_.masked) apply_mask(body, len, fh_.mask_key);
+          const std::uint8_t* body =
+              unmask(p, len, writable, [&copy](const std::uint8_t* src, std::size_t k) {
+                std::memcpy(copy, src, k);
+                return copy;
+              });
           p += len;
           n -= len;
           on_control(std::string_view(reinterpret_cast<const char*>(body), len));
@@ -435,8 +442,8 @@ struct connection::impl {
       return {nullptr, 0};
     auto& b = msg();
     b.make_room(static_cast<std::size_t>(std::min<std::uint64_t>(left_, max_window_ahead)));
-    const std::size_t room = static_cast<std::size_t>(
-        std::min<std::uint64_t>(left_, b.capacity() - b.size()));
+    const std::size_t room =
+        static_cast<std::size_t>(std::min<std::uint64_t>(left_, b.capacity() - b.size()));
     return {b.data() + b.size(), room};
   }
 
@@ -457,37 +464,68 @@ struct connection::impl {
 
   /// Checks a header in context; fails the connection and returns false when it breaks a rule.
   bool start_frame() {
-    const auto opv = static_cast<std::uint8_t>(fh_.op);
-    const bool ctrl = (opv & 0x8) != 0;
+    const opcode op = fh_.op;
+    const bool ctrl = is_control(op);
+    const bool continues = op == opcode::continuation;
     // RFC 6455 §5.2: RSV2/RSV3 "MUST be 0 unless an extension is negotiated".
     if (fh_.rsv2 || fh_.rsv3) return fail(error::bad_rsv), false;
     // RFC 6455 §5.2: "If an unknown opcode is received, the receiving endpoint MUST
     // _Fail the WebSocket Connection_".
-    if (is_reserved(opv)) return fail(error::bad_opcode), false;
+    if (is_reserved(op)) return fail(error::bad_opcode), false;
     // RFC 7692 §6: RSV1 means "compressed" only on the first frame of a data message.
-    if (fh_.rsv1 && (!dfl_ || ctrl || opv == 0)) return fail(error::bad_rsv), false;
+    if (fh_.rsv1 && (!dfl_ || ctrl || continues)) return fail(error::bad_rsv), false;
     // RFC 6455 §5.1: a server MUST close on an unmasked frame, a client on a masked one.
     if (fh_.masked != (role_ == role::server)) return fail(error::bad_masking), false;
     left_ = fh_.length;
     if (ctrl) {
       // RFC 6455 §5.5: control frames are at most 125 bytes and "MUST NOT be fragmented".
-      if (!fh_.fin || fh_.length > max_control_payload) return fail(error::bad_control_frame), false;
+      if (!fh_.fin || fh_.length > max_control_payload)
+        return fail(error::bad_control_frame), false;
       if (rx_) rx_->scratch.clear();
       return true;
     }
     // RFC 6455 §5.4: continuations follow a started message; a new data frame may not
     // begin inside one (only control frames may be interleaved).
-    if ((opv == 0) != in_msg_) return fail(error::bad_continuation), false;
+    if (continues != in_msg_) return fail(error::bad_continuation), false;
     // The type is known from the first frame: refuse it before reading a byte of it.
-    if ((opv == 1 && !cfg_.accept_text) || (opv == 2 && !cfg_.accept_binary))
+    if ((op == opcode::text && !cfg_.accept_text) || (op == opcode::binary && !cfg_.accept_binary))
       return fail(error::unsupported_data), false;
     if (fh_.length > cfg_.max_frame) return fail(error::message_too_big), false;
-    const bool deflated = opv == 0 ? msg_deflated_ : fh_.rsv1;
-    const std::uint64_t so_far = opv == 0 ? msg_size_ : 0;
+    const bool deflated = continues ? msg_deflated_ : fh_.rsv1;
+    const std::uint64_t so_far = continues ? msg_size_ : 0;
     // RFC 6455 §10.4: refuse a message over the limit before reading it.
-    if (!deflated && fh_.length > cfg_.max_message - std::min<std::uint64_t>(so_far, cfg_.max_message))
+    if (!deflated &&
+        fh_.length > cfg_.max_message - std::min<std::uint64_t>(so_far, cfg_.max_message))
       return fail(error::message_too_big), false;
     return true;
+  }
+
+  // ---- receive: unmasking ------------------------------------------------------
+  /// Where the next payload byte of the frame falls in the 4-byte key stream.
+  std::size_t key_offset() const noexcept {
+    return static_cast<std::size_t>((fh_.length - left_) & 3);
+  }
+
+  /// RFC 6455 §5.3: unmasks `n` payload bytes of the current frame, the next
+  /// ones after those already taken. The one place received bytes are unmasked:
+  /// in place when the bytes may be written, else in the copy that `copy(p, n)`
+  /// makes in a buffer of ours. Returns where the payload now is (`p` itself
+  /// when the frame is not masked).
+  template <class Copy>
+  const std::uint8_t* unmask(const std::uint8_t* p, std::size_t n, bool writable, Copy&& copy) {
+    if (!fh_.masked) return p;
+    std::uint8_t* out = writable ? const_cast<std::uint8_t*>(p) : copy(p, n);
+    apply_mask(out, n, fh_.mask_key, key_offset());
+    return out;
+  }
+  /// unmask() of bytes that are already in a buffer of ours.
+  void unmask_in_place(std::uint8_t* p, std::size_t n) {
+    unmask(p, n, true, [](const std::uint8_t*, std::size_t) -> std::uint8_t* { return nullptr; });
+  }
+  /// A copy for unmask() in scratch(), replacing what it held.
+  std::uint8_t* copy_to_scratch(const std::uint8_t* p, std::size_t n) {
+    scratch().assign(reinterpret_cast<const char*>(p), n);
+    return reinterpret_cast<std::uint8_t*>(scratch().data());
   }
 
   void begin_message() {
@@ -503,16 +541,9 @@ struct connection::impl {
   }
 
   void deliver_whole(const std::uint8_t* p, std::size_t len, bool writable) {
-    const std::uint8_t* data = p;
-    if (fh_.masked) {
-      if (writable) {
-        apply_mask(const_cast<std::uint8_t*>(p), len, fh_.mask_key);
-      } else {
-        scratch().assign(reinterpret_cast<const char*>(p), len);
-        apply_mask(reinterpret_cast<std::uint8_t*>(scratch().data()), len, fh_.mask_key);
-        data = reinterpret_cast<const std::uint8_t*>(scratch().data());
-      }
-    }
+    const std::uint8_t* data =
+        unmask(p, len, writable,
+               [this](const std::uint8_t* src, std::size_t k) { return copy_to_scratch(src, k); });
     const bool text = fh_.op == opcode::text;
     if (text) {
       // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection (1007).
@@ -526,8 +557,7 @@ struct connection::impl {
   /// `k` payload bytes of an uncompressed data frame just placed in msg()
   /// (still masked); false once the connection failed.
   bool take_plain(std::uint8_t* chunk, std::size_t k) {
-    const std::size_t offset = static_cast<std::size_t>((fh_.length - left_) & 3);
-    if (fh_.masked) apply_mask(chunk, k, fh_.mask_key, offset);
+    unmask_in_place(chunk, k);
     msg_size_ += k;
     // RFC 6455 §8.1 via incremental validation: fail as soon as the text
     // can no longer become UTF-8, not only at the end of the message.
@@ -537,12 +567,11 @@ struct connection::impl {
 
   /// Takes `k` payload bytes of the current frame; false once the connection failed.
   bool on_payload(const std::uint8_t* p, std::size_t k, bool writable) {
-    const std::size_t offset = static_cast<std::size_t>((fh_.length - left_) & 3);
     if (is_control(fh_.op)) {
       // A control payload split across reads collects in scratch() (at most 125 bytes).
       const std::size_t at = scratch().size();
       scratch().append(reinterpret_cast<const char*>(p), k);
-      if (fh_.masked) apply_mask(reinterpret_cast<std::uint8_t*>(scratch().data() + at), k, fh_.mask_key, offset);
+      unmask_in_place(reinterpret_cast<std::uint8_t*>(scratch().data() + at), k);
       return true;
     }
     if (!msg_deflated_) {
@@ -550,16 +579,9 @@ struct connection::impl {
       msg().append(reinterpret_cast<const char*>(p), k);
       return take_plain(reinterpret_cast<std::uint8_t*>(msg().data() + at), k);
     }
-    const std::uint8_t* chunk = p;
-    if (fh_.masked) {
-      if (writable) {
-        apply_mask(const_cast<std::uint8_t*>(p), k, fh_.mask_key, offset);
-      } else {
-        scratch().assign(reinterpret_cast<const char*>(p), k);
-        apply_mask(reinterpret_cast<std::uint8_t*>(scratch().data()), k, fh_.mask_key, offset);
-        chunk = reinterpret_cast<const std::uint8_t*>(scratch().data());
-      }
-    }
+    const std::uint8_t* chunk =
+        unmask(p, k, writable,
+               [this](const std::uint8_t* src, std::size_t n) { return copy_to_scratch(src, n); });
     return inflate(std::string_view(reinterpret_cast<const char*>(chunk), k),
                    fh_.fin && left_ == k);
   }
@@ -613,8 +635,11 @@ struct connection::impl {
         // RFC 6455 §5.5.3: an unsolicited pong needs no response; it is only reported.
         h_.on_pong(payload);
         return;
-      case opcode::close: on_close(payload); return;
-      default: return;
+      case opcode::close:
+        on_close(payload);
+        return;
+      default:
+        return;
     }
   }
 

@@ -47,7 +47,7 @@ inline void mask_tail(std::uint8_t* p, std::size_t n, std::uint32_t key) noexcep
 
 #if CLOSEWISE_X86
 __attribute__((target("avx2"))) void mask_avx2(std::uint8_t* p, std::size_t n,
-                                                std::uint32_t key) noexcept {
+                                               std::uint32_t key) noexcept {
   // Unaligned forms: as fast as aligned ones on aligned data, and safe on any.
   const __m256i k = _mm256_set1_epi32(static_cast<int>(key));
   std::size_t i = 0;
@@ -76,8 +76,9 @@ inline bool have_avx2() noexcept { return cpu_has_avx2; }
 
 std::size_t encode_header(const frame_header& h, std::uint8_t* out) noexcept {
   // RFC 6455 §5.2: FIN, RSV1-3 and the opcode share the first byte.
-  out[0] = static_cast<std::uint8_t>((h.fin ? 0x80 : 0) | (h.rsv1 ? 0x40 : 0) | (h.rsv2 ? 0x20 : 0) |
-                                     (h.rsv3 ? 0x10 : 0) | (static_cast<std::uint8_t>(h.op) & 0x0F));
+  out[0] =
+      static_cast<std::uint8_t>((h.fin ? 0x80 : 0) | (h.rsv1 ? 0x40 : 0) | (h.rsv2 ? 0x20 : 0) |
+                                (h.rsv3 ? 0x10 : 0) | (static_cast<std::uint8_t>(h.op) & 0x0F));
   const std::uint8_t mask_bit = h.masked ? 0x80 : 0;
   std::size_t n = 2;
   // RFC 6455 §5.2: "the minimal number of bytes MUST be used to encode the length".

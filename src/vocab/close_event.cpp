@@ -6,11 +6,13 @@
 namespace closewise {
 
 std::string_view to_string(initiator i) noexcept {
+  // clang-format off
   switch (i) {
     case initiator::local: return "local";
     case initiator::remote: return "remote";
     case initiator::none: break;
   }
+  // clang-format on
   return "none";
 }
 
@@ -38,7 +40,11 @@ std::string_view truncate_close_reason(std::string_view reason, std::size_t max_
   const auto n = reason.size();
   while (i < n) {
     const auto b = static_cast<unsigned char>(reason[i]);
-    const std::size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
+    const std::size_t len = b < 0x80           ? 1
+                            : (b >> 5) == 0x6  ? 2
+                            : (b >> 4) == 0xE  ? 3
+                            : (b >> 3) == 0x1E ? 4
+                                               : 0;
     if (len == 0 || i + len > n || i + len > max_bytes) break;
     if (!is_valid_utf8(reason.substr(i, len))) break;
     i += len;

@@ -5,6 +5,7 @@ namespace {
 
 condition condition_of(error e) noexcept {
   const int v = static_cast<int>(e);
+  // clang-format off
   switch (e) {
     case error::not_open:
     case error::already_closing: return condition::closed;
@@ -16,6 +17,7 @@ condition condition_of(error e) noexcept {
     case error::tls_error: return condition::tls;
     default: break;
   }
+  // clang-format on
   if (v < 100) return condition::api_misuse;
   if (v < 200) return condition::protocol_violation;
   if (v < 300) return condition::handshake_failed;
@@ -27,6 +29,7 @@ class error_cat final : public std::error_category {
  public:
   const char* name() const noexcept override { return "closewise"; }
   std::string message(int ev) const override {
+    // clang-format off
     switch (static_cast<error>(ev)) {
       case error::close_code_not_sendable: return "this close code may not be sent by this API";
       case error::close_reason_too_long: return "close reason is longer than 123 bytes";
@@ -82,6 +85,7 @@ class error_cat final : public std::error_category {
       case error::slow_consumer: return "slow consumer";
       case error::not_sent: return "message was not sent";
     }
+    // clang-format on
     return "unknown closewise error";
   }
   std::error_condition default_error_condition(int ev) const noexcept override {
@@ -101,6 +105,7 @@ class condition_cat final : public std::error_category {
  public:
   const char* name() const noexcept override { return "closewise.condition"; }
   std::string message(int ev) const override {
+    // clang-format off
     switch (static_cast<condition>(ev)) {
       case condition::api_misuse: return "API misuse";
       case condition::closed: return "connection closed";
@@ -112,6 +117,7 @@ class condition_cat final : public std::error_category {
       case condition::tls_verification: return "TLS verification failure";
       case condition::backpressure: return "backpressure";
     }
+    // clang-format on
     return "unknown condition";
   }
 };

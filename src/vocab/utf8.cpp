@@ -23,6 +23,7 @@ namespace {
 
 // A DFA over byte classes (RFC 3629 §4 syntax). States other than accept and
 // reject say which continuation bytes may come next.
+// clang-format off
 enum state : std::uint8_t {
   s_accept = 0, s_reject = 1,
   s_cont1,   // one 80..BF left
@@ -38,11 +39,13 @@ enum cls : std::uint8_t {
   c_ascii, c_80_8f, c_90_9f, c_a0_bf, c_bad, c_lead2, c_e0, c_lead3, c_ed, c_f0, c_lead4, c_f4,
   c_count
 };
+// clang-format on
 
 constexpr std::array<std::uint8_t, 256> make_classes() {
   std::array<std::uint8_t, 256> t{};
   for (int b = 0; b < 256; ++b) {
     std::uint8_t c = c_bad;
+    // clang-format off
     if (b < 0x80) c = c_ascii;
     else if (b < 0x90) c = c_80_8f;
     else if (b < 0xA0) c = c_90_9f;
@@ -55,6 +58,7 @@ constexpr std::array<std::uint8_t, 256> make_classes() {
     else if (b == 0xF0) c = c_f0;
     else if (b < 0xF4) c = c_lead4;
     else if (b == 0xF4) c = c_f4;
+    // clang-format on
     t[static_cast<std::size_t>(b)] = c;
   }
   return t;
@@ -89,7 +93,8 @@ constexpr auto classes = make_classes();
 constexpr auto transitions = make_transitions();
 
 // Runs the DFA over [p, end); returns the state (s_reject as soon as it is rejected).
-inline std::uint8_t run_dfa(std::uint8_t s, const std::uint8_t* p, const std::uint8_t* end) noexcept {
+inline std::uint8_t run_dfa(std::uint8_t s, const std::uint8_t* p,
+                            const std::uint8_t* end) noexcept {
   while (p != end) {
     if (s == s_accept) {
       // ASCII fast path, 16 bytes at a time: the common case for JSON payloads.
@@ -164,6 +169,7 @@ inline bool valid_scalar(const std::uint8_t* p, std::size_t n) noexcept {
 // pair (previous byte, byte) into error kinds; the only legal pair that looks
 // like an error, continuation after continuation, is cancelled by the 3rd/4th
 // byte positions implied by the leads two and three bytes back.
+// clang-format off
 namespace lookup {
 constexpr std::uint8_t too_short = 1 << 0;   // lead then non-continuation
 constexpr std::uint8_t too_long = 1 << 1;    // ASCII then continuation
@@ -208,10 +214,11 @@ constexpr std::uint8_t last_max[32] = {
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xEF, 0xDF, 0xBF};
 }  // namespace lookup
+// clang-format on
 using lookup::first_high;
 using lookup::first_low;
-using lookup::second_high;
 using lookup::last_max;
+using lookup::second_high;
 
 __attribute__((target("avx2"))) inline __m256i table16(const std::uint8_t (&t)[16]) noexcept {
   const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t));
@@ -251,11 +258,11 @@ struct block_checker {
     } else {
       const __m256i nibble = _mm256_set1_epi8(0x0F);
       const __m256i prev1 = prev_bytes<1>(in, prev);
-      const __m256i a = _mm256_shuffle_epi8(
-          first_high, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nibble));
+      const __m256i a =
+          _mm256_shuffle_epi8(first_high, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nibble));
       const __m256i b = _mm256_shuffle_epi8(first_low, _mm256_and_si256(prev1, nibble));
-      const __m256i c = _mm256_shuffle_epi8(
-          second_high, _mm256_and_si256(_mm256_srli_epi16(in, 4), nibble));
+      const __m256i c =
+          _mm256_shuffle_epi8(second_high, _mm256_and_si256(_mm256_srli_epi16(in, 4), nibble));
       const __m256i special = _mm256_and_si256(_mm256_and_si256(a, b), c);
       // Bytes two after an E0..FF lead or three after an F0..FF lead must be continuations.
       const __m256i third = _mm256_subs_epu8(prev_bytes<2>(in, prev), _mm256_set1_epi8(0x60));
@@ -271,7 +278,8 @@ struct block_checker {
 
 // One 16-byte vector for inputs of at most 16 bytes: the stream before it is
 // empty, so the previous bytes are plain shifts with zeros (ASCII) shifted in.
-__attribute__((target("avx2"))) bool valid_avx2_small(const std::uint8_t* p, std::size_t n) noexcept {
+__attribute__((target("avx2"))) bool valid_avx2_small(const std::uint8_t* p,
+                                                      std::size_t n) noexcept {
   alignas(16) std::uint8_t buf[16] = {};
   copy_short(buf, p, n);
   const __m128i in = _mm_load_si128(reinterpret_cast<const __m128i*>(buf));
@@ -292,15 +300,18 @@ __attribute__((target("avx2"))) bool valid_avx2_small(const std::uint8_t* p, std
   __m128i err = _mm_xor_si128(must_continue, special);
   // With 16 real bytes there is no zero padding to expose a sequence cut at the end.
   if (n == 16)
-    err = _mm_or_si128(err, _mm_subs_epu8(in, _mm_loadu_si128(reinterpret_cast<const __m128i*>(last_max + 16))));
+    err = _mm_or_si128(
+        err, _mm_subs_epu8(in, _mm_loadu_si128(reinterpret_cast<const __m128i*>(last_max + 16))));
   return _mm_testz_si128(err, err) != 0;
 }
 
 __attribute__((target("avx2"))) bool valid_avx2(const std::uint8_t* p, std::size_t n) noexcept {
   if (n <= 16) return valid_avx2_small(p, n);
+  // clang-format off
   block_checker k{table16(first_high), table16(first_low), table16(second_high),
                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(last_max)),
                   _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  // clang-format on
   std::size_t i = 0;
   for (; i + 64 <= n; i += 64) {
     const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));

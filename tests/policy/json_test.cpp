@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <string>
 
 #include "closewise/policy/presets.hpp"
 #include "policy/support.hpp"
@@ -48,15 +50,18 @@ TEST(policy_json, a_custom_policy_round_trips_with_every_strategy) {
   p.max_elapsed = 90s;
   p.max_retry_after = 120s;
   p.hint_jitter = 0.15;
-  p.codes.push_back({4000, 4099, {reconnect_action::stop, {}, {}, {}, "app says no"}});
+  p.codes.push_back({4000, 4099, {.action = reconnect_action::stop, .why = "app says no"}});
   p.codes.push_back(
-      {4004, 4004, {reconnect_action::retry_raised_floor, reconnect_qualifier::none, 2s, 3s, {}}});
-  p.codes.push_back(
-      {1008,
-       1008,
-       {reconnect_action::stop, reconnect_qualifier::credential_refresh, {}, {}, "token"}});
-  p.statuses.push_back({500, 599, {reconnect_action::stop, {}, {}, {}, {}}});
-  p.transports.push_back({cw::transport_failure::dns, {reconnect_action::stop, {}, {}, {}, {}}});
+      {4004,
+       4004,
+       {.action = reconnect_action::retry_raised_floor, .floor = 2s, .first_spread = 3s}});
+  p.codes.push_back({1008,
+                     1008,
+                     {.action = reconnect_action::stop,
+                      .qualifier = reconnect_qualifier::credential_refresh,
+                      .why = "token"}});
+  p.statuses.push_back({500, 599, {.action = reconnect_action::stop}});
+  p.transports.push_back({cw::transport_failure::dns, {.action = reconnect_action::stop}});
   const cw::backoff strategies[] = {cw::full_jitter{ms{250}, ms{100}, ms{10'000}},
                                     cw::decorrelated_jitter{ms{300}, ms{20'000}},
                                     cw::fixed_delays{{1s, 3s, 9s}, 0.35}};
@@ -64,6 +69,31 @@ TEST(policy_json, a_custom_policy_round_trips_with_every_strategy) {
     p.backoff = b;
     EXPECT_EQ(loaded(cw::to_json(p)), p) << cw::to_json(p);
   }
+}
+
+TEST(policy_json, loaded_reasons_live_as_long_as_a_copy_of_the_config) {
+  std::optional<cw::config> copy;
+  {
+    std::string text = R"({"codes": {"4000": {"action": "stop", "why": "the loaded reason"}},
+                           "statuses": {"503": {"action": "stop", "why": "a status reason"}},
+                           "transport": {"dns": {"action": "stop", "why": "a dns reason"}}})";
+    auto original = loaded(text);
+    text.assign(text.size(), 'x');  // the reasons must not point into the JSON text
+    copy = original;
+  }  // the loaded config is gone; its copy shares the texts
+  EXPECT_EQ(cw::rule_for_code(closewise::close_code{4000}, *copy).why, "the loaded reason");
+  EXPECT_EQ(cw::rule_for_status(503, *copy).why, "a status reason");
+  EXPECT_EQ(cw::rule_for_transport(cw::transport_failure::dns, *copy).why, "a dns reason");
+  EXPECT_EQ(copy->texts.size(), 3u);
+}
+
+TEST(policy_json, kept_texts_are_not_part_of_the_value) {
+  cw::config a = loaded(R"({"codes": {"4000": {"action": "stop", "why": "w"}}})");
+  cw::config b;
+  b.codes.push_back({4000, 4000, {.action = reconnect_action::stop, .why = "w"}});
+  EXPECT_EQ(a, b);  // b's text is a literal and its store is empty; the rules are equal
+  b.codes[0].rule.why = "v";
+  EXPECT_NE(a, b);
 }
 
 TEST(policy_json, an_empty_object_is_the_default_policy) { EXPECT_EQ(loaded("{}"), cw::config{}); }
@@ -163,6 +193,13 @@ TEST(policy_json, error_codes_tell_syntax_from_schema) {
   const auto syntax = cw::parse_policy(R"({"codes": )");
   EXPECT_EQ(syntax.error, cw::json_error::syntax);
   EXPECT_EQ(syntax.message.rfind("policy: not valid JSON", 0), 0u) << syntax.message;
+  // Found by fuzz/policy_json_fuzz.cpp: nlohmann reports a number too large to
+  // store as out_of_range, not parse_error; it escaped and terminated the process.
+  for (const auto* overflow : {R"({"hint_jitter": 1e999999})", "13e01000000000000"}) {
+    const auto r = cw::parse_policy(overflow);
+    EXPECT_EQ(r.error, cw::json_error::syntax) << overflow;
+    EXPECT_EQ(r.message.rfind("policy: not valid JSON", 0), 0u) << r.message;
+  }
   const auto schema = cw::parse_policy(R"({"strike_limit": "three"})");
   EXPECT_EQ(schema.error, cw::json_error::schema);
   EXPECT_FALSE(schema.policy.has_value());

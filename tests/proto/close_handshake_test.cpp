@@ -98,9 +98,10 @@ TEST_P(each_side_initiates, with_every_app_code_and_ends_clean_on_both_sides) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(roles, each_side_initiates,
-                         ::testing::Values(role::client, role::server),
-                         [](const ::testing::TestParamInfo<role>& p) { return p.param == role::client ? "client" : "server"; });
+INSTANTIATE_TEST_SUITE_P(roles, each_side_initiates, ::testing::Values(role::client, role::server),
+                         [](const ::testing::TestParamInfo<role>& p) {
+                           return p.param == role::client ? "client" : "server";
+                         });
 
 TEST(close_handshake, simultaneous_close_is_clean_on_both_sides_with_local_initiator) {
   peer c(role::client), s(role::server);
@@ -156,7 +157,8 @@ TEST(close_handshake, close_with_123_byte_reason_is_sent_and_reported) {
 
 TEST(close_handshake, app_close_refuses_a_124_byte_or_non_utf8_reason) {
   peer c(role::client);
-  EXPECT_EQ(c.conn.close(close_code::normal, std::string(124, 'r')), cw::error::close_reason_too_long);
+  EXPECT_EQ(c.conn.close(close_code::normal, std::string(124, 'r')),
+            cw::error::close_reason_too_long);
   EXPECT_EQ(c.conn.close(close_code::normal, "\xC3"), cw::error::close_reason_not_utf8);
   EXPECT_EQ(c.conn.get_state(), state::open);
   EXPECT_EQ(c.conn.output_size(), 0u);
@@ -164,7 +166,8 @@ TEST(close_handshake, app_close_refuses_a_124_byte_or_non_utf8_reason) {
 
 TEST(close_handshake, app_close_refuses_codes_it_may_not_send) {
   peer c(role::client);
-  for (std::uint16_t code : {0, 999, 1001, 1002, 1004, 1005, 1006, 1011, 1015, 1016, 2999, 5000, 65535})
+  for (std::uint16_t code :
+       {0, 999, 1001, 1002, 1004, 1005, 1006, 1011, 1015, 1016, 2999, 5000, 65535})
     EXPECT_EQ(c.conn.close(code_of(code)), cw::error::close_code_not_sendable) << code;
   for (std::uint16_t code : {0, 1004, 1005, 1006, 1015, 1016, 5000})
     EXPECT_EQ(c.conn.close_endpoint(code_of(code)), cw::error::close_code_not_sendable) << code;

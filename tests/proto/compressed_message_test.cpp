@@ -92,8 +92,8 @@ TEST(compressed_message, rsv1_on_a_continuation_fails_with_1002) {
   const std::string z = compressed(long_text);
   s.feed(frame(opcode::text, z.substr(0, 3), true, false, 0x41) +
          frame(opcode::continuation, z.substr(3), true, true, 0xC0));
-  EXPECT_EQ(s.rec.closed.at(0), cw::test::failed(close_code::protocol_error, "reserved bit set",
-                                                 cw::error::bad_rsv));
+  EXPECT_EQ(s.rec.closed.at(0),
+            cw::test::failed(close_code::protocol_error, "reserved bit set", cw::error::bad_rsv));
 }
 
 TEST(compressed_message, rsv1_on_a_control_frame_fails_with_1002) {
@@ -105,7 +105,8 @@ TEST(compressed_message, rsv1_on_a_control_frame_fails_with_1002) {
 TEST(compressed_message, data_that_does_not_inflate_fails_with_1007) {
   peer s(role::server, deflate_config());
   s.feed(frame(opcode::binary, "\xFF\xFF\xFF\xFF\xFF", true, true, 0xC2));
-  EXPECT_EQ(to_hex(s.take()), to_hex(frame(opcode::close, cw::test::close_body(1007, "bad compressed data"), false)));
+  EXPECT_EQ(to_hex(s.take()),
+            to_hex(frame(opcode::close, cw::test::close_body(1007, "bad compressed data"), false)));
   EXPECT_EQ(s.rec.closed.at(0), cw::test::failed(close_code::invalid_payload, "bad compressed data",
                                                  cw::error::bad_compression));
 }

@@ -144,10 +144,11 @@ TEST(framing, client_fails_masked_server_frame_with_1002) {
   c.feed(frame(opcode::text, "hi", true));
   EXPECT_EQ(c.conn.get_state(), state::closed);
   // The client's own failure close is masked with its key: 03 ea -> 34 10.
-  EXPECT_EQ(to_hex(c.take()), to_hex(frame(opcode::close, close_body(1002, "wrong masking"), true)));
+  EXPECT_EQ(to_hex(c.take()),
+            to_hex(frame(opcode::close, close_body(1002, "wrong masking"), true)));
   ASSERT_EQ(c.rec.closed.size(), 1u);
-  EXPECT_EQ(c.rec.closed[0], cw::test::failed(close_code::protocol_error, "wrong masking",
-                                              cw::error::bad_masking));
+  EXPECT_EQ(c.rec.closed[0],
+            cw::test::failed(close_code::protocol_error, "wrong masking", cw::error::bad_masking));
 }
 
 TEST(framing, server_failure_close_bytes) {
@@ -167,8 +168,8 @@ TEST(framing, rsv_bits_without_extension_fail_with_1002) {
 TEST(framing, reserved_opcodes_fail_with_1002) {
   for (int op : {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF}) {
     SCOPED_TRACE(op);
-    expect_server_fails(frame(opcode::text, "x", true, true, 0x80 | op), 1002, cw::error::bad_opcode,
-                        "reserved opcode");
+    expect_server_fails(frame(opcode::text, "x", true, true, 0x80 | op), 1002,
+                        cw::error::bad_opcode, "reserved opcode");
   }
 }
 
@@ -197,8 +198,8 @@ TEST(framing, new_data_frame_inside_message_fails_with_1002) {
 }
 
 TEST(framing, length_with_top_bit_set_fails_with_1002) {
-  expect_server_fails(hex("82 ff 80 00 00 00 00 00 00 00 01 02 03 04"), 1002,
-                      cw::error::bad_length, "bad frame length");
+  expect_server_fails(hex("82 ff 80 00 00 00 00 00 00 00 01 02 03 04"), 1002, cw::error::bad_length,
+                      "bad frame length");
 }
 
 TEST(framing, length_not_in_shortest_form_fails_with_1002) {
@@ -292,16 +293,18 @@ TEST(utf8_text, invalid_text_fails_with_1007) {
 TEST(utf8_text, truncated_sequence_at_message_end_fails_with_1007) {
   expect_server_fails(frame(opcode::text, "ok\xE2\x82", true), 1007, cw::error::invalid_utf8,
                       "invalid UTF-8");
-  expect_server_fails(frame(opcode::text, "ok", true, false) +
-                          frame(opcode::continuation, "\xF0\x9F\x98", true),
-                      1007, cw::error::invalid_utf8, "invalid UTF-8");
+  expect_server_fails(
+      frame(opcode::text, "ok", true, false) + frame(opcode::continuation, "\xF0\x9F\x98", true),
+      1007, cw::error::invalid_utf8, "invalid UTF-8");
 }
 
 TEST(utf8_text, code_point_split_across_fragments_is_valid) {
   peer s(role::server);
   // U+1F600 is F0 9F 98 80: split after every byte, across four frames.
-  s.feed(frame(opcode::text, "\xF0", true, false) + frame(opcode::continuation, "\x9F", true, false) +
-         frame(opcode::continuation, "\x98", true, false) + frame(opcode::continuation, "\x80!", true));
+  s.feed(frame(opcode::text, "\xF0", true, false) +
+         frame(opcode::continuation, "\x9F", true, false) +
+         frame(opcode::continuation, "\x98", true, false) +
+         frame(opcode::continuation, "\x80!", true));
   ASSERT_EQ(s.rec.messages.size(), 1u);
   EXPECT_EQ(s.rec.messages[0].second, "\xF0\x9F\x98\x80!");
   EXPECT_EQ(s.conn.get_state(), state::open);
@@ -400,7 +403,8 @@ void expect_mixed_stream_events(peer& s) {
   EXPECT_EQ(s.rec.pongs, std::vector<std::string>{""});
   EXPECT_EQ(s.conn.get_state(), state::closed);
   ASSERT_EQ(s.rec.closed.size(), 1u);
-  EXPECT_EQ(s.rec.closed[0], cw::test::clean(static_cast<close_code>(4001), cw::initiator::remote, "bye"));
+  EXPECT_EQ(s.rec.closed[0],
+            cw::test::clean(static_cast<close_code>(4001), cw::initiator::remote, "bye"));
   EXPECT_EQ(to_hex(s.take()), "8a 02 70 70 88 02 0f a1");
 }
 
@@ -428,7 +432,8 @@ TEST(feeding, in_place_byte_at_a_time_gives_the_same_events) {
 TEST(feeding, every_split_point_gives_the_same_events) {
   const std::string bytes = frame(opcode::text, "first \xE2\x82\xAC", true) +
                             frame(opcode::binary, std::string(300, 'b'), true) +
-                            frame(opcode::text, "frag\xC3", true, false) + frame(opcode::ping, "pp", true) +
+                            frame(opcode::text, "frag\xC3", true, false) +
+                            frame(opcode::ping, "pp", true) +
                             frame(opcode::continuation, "\xA9 end", true);
   for (std::size_t cut = 0; cut <= bytes.size(); ++cut) {
     for (bool in_place : {false, true}) {
@@ -527,6 +532,7 @@ TEST(limits, refused_data_type_fails_with_1003_at_the_first_header) {
   // Only the header of the binary frame: it is refused before any payload arrives.
   s.feed(frame(opcode::binary, std::string(50, 'b'), true).substr(0, 6));
   EXPECT_EQ(to_hex(s.take()), to_hex(server_fail_frame(1003, "unsupported data type")));
-  EXPECT_EQ(s.rec.closed.at(0), cw::test::failed(close_code::unsupported_data,
-                                                 "unsupported data type", cw::error::unsupported_data));
+  EXPECT_EQ(s.rec.closed.at(0),
+            cw::test::failed(close_code::unsupported_data, "unsupported data type",
+                             cw::error::unsupported_data));
 }

@@ -23,7 +23,8 @@ std::string encode(const proto::frame_header& h) {
 }
 
 std::size_t decode(const std::string& bytes, proto::frame_header& h, std::error_code& ec) {
-  return proto::decode_header(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), h, ec);
+  return proto::decode_header(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), h,
+                              ec);
 }
 
 }  // namespace
@@ -116,8 +117,9 @@ TEST(masking, matches_the_rfc_definition_for_every_size_offset_and_alignment) {
   // RFC 6455 §5.3: transformed-octet-i = original-octet-i XOR masking-key-octet-(i MOD 4).
   const std::uint32_t key = cw::test::test_key();
   std::vector<std::uint8_t> buf(5000 + 64);
-  for (std::size_t size : {0u, 1u, 3u, 4u, 7u, 8u, 15u, 16u, 17u, 31u, 32u, 33u, 63u, 64u, 127u,
-                           128u, 129u, 200u, 255u, 256u, 300u, 511u, 600u, 2047u, 2048u, 2100u, 5000u}) {
+  for (std::size_t size :
+       {0u,   1u,   3u,   4u,   7u,   8u,   15u,  16u,  17u,  31u,   32u,   33u,   63u,  64u,
+        127u, 128u, 129u, 200u, 255u, 256u, 300u, 511u, 600u, 2047u, 2048u, 2100u, 5000u}) {
     for (std::size_t align = 0; align < 33; align += 1) {
       for (std::size_t offset = 0; offset < 6; ++offset) {
         std::uint8_t* p = buf.data() + align;
@@ -180,7 +182,8 @@ TEST(close_payload, rejects_one_byte_and_over_125_bytes) {
 TEST(close_payload, rejects_every_code_not_valid_on_the_wire) {
   for (std::uint16_t code : {0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535}) {
     proto::close_payload out;
-    EXPECT_EQ(proto::parse_close_payload(cw::test::close_body(code), out), cw::error::bad_close_code)
+    EXPECT_EQ(proto::parse_close_payload(cw::test::close_body(code), out),
+              cw::error::bad_close_code)
         << code;
   }
 }
@@ -208,11 +211,27 @@ TEST(close_payload, rejects_reason_that_is_not_utf8) {
 TEST(opcodes, reserved_and_control_classification) {
   for (int op = 0; op < 16; ++op) {
     const bool reserved = (op >= 3 && op <= 7) || op >= 11;
-    EXPECT_EQ(proto::is_reserved(static_cast<std::uint8_t>(op)), reserved) << op;
+    EXPECT_EQ(proto::is_reserved(static_cast<proto::opcode>(op)), reserved) << op;
   }
   EXPECT_TRUE(proto::is_control(proto::opcode::close));
   EXPECT_TRUE(proto::is_control(proto::opcode::ping));
   EXPECT_TRUE(proto::is_control(proto::opcode::pong));
   EXPECT_FALSE(proto::is_control(proto::opcode::text));
   EXPECT_FALSE(proto::is_control(proto::opcode::continuation));
+  EXPECT_FALSE(proto::is_control(proto::opcode::binary));
+  EXPECT_TRUE(proto::begins_message(proto::opcode::text));
+  EXPECT_TRUE(proto::begins_message(proto::opcode::binary));
+  EXPECT_FALSE(proto::begins_message(proto::opcode::continuation));
+  EXPECT_FALSE(proto::begins_message(proto::opcode::ping));
+}
+
+TEST(opcodes, names_follow_the_rfc_registry) {
+  EXPECT_EQ(proto::to_string(proto::opcode::continuation), "continuation");
+  EXPECT_EQ(proto::to_string(proto::opcode::text), "text");
+  EXPECT_EQ(proto::to_string(proto::opcode::binary), "binary");
+  EXPECT_EQ(proto::to_string(proto::opcode::close), "close");
+  EXPECT_EQ(proto::to_string(proto::opcode::ping), "ping");
+  EXPECT_EQ(proto::to_string(proto::opcode::pong), "pong");
+  EXPECT_EQ(proto::to_string(static_cast<proto::opcode>(0x3)), "reserved");
+  EXPECT_EQ(proto::to_string(static_cast<proto::opcode>(0xB)), "reserved");
 }

@@ -31,10 +31,12 @@ inline std::string hex(std::string_view s) {
   int nibble = -1;
   for (char c : s) {
     int v;
+    // clang-format off
     if (c >= '0' && c <= '9') v = c - '0';
     else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
     else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
     else continue;
+    // clang-format on
     if (nibble < 0) {
       nibble = v;
     } else {
@@ -88,7 +90,8 @@ inline std::string frame(proto::opcode op, std::string_view payload, bool masked
   if (first_byte >= 0) hdr[0] = static_cast<std::uint8_t>(first_byte);
   std::string out(reinterpret_cast<const char*>(hdr), n);
   std::string body(payload);
-  if (masked) proto::apply_mask(reinterpret_cast<std::uint8_t*>(body.data()), body.size(), test_key());
+  if (masked)
+    proto::apply_mask(reinterpret_cast<std::uint8_t*>(body.data()), body.size(), test_key());
   return out + body;
 }
 

@@ -27,11 +27,13 @@ bool reference_valid(const std::string& s) {
     const auto b = static_cast<unsigned char>(s[i]);
     std::size_t len;
     std::uint32_t cp, min;
+    // clang-format off
     if (b < 0x80) { ++i; continue; }
     if (b >= 0xC2 && b <= 0xDF) { len = 2; cp = b & 0x1F; min = 0x80; }
     else if (b >= 0xE0 && b <= 0xEF) { len = 3; cp = b & 0x0F; min = 0x800; }
     else if (b >= 0xF0 && b <= 0xF4) { len = 4; cp = b & 0x07; min = 0x10000; }
     else return false;
+    // clang-format on
     if (i + len > s.size()) return false;
     for (std::size_t k = 1; k < len; ++k) {
       const auto c = static_cast<unsigned char>(s[i + k]);
@@ -71,6 +73,7 @@ std::string random_text(std::mt19937& rng, std::size_t n) {
   std::uniform_int_distribution<int> kind(0, 9);
   while (s.size() < n) {
     std::uint32_t cp;
+    // clang-format off
     switch (kind(rng)) {
       case 0: cp = std::uniform_int_distribution<std::uint32_t>(0x80, 0x7FF)(rng); break;
       case 1: cp = std::uniform_int_distribution<std::uint32_t>(0x800, 0xD7FF)(rng); break;
@@ -78,6 +81,7 @@ std::string random_text(std::mt19937& rng, std::size_t n) {
       case 3: cp = std::uniform_int_distribution<std::uint32_t>(0x10000, 0x10FFFF)(rng); break;
       default: cp = std::uniform_int_distribution<std::uint32_t>(0x20, 0x7E)(rng); break;
     }
+    // clang-format on
     if (cp < 0x80) {
       s.push_back(static_cast<char>(cp));
     } else if (cp < 0x800) {
@@ -102,8 +106,8 @@ std::string random_text(std::mt19937& rng, std::size_t n) {
 TEST(utf8_stream, every_two_byte_string_at_every_block_position) {
   // (offset, total length): short inputs take the one-vector path, long ones the blocks.
   const std::pair<std::size_t, std::size_t> places[] = {
-      {0, 2}, {0, 3}, {6, 8}, {13, 15}, {14, 16}, {13, 16}, {15, 17}, {0, 72}, {15, 72},
-      {16, 72}, {30, 72}, {31, 72}, {32, 72}, {62, 72}, {63, 72}, {62, 64}};
+      {0, 2},   {0, 3},   {6, 8},   {13, 15}, {14, 16}, {13, 16}, {15, 17}, {0, 72},
+      {15, 72}, {16, 72}, {30, 72}, {31, 72}, {32, 72}, {62, 72}, {63, 72}, {62, 64}};
   for (auto [at, total] : places) {
     for (int a = 0; a < 256; ++a) {
       for (int b = 0; b < 256; ++b) {
@@ -120,13 +124,15 @@ TEST(utf8_stream, every_two_byte_string_at_every_block_position) {
 }
 
 TEST(utf8_stream, every_three_and_four_byte_lead_with_every_second_byte) {
-  static const int tails[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xE0, 0xF0, 0xFF};
+  static const int tails[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F,
+                              0xA0, 0xBF, 0xC0, 0xC2, 0xE0, 0xF0, 0xFF};
   for (int a = 0xE0; a < 256; ++a) {
     for (int b = 0; b < 256; ++b) {
       for (int c : tails) {
         for (int d : tails) {
           std::string s(29, 'x');  // the sequence straddles the 32-byte block boundary
-          s += {static_cast<char>(a), static_cast<char>(b), static_cast<char>(c), static_cast<char>(d)};
+          s += {static_cast<char>(a), static_cast<char>(b), static_cast<char>(c),
+                static_cast<char>(d)};
           const bool want = reference_valid(s);
           ASSERT_EQ(simd(s), want) << a << " " << b << " " << c << " " << d;
           ASSERT_EQ(scalar(s), want) << a << " " << b << " " << c << " " << d;
@@ -145,13 +151,16 @@ TEST(utf8_stream, every_three_and_four_byte_lead_with_every_second_byte) {
 TEST(utf8_stream, random_text_whole_and_in_pieces_matches_the_reference) {
   std::mt19937 rng(20240611);
   for (int round = 0; round < 3000; ++round) {
-    const std::size_t n = std::uniform_int_distribution<std::size_t>(0, round % 10 == 0 ? 2000 : 150)(rng);
+    const std::size_t n =
+        std::uniform_int_distribution<std::size_t>(0, round % 10 == 0 ? 2000 : 150)(rng);
     std::string s = random_text(rng, n);
     // Most rounds break it: a random byte, a cut or an inserted byte.
     const int mutation = round % 4;
     if (!s.empty() && mutation == 1) s[rng() % s.size()] = static_cast<char>(rng());
     if (!s.empty() && mutation == 2) s.resize(rng() % s.size());
-    if (mutation == 3) s.insert(s.begin() + static_cast<std::ptrdiff_t>(rng() % (s.size() + 1)), static_cast<char>(0x80 | (rng() & 0x7F)));
+    if (mutation == 3)
+      s.insert(s.begin() + static_cast<std::ptrdiff_t>(rng() % (s.size() + 1)),
+               static_cast<char>(0x80 | (rng() & 0x7F)));
     const bool want = reference_valid(s);
     ASSERT_EQ(scalar(s), want) << round;
     ASSERT_EQ(simd(s), want) << round;

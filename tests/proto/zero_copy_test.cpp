@@ -95,8 +95,7 @@ TEST(zero_copy, window_masks_across_odd_chunk_boundaries) {
 TEST(zero_copy, window_then_next_frame_in_the_same_stream) {
   peer s(role::server);
   const std::string big = pattern(30000);
-  const std::string wire =
-      frame(opcode::binary, big, true) + frame(opcode::text, "after", true);
+  const std::string wire = frame(opcode::binary, big, true) + frame(opcode::text, "after", true);
   feed_windowed(s, wire, 64, 4096);
   ASSERT_EQ(s.rec.messages.size(), 2u);
   EXPECT_EQ(s.rec.messages[0].second, big);
@@ -167,9 +166,11 @@ TEST(zero_copy, send_external_checks_what_send_checks) {
   std::size_t hlen = 0;
   {
     peer s(role::server);
-    EXPECT_EQ(s.conn.send_external(message_kind::text, "\xC3\x28", hdr, hlen), cw::error::invalid_utf8);
+    EXPECT_EQ(s.conn.send_external(message_kind::text, "\xC3\x28", hdr, hlen),
+              cw::error::invalid_utf8);
     ASSERT_FALSE(s.conn.close(close_code::normal));
-    EXPECT_EQ(s.conn.send_external(message_kind::binary, "x", hdr, hlen), cw::error::already_closing);
+    EXPECT_EQ(s.conn.send_external(message_kind::binary, "x", hdr, hlen),
+              cw::error::already_closing);
   }
   {
     peer s(role::server, {}, /*open=*/false);
@@ -177,12 +178,14 @@ TEST(zero_copy, send_external_checks_what_send_checks) {
   }
   {
     peer c(role::client);  // a client must mask: the payload cannot be sent as it is
-    EXPECT_EQ(c.conn.send_external(message_kind::binary, "x", hdr, hlen), cw::error::invalid_argument);
+    EXPECT_EQ(c.conn.send_external(message_kind::binary, "x", hdr, hlen),
+              cw::error::invalid_argument);
   }
   {
     proto::config cfg;
     cfg.deflate = proto::deflate_params{};
     peer s(role::server, cfg);
-    EXPECT_EQ(s.conn.send_external(message_kind::binary, "x", hdr, hlen), cw::error::invalid_argument);
+    EXPECT_EQ(s.conn.send_external(message_kind::binary, "x", hdr, hlen),
+              cw::error::invalid_argument);
   }
 }

@@ -5,6 +5,7 @@
 #include <set>
 
 namespace cw = closewise;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -14,12 +15,11 @@ bool rule_on_wire(unsigned v) {
   return (v >= 1000 && v <= 1003) || (v >= 1007 && v <= 1014) || (v >= 3000 && v <= 4999);
 }
 bool rule_app_sendable(unsigned v) { return v == 1000 || (v >= 3000 && v <= 4999); }
-bool rule_endpoint_only(unsigned v) {
-  return (v >= 1001 && v <= 1003) || (v >= 1007 && v <= 1014);
-}
+bool rule_endpoint_only(unsigned v) { return (v >= 1001 && v <= 1003) || (v >= 1007 && v <= 1014); }
 bool rule_local_only(unsigned v) { return v == 1005 || v == 1006 || v == 1015; }
 cw::reconnect_action rule_action(unsigned v) {
   using A = cw::reconnect_action;
+  // clang-format off
   switch (v) {
     case 1000: return A::stop;
     case 1001: case 1011: case 1012: case 1013: return A::retry_raised_floor;
@@ -29,6 +29,7 @@ cw::reconnect_action rule_action(unsigned v) {
     case 1015: return A::retry;  // qualified: stops on verification failure
     default: break;
   }
+  // clang-format on
   if (v >= 1016 && v <= 2999) return A::retry;
   if ((v >= 3000 && v <= 3499) || (v >= 4000 && v <= 4499)) return A::retry;
   return A::stop;  // 3500-3999, 4500-4999, and values that are not close codes
@@ -42,6 +43,11 @@ cw::reconnect_qualifier rule_qualifier(unsigned v) {
 }
 
 }  // namespace
+
+// The registry is usable at compile time, rule and all.
+static_assert(cw::info(cw::close_code::try_again_later).reconnect.floor == 5s);
+static_assert(cw::info(cw::close_code{4600}).reconnect.action == cw::reconnect_action::stop);
+static_assert(!cw::info(cw::close_code::tls_handshake).reconnect.why.empty());
 
 TEST(close_code_table, rows_are_sorted_contiguous_and_cover_every_value) {
   std::uint32_t next = 0;
@@ -75,12 +81,13 @@ TEST(close_code_table, every_value_matches_the_architecture_rules) {
     ASSERT_EQ(row.reconnect.action, rule_action(v));
     ASSERT_EQ(row.reconnect.qualifier, rule_qualifier(v));
     const bool spread = v == 1001 || v == 1011 || v == 1012 || v == 1013;
-    ASSERT_EQ(row.reconnect.first_spread_ms, spread ? 5000u : 0u);
-    ASSERT_EQ(row.reconnect.floor_ms, v == 1013 ? 5000u : 0u);
+    ASSERT_EQ(row.reconnect.first_spread, spread ? 5000ms : 0ms);
+    ASSERT_EQ(row.reconnect.floor, v == 1013 ? 5000ms : 0ms);
   }
 }
 
 TEST(close_code_table, every_iana_code_has_its_own_row_and_name) {
+  // clang-format off
   const std::pair<unsigned, std::string_view> iana[] = {
       {1000, "Normal Closure"},   {1001, "Going Away"},          {1002, "Protocol error"},
       {1003, "Unsupported Data"}, {1004, "Reserved"},            {1005, "No Status Rcvd"},
@@ -88,6 +95,7 @@ TEST(close_code_table, every_iana_code_has_its_own_row_and_name) {
       {1008, "Policy Violation"}, {1009, "Message Too Big"},     {1010, "Mandatory Ext."},
       {1011, "Internal Error"},   {1012, "Service Restart"},     {1013, "Try Again Later"},
       {1014, "Bad Gateway"},      {1015, "TLS handshake"}};
+  // clang-format on
   for (auto [v, expected] : iana) {
     const auto& row = cw::info(static_cast<cw::close_code>(v));
     EXPECT_FALSE(row.is_range()) << v;
@@ -100,7 +108,8 @@ TEST(close_code_table, peer_notes_record_known_divergence) {
   EXPECT_NE(cw::info(cw::close_code::bad_gateway).peer_notes.find("wslay"), std::string_view::npos);
   for (unsigned v : {1012u, 1013u, 1014u, 3000u, 3999u})
     EXPECT_NE(cw::info(static_cast<cw::close_code>(v)).peer_notes.find("uWebSockets"),
-              std::string_view::npos) << v;
+              std::string_view::npos)
+        << v;
 }
 
 TEST(close_code_table, is_usable_at_compile_time) {
@@ -108,7 +117,8 @@ TEST(close_code_table, is_usable_at_compile_time) {
   static_assert(!cw::is_valid_on_wire(cw::close_code::no_status));
   static_assert(cw::is_app_sendable(static_cast<cw::close_code>(4999)));
   static_assert(!cw::is_app_sendable(cw::close_code::going_away));
-  static_assert(cw::info(static_cast<cw::close_code>(65535)).first == cw::close_range::invalid_first);
+  static_assert(cw::info(static_cast<cw::close_code>(65535)).first ==
+                cw::close_range::invalid_first);
   SUCCEED();
 }
 

@@ -20,7 +20,8 @@ TEST(close_reason, app_close_refuses_codes_it_may_not_send) {
   EXPECT_FALSE(cw::validate_app_close(static_cast<cw::close_code>(4001), "bye"));
   for (unsigned v : {0u, 999u, 1001u, 1005u, 1006u, 1012u, 1015u, 2999u, 5000u})
     EXPECT_EQ(cw::validate_app_close(static_cast<cw::close_code>(v), ""),
-              cw::error::close_code_not_sendable) << v;
+              cw::error::close_code_not_sendable)
+        << v;
   EXPECT_EQ(cw::validate_app_close(cw::close_code::normal, std::string(200, 'x')),
             cw::error::close_reason_too_long);
 }
@@ -30,7 +31,8 @@ TEST(close_reason, endpoint_close_may_also_send_protocol_codes) {
     EXPECT_FALSE(cw::validate_endpoint_close(static_cast<cw::close_code>(v), "")) << v;
   for (unsigned v : {1004u, 1005u, 1006u, 1015u, 1016u})
     EXPECT_EQ(cw::validate_endpoint_close(static_cast<cw::close_code>(v), ""),
-              cw::error::close_code_not_sendable) << v;
+              cw::error::close_code_not_sendable)
+        << v;
 }
 
 TEST(close_reason, truncate_cuts_on_a_code_point_boundary) {

@@ -9,15 +9,15 @@ namespace cw = closewise;
 TEST(utf8, accepts_valid_text_of_every_length) {
   EXPECT_TRUE(cw::is_valid_utf8(""));
   EXPECT_TRUE(cw::is_valid_utf8("plain ascii that is longer than sixteen bytes"));
-  EXPECT_TRUE(cw::is_valid_utf8("\xC2\x80\xDF\xBF"));                  // U+0080, U+07FF
+  EXPECT_TRUE(cw::is_valid_utf8("\xC2\x80\xDF\xBF"));                      // U+0080, U+07FF
   EXPECT_TRUE(cw::is_valid_utf8("\xE0\xA0\x80\xED\x9F\xBF\xEF\xBF\xBF"));  // U+0800, U+D7FF, U+FFFF
-  EXPECT_TRUE(cw::is_valid_utf8("\xF0\x90\x80\x80\xF4\x8F\xBF\xBF"));  // U+10000, U+10FFFF
+  EXPECT_TRUE(cw::is_valid_utf8("\xF0\x90\x80\x80\xF4\x8F\xBF\xBF"));      // U+10000, U+10FFFF
 }
 
 TEST(utf8, rejects_overlongs_surrogates_and_out_of_range) {
-  for (const char* bad : {"\xC0\x80", "\xC1\xBF", "\xE0\x9F\xBF", "\xED\xA0\x80", "\xED\xBF\xBF",
-                          "\xF0\x8F\xBF\xBF", "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\xFF",
-                          "\x80", "a\xBF"})
+  for (const char* bad :
+       {"\xC0\x80", "\xC1\xBF", "\xE0\x9F\xBF", "\xED\xA0\x80", "\xED\xBF\xBF", "\xF0\x8F\xBF\xBF",
+        "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\xFF", "\x80", "a\xBF"})
     EXPECT_FALSE(cw::is_valid_utf8(bad)) << bad;
 }
 

@@ -58,9 +58,9 @@ std::string short_decision(const close_code_info& r) {
                  ? "R (S on certificate verification failure)"
                  : "R";
     case reconnect_action::retry_raised_floor:
-      return rule.floor_ms ? fmt::format("RD (floor {} s, first spread 0-{} s)", rule.floor_ms / 1000,
-                                         rule.first_spread_ms / 1000)
-                           : fmt::format("RD (first spread 0-{} s)", rule.first_spread_ms / 1000);
+      return rule.floor.count() ? fmt::format("RD (floor {} s, first spread 0-{} s)", rule.floor.count() / 1000,
+                                         rule.first_spread.count() / 1000)
+                           : fmt::format("RD (first spread 0-{} s)", rule.first_spread.count() / 1000);
     case reconnect_action::retry_with_strikes: return "RS (stop after 3 quick strikes)";
   }
   return "S";
@@ -78,8 +78,8 @@ nlohmann::json row_json(const close_code_info& r) {
           {"reconnect",
            {{"action", action_name(r.reconnect.action)},
             {"qualifier", qualifier_name(r.reconnect.qualifier)},
-            {"floor_ms", r.reconnect.floor_ms},
-            {"first_spread_ms", r.reconnect.first_spread_ms},
+            {"floor_ms", r.reconnect.floor.count()},
+            {"first_spread_ms", r.reconnect.first_spread.count()},
             {"summary", short_decision(r)},
             {"why", r.reconnect.why}}},
           {"peer_notes", r.peer_notes}};

@@ -751,7 +751,7 @@ std::string row_name(const result& r) {
 }
 
 std::string row_meaning(const result& r, const policy::config& cfg) {
-  if (r.sc->kind == action_kind::refuse) return policy::rule_for_status(r.sc->status, cfg).why;
+  if (r.sc->kind == action_kind::refuse) return std::string(policy::rule_for_status(r.sc->status, cfg).why);
   return std::string(info(r.sc->code).meaning);
 }
 

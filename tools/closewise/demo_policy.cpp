@@ -109,7 +109,7 @@ policy::rule scaled(policy::rule r, int divisor) {
   return r;
 }
 
-bool has_timing(const reconnect_rule& r) { return r.floor_ms != 0 || r.first_spread_ms != 0; }
+bool has_timing(const reconnect_rule& r) { return r.floor.count() != 0 || r.first_spread.count() != 0; }
 
 }  // namespace
 
@@ -126,16 +126,16 @@ policy::config scaled_default_policy(int divisor) {
   // the defaults in their timings only.
   for (const auto& row : close_code_table) {
     if (!has_timing(row.reconnect)) continue;
-    cfg.codes.push_back({row.first, row.last, scaled(policy::rule::from(row.reconnect), divisor)});
+    cfg.codes.push_back({row.first, row.last, scaled(row.reconnect, divisor)});
   }
   for (const auto& row : policy::default_status_rules) {
     if (!has_timing(row.rule)) continue;
-    cfg.statuses.push_back({row.first, row.last, scaled(policy::rule::from(row.rule), divisor)});
+    cfg.statuses.push_back({row.first, row.last, scaled(row.rule, divisor)});
   }
   for (const auto f : policy::all_transport_failures) {
     const auto& r = policy::default_transport_rules[static_cast<std::size_t>(f)];
     if (!has_timing(r)) continue;
-    cfg.transports.push_back({f, scaled(policy::rule::from(r), divisor)});
+    cfg.transports.push_back({f, scaled(r, divisor)});
   }
   return cfg;
 }
@@ -150,7 +150,7 @@ std::vector<std::string> describe_scaling(int divisor) {
   }
   v.push_back(fmt::format("min_uptime {} -> {}", ms_text(real.min_uptime), ms_text(real.min_uptime / divisor)));
   const auto timing = [divisor](std::string what, const reconnect_rule& r) {
-    const milliseconds fl{r.floor_ms}, sp{r.first_spread_ms};
+    const milliseconds fl = r.floor, sp = r.first_spread;
     if (fl.count() == 0)
       return fmt::format("{} first retry floor + U(0, {}) -> U(0, {})", what, ms_text(sp), ms_text(sp / divisor));
     return fmt::format("{} floor {} + U(0, {}) -> {} + U(0, {})", what, ms_text(fl), ms_text(sp),

@@ -74,9 +74,9 @@ using backoff = std::variant<full_jitter, decorrelated_jitter, fixed_delays>;
 /// `previous` is the delay actually waited before the last retry (0 if none);
 /// only decorrelated jitter uses it. Never overflows: `attempt` may be any
 /// value, and durations are clamped into range before any multiplication.
-std::chrono::milliseconds next_delay(const backoff& b, std::uint32_t attempt,
-                                     std::chrono::milliseconds previous,
-                                     const uniform_source& uniform);
+[[nodiscard]] std::chrono::milliseconds next_delay(const backoff& b, std::uint32_t attempt,
+                                                   std::chrono::milliseconds previous,
+                                                   const uniform_source& uniform);
 
 /// The smallest delay the strategy can return at any attempt (its floor);
 /// raised floors and server hints in `decide()` start from this.

@@ -53,6 +53,6 @@ struct decision {
 /// has called its credential-refresh hook: `got_new_credentials` gives the
 /// one retry, otherwise it stops with the decision's reason. Any other
 /// decision is returned unchanged.
-decision resolve_credential_refresh(decision d, bool got_new_credentials);
+[[nodiscard]] decision resolve_credential_refresh(decision d, bool got_new_credentials);
 
 }  // namespace closewise::policy

@@ -39,10 +39,10 @@ struct load_result {
 };
 
 /// Parses a policy from JSON text (see docs/reconnect.md for the schema).
-load_result parse_policy(std::string_view json_text);
+[[nodiscard]] load_result parse_policy(std::string_view json_text);
 
 /// Reads and parses a policy file.
-load_result load_policy_file(const std::filesystem::path& path);
+[[nodiscard]] load_result load_policy_file(const std::filesystem::path& path);
 
 /// The policy as JSON text that `parse_policy` reads back to an equal config.
 /// Two overrides of the very same range are written once, with the later

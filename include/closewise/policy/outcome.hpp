@@ -49,7 +49,8 @@ inline constexpr transport_failure all_transport_failures[] = {
 /// The JSON and log name: "dns", "refused", "reset", "timeout", "tls_verify", "tls_other", "other".
 std::string_view to_string(transport_failure f) noexcept;
 /// Parses a name produced by `to_string`; nullopt for anything else.
-std::optional<transport_failure> parse_transport_failure(std::string_view name) noexcept;
+[[nodiscard]] std::optional<transport_failure> parse_transport_failure(
+    std::string_view name) noexcept;
 /// What a person reads as the cause: "DNS failure", "connection refused", ...
 std::string_view describe(transport_failure f) noexcept;
 
@@ -57,7 +58,7 @@ std::string_view describe(transport_failure f) noexcept;
 /// `error::tls_verify_failed`, ...) to its failure kind. Any other error whose
 /// condition is transport, timeout or TLS maps to the closest kind; errors of
 /// other layers give nullopt.
-std::optional<transport_failure> transport_failure_from(std::error_code ec) noexcept;
+[[nodiscard]] std::optional<transport_failure> transport_failure_from(std::error_code ec) noexcept;
 
 /// How one connect attempt ended.
 using outcome = std::variant<close_event, http_refusal, transport_failure>;

@@ -19,6 +19,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,26 +38,29 @@ std::string_view to_string(reconnect_action a) noexcept;
 /// "tls_verify_stops".
 std::string_view to_string(reconnect_qualifier q) noexcept;
 
-/// What the policy does for one code, status or transport failure.
-///
-/// The same vocabulary as the registry's `closewise::reconnect_rule`, but
-/// owning its text, so rules can be loaded from JSON.
-struct rule {
-  reconnect_action action = reconnect_action::retry;
-  reconnect_qualifier qualifier = reconnect_qualifier::none;
-  /// Raised floor for `retry_raised_floor`: the delay is at least
-  /// `floor + U(0, hint_jitter · floor)`. 0 keeps the strategy's own floor.
-  std::chrono::milliseconds floor{0};
-  /// When non-zero, the first retry of a streak waits
-  /// `max(floor, strategy floor) + U(0, first_spread)` so clients that lost the
-  /// same server at the same moment come back spread out.
-  std::chrono::milliseconds first_spread{0};
-  /// One line a person can read; it ends the stop reason.
-  std::string why;
+/// What the policy does for one code, status or transport failure: the policy's
+/// name for the registry's `closewise::reconnect_rule` (one type for the
+/// registry, the default tables, the presets and every override).
+using rule = reconnect_rule;
 
-  /// The registry's rule as an owning `rule`.
-  static rule from(const reconnect_rule& r);
-  friend bool operator==(const rule&, const rule&) = default;
+/// Owns the text of rules made at run time (a `why` loaded from JSON or built
+/// by the application), so `reconnect_rule::why` can stay a view and the tables
+/// `constexpr`.
+///
+/// A kept text never moves or changes. Copies of a store share its texts, so
+/// a view stays valid as long as any config that holds the store lives. It is
+/// not part of a config's value: two stores always compare equal.
+class text_store {
+ public:
+  /// Keeps a copy of `text`; the view lives as long as this store or a copy of it.
+  [[nodiscard]] std::string_view keep(std::string_view text);
+  /// The number of texts kept.
+  std::size_t size() const noexcept { return texts_.size(); }
+
+  friend bool operator==(const text_store&, const text_store&) noexcept { return true; }
+
+ private:
+  std::vector<std::shared_ptr<const std::string>> texts_;
 };
 
 /// An override for close codes `first..last` (inclusive).
@@ -82,20 +86,13 @@ struct transport_override {
   friend bool operator==(const transport_override&, const transport_override&) = default;
 };
 
-/// One row of the built-in HTTP status table (data, like the close-code registry).
-struct status_rule_row {
-  unsigned first;       ///< first status of the row
-  unsigned last;        ///< last status of the row (inclusive)
-  reconnect_rule rule;  ///< the default for them
-};
-
 /// The default decision per HTTP status of a refused upgrade, sorted and
 /// covering 0..999 without gaps. Rationale for the rows not fixed by
 /// ARCHITECTURE §3: 1xx-3xx stop (the URL is not a WebSocket endpoint; redirects
 /// are not followed), other 4xx stop (the request itself is wrong), 501 and
 /// 505 stop (the server lacks the feature for good), other 5xx retry (a server
 /// fault is usually temporary), and values that are not statuses stop.
-extern const std::array<status_rule_row, 23> default_status_rules;
+extern const std::array<status_override, 23> default_status_rules;
 
 /// The default decision per transport failure, indexed by the enum's value:
 /// everything retries except a certificate that failed verification.
@@ -128,17 +125,23 @@ struct config {
   std::chrono::milliseconds max_retry_after{600'000};
   /// Proportional upward jitter on raised floors and server hints, in [0, 1].
   double hint_jitter = 0.2;
+  /// Owns the `why` of overrides made at run time: set `rule.why =
+  /// cfg.texts.keep(text)` when the text would not outlive the config. A copy
+  /// of the config shares the texts; an override copied alone into another
+  /// config does not take its text along (keep it there too).
+  text_store texts;
 
   friend bool operator==(const config&, const config&) = default;
 };
 
 /// The rule `cfg` applies to a received close code: an override, else the
-/// registry row (with 1000 retried when `reconnect_on_normal_close`).
-rule rule_for_code(close_code code, const config& cfg);
+/// registry row (with 1000 retried when `reconnect_on_normal_close`). Its `why`
+/// may be a view of `cfg.texts`, like that of the two functions below.
+[[nodiscard]] rule rule_for_code(close_code code, const config& cfg);
 /// The rule `cfg` applies to an HTTP status: an override, else `default_status_rules`.
-rule rule_for_status(unsigned status, const config& cfg);
+[[nodiscard]] rule rule_for_status(unsigned status, const config& cfg);
 /// The rule `cfg` applies to a transport failure: an override, else `default_transport_rules`.
-rule rule_for_transport(transport_failure failure, const config& cfg);
+[[nodiscard]] rule rule_for_transport(transport_failure failure, const config& cfg);
 
 /// What `decide()` knows about the streak of failed attempts so far.
 ///
@@ -223,7 +226,7 @@ class retry_state {
 ///   reason) is clamped to `max_retry_after`, jittered to `H + U(0, hint_jitter·H)`
 ///   and taken when larger. For HTTP it replaces the raised floor, so the
 ///   wait is `max(Retry-After, backoff)`; a close code's raised floor stays.
-decision decide(const outcome& what, const retry_context& ctx, const config& cfg,
-                const uniform_source& uniform);
+[[nodiscard]] decision decide(const outcome& what, const retry_context& ctx, const config& cfg,
+                              const uniform_source& uniform);
 
 }  // namespace closewise::policy

@@ -26,6 +26,6 @@ inline constexpr std::array<std::string_view, 5> preset_names = {"default", "nev
                                                                  "centrifugo", "discord"};
 
 /// The preset called `name`, or nullopt if there is none.
-std::optional<config> preset(std::string_view name);
+[[nodiscard]] std::optional<config> preset(std::string_view name);
 
 }  // namespace closewise::policy

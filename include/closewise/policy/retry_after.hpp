@@ -23,7 +23,7 @@ namespace closewise::policy {
 ///   "Sun Nov  6 08:49:37 1994". A date in the past gives 0 ms.
 ///
 /// Returns nullopt for anything else: empty, negative, fractional, a bad date.
-std::optional<std::chrono::milliseconds> parse_retry_after(
+[[nodiscard]] std::optional<std::chrono::milliseconds> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now);
 
 /// Finds `retry-after=SECONDS` in a close reason.
@@ -32,6 +32,7 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
 /// ';' or ','; the digits run to the end or to the next separator, so both
 /// "retry-after=30" and "overloaded; retry-after=30" are understood.
 /// Returns nullopt when there is no well-formed hint.
-std::optional<std::chrono::milliseconds> parse_close_retry_after(std::string_view reason);
+[[nodiscard]] std::optional<std::chrono::milliseconds> parse_close_retry_after(
+    std::string_view reason);
 
 }  // namespace closewise::policy

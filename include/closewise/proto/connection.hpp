@@ -149,23 +149,27 @@ class connection {
   /// failure without a close frame), already_closing (a close frame was sent:
   /// RFC 6455 §5.5.1), invalid_utf8 (text that is not UTF-8, when
   /// `config::check_outgoing_utf8`).
-  std::error_code send(message_kind kind, std::string_view payload);
-  std::error_code send_text(std::string_view s) { return send(message_kind::text, s); }
-  std::error_code send_binary(std::string_view s) { return send(message_kind::binary, s); }
+  [[nodiscard]] std::error_code send(message_kind kind, std::string_view payload);
+  [[nodiscard]] std::error_code send_text(std::string_view s) {
+    return send(message_kind::text, s);
+  }
+  [[nodiscard]] std::error_code send_binary(std::string_view s) {
+    return send(message_kind::binary, s);
+  }
   /// A ping with up to 125 bytes of payload (RFC 6455 §5.5.2); more is
   /// error::invalid_argument. Same state rules as `send`.
-  std::error_code ping(std::string_view payload = {});
+  [[nodiscard]] std::error_code ping(std::string_view payload = {});
   /// An unsolicited pong, e.g. a unidirectional heartbeat (RFC 6455 §5.5.3).
-  std::error_code pong(std::string_view payload = {});
+  [[nodiscard]] std::error_code pong(std::string_view payload = {});
   /// Starts the close handshake from the application: 1000 and 3000-4999 only,
   /// with a valid reason of at most 123 bytes (never truncated). Errors:
   /// close_code_not_sendable, close_reason_too_long, close_reason_not_utf8,
   /// not_open (before open), already_closing (a close frame was already sent
   /// or is being echoed).
-  std::error_code close(close_code code, std::string_view reason = {});
+  [[nodiscard]] std::error_code close(close_code code, std::string_view reason = {});
   /// Starts the close handshake from an endpoint path that may also send
   /// 1001-1003 and 1007-1014 (server shutdown, load shedding, policy hooks).
-  std::error_code close_endpoint(close_code code, std::string_view reason = {});
+  [[nodiscard]] std::error_code close_endpoint(close_code code, std::string_view reason = {});
 
   /// Hands the bytes waiting to be written to the caller by swapping buffers;
   /// `buf` should be empty on entry (its capacity is reused).
@@ -184,13 +188,14 @@ class connection {
   /// queued, the header, the payload. Server role without permessage-deflate
   /// only (a client masks, a compressor transforms): error::invalid_argument
   /// otherwise.
-  std::error_code send_external(message_kind kind, std::string_view payload,
-                                std::uint8_t (&header)[max_header_size], std::size_t& header_size);
+  [[nodiscard]] std::error_code send_external(message_kind kind, std::string_view payload,
+                                              std::uint8_t (&header)[max_header_size],
+                                              std::size_t& header_size);
   /// While the payload of an uncompressed data frame is arriving and at least
   /// `min_size` bytes of it are still due: where the next payload bytes may be
   /// read to directly, and how many (at most what the frame still owes).
   /// {nullptr, 0} otherwise. The bytes must be the next bytes of the stream.
-  std::pair<char*, std::size_t> receive_window(std::size_t min_size);
+  [[nodiscard]] std::pair<char*, std::size_t> receive_window(std::size_t min_size);
   /// `n` bytes (1..window size) were written into the receive window;
   /// processes them as receive() would.
   void commit_window(std::size_t n);

@@ -66,9 +66,9 @@ std::string format_deflate_offer(const deflate_options& o);
 /// malformed, duplicated or unknown parameters, or that cannot meet the
 /// server's limits (a client window limit the client did not offer to obey),
 /// are declined, and the next offer is tried. Other extensions are ignored.
-std::optional<deflate_params> negotiate_deflate(std::string_view offer_header,
-                                                const deflate_options& server,
-                                                std::string& response);
+[[nodiscard]] std::optional<deflate_params> negotiate_deflate(std::string_view offer_header,
+                                                              const deflate_options& server,
+                                                              std::string& response);
 
 /// Client side: checks the server's Sec-WebSocket-Extensions response value
 /// against what was offered (RFC 7692 §7.1). An empty value means no
@@ -76,9 +76,9 @@ std::optional<deflate_params> negotiate_deflate(std::string_view offer_header,
 /// extension, an unknown, duplicated or malformed parameter, a window larger
 /// than offered, client_max_window_bits when not offered) is
 /// error::bad_extension, and the client must fail the connection (§5).
-std::error_code accept_deflate_response(std::string_view response_header,
-                                        const deflate_options& offered,
-                                        std::optional<deflate_params>& out);
+[[nodiscard]] std::error_code accept_deflate_response(std::string_view response_header,
+                                                      const deflate_options& offered,
+                                                      std::optional<deflate_params>& out);
 
 /// Compresses and inflates messages for one side of a connection.
 ///
@@ -95,14 +95,14 @@ class deflate_codec {
 
   /// Appends the compressed message to `out`, without the final 00 00 FF FF
   /// (RFC 7692 §7.2.1). An empty message compresses to the single byte 00.
-  std::error_code compress(std::string_view message, std::string& out);
+  [[nodiscard]] std::error_code compress(std::string_view message, std::string& out);
   /// Inflates one fragment of a compressed message, appending to `out`.
   /// `fin` marks the message's last fragment (the 00 00 FF FF tail is added,
   /// RFC 7692 §7.2.2). error::message_too_big when `out` would exceed
   /// `max_out` bytes (a deflate bomb stops there, having written at most
   /// max_out + 1 bytes); error::bad_compression on bad data.
-  std::error_code decompress(std::string_view fragment, bool fin, std::string& out,
-                             std::size_t max_out);
+  [[nodiscard]] std::error_code decompress(std::string_view fragment, bool fin, std::string& out,
+                                           std::size_t max_out);
 
  private:
   struct impl;

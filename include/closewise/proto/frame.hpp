@@ -30,11 +30,42 @@ enum class opcode : std::uint8_t {
   pong = 0xA,
 };
 
-/// RFC 6455 §5.5: opcodes with the high bit set are control frames.
+/// RFC 6455 §5.5: opcodes with the high bit set (close, ping, pong and the
+/// reserved 0xB-0xF) are control frames. The one place the bit is read.
 constexpr bool is_control(opcode op) noexcept { return (static_cast<std::uint8_t>(op) & 0x8) != 0; }
-/// RFC 6455 §5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved for further frames.
-constexpr bool is_reserved(std::uint8_t op) noexcept {
-  return (op >= 0x3 && op <= 0x7) || op >= 0xB;
+/// RFC 6455 §5.6: a text or binary frame begins a data message; continuation
+/// frames carry the rest of it.
+constexpr bool begins_message(opcode op) noexcept {
+  return op == opcode::text || op == opcode::binary;
+}
+/// RFC 6455 §5.2: every value without a name (0x3-0x7, 0xB-0xF) is reserved
+/// for further frames. A decoded header may hold one.
+constexpr bool is_reserved(opcode op) noexcept {
+  switch (op) {
+    case opcode::continuation:
+    case opcode::text:
+    case opcode::binary:
+    case opcode::close:
+    case opcode::ping:
+    case opcode::pong:
+      return false;
+  }
+  return true;
+}
+/// The opcode's name in the RFC 6455 §11.8 registry, lower case ("text",
+/// "ping"), or "reserved".
+constexpr std::string_view to_string(opcode op) noexcept {
+  // clang-format off
+  switch (op) {
+    case opcode::continuation: return "continuation";
+    case opcode::text: return "text";
+    case opcode::binary: return "binary";
+    case opcode::close: return "close";
+    case opcode::ping: return "ping";
+    case opcode::pong: return "pong";
+  }
+  // clang-format on
+  return "reserved";
 }
 
 /// RFC 6455 §5.5: control frame payloads are at most 125 bytes.
@@ -71,15 +102,17 @@ std::size_t encode_header(const frame_header& h, std::uint8_t* out) noexcept;
 /// not in its shortest form, is error::bad_length (RFC 6455 §5.2, fail with
 /// 1002). It checks only the format; role, RSV and opcode rules are the
 /// connection's, because they depend on context.
-std::size_t decode_header(const std::uint8_t* data, std::size_t size, frame_header& out,
-                          std::error_code& ec) noexcept;
+[[nodiscard]] std::size_t decode_header(const std::uint8_t* data, std::size_t size,
+                                        frame_header& out, std::error_code& ec) noexcept;
 
 namespace detail {
 /// The key as it sits in memory, advanced by `shift` bytes of the key stream.
 constexpr std::uint32_t advance_mask_key(std::uint32_t key, std::size_t shift) noexcept {
   const int bits = static_cast<int>((shift & 3) * 8);
-  if constexpr (std::endian::native == std::endian::little) return std::rotr(key, bits);
-  else return std::rotl(key, bits);
+  if constexpr (std::endian::native == std::endian::little)
+    return std::rotr(key, bits);
+  else
+    return std::rotl(key, bits);
 }
 /// The out-of-line part of apply_mask: 32 bytes or more, key already advanced.
 void apply_mask_wide(std::uint8_t* data, std::size_t size, std::uint32_t key) noexcept;
@@ -127,7 +160,7 @@ inline void apply_mask(std::uint8_t* data, std::size_t size, std::uint32_t key,
 
 /// Builds a close frame payload: the code in network byte order, then the reason
 /// (RFC 6455 §5.5.1). `close_code::no_status` gives the empty payload.
-std::string make_close_payload(close_code code, std::string_view reason);
+[[nodiscard]] std::string make_close_payload(close_code code, std::string_view reason);
 
 /// The result of parsing a received close payload (RFC 6455 §5.5.1, §7.1.5).
 struct close_payload {
@@ -138,6 +171,7 @@ struct close_payload {
 /// Validates a received close payload: 1 byte, over 125 bytes, or a code not
 /// valid on the wire is error::bad_close_payload / error::bad_close_code (1002);
 /// a non-UTF-8 reason is error::invalid_utf8 (1007). `out` is set only on success.
-std::error_code parse_close_payload(std::string_view payload, close_payload& out) noexcept;
+[[nodiscard]] std::error_code parse_close_payload(std::string_view payload,
+                                                  close_payload& out) noexcept;
 
 }  // namespace closewise::proto

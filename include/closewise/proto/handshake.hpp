@@ -96,7 +96,7 @@ class client_handshake {
   /// empty, so nothing waits for the server to close), then fails with
   /// error::bad_status and fills `failure()`. Once accepted or failed, later
   /// calls consume nothing and return the same result.
-  result receive(std::string_view bytes, std::size_t& consumed);
+  [[nodiscard]] result receive(std::string_view bytes, std::size_t& consumed);
 
   /// Why the handshake failed (closewise::error, condition::handshake_failed).
   std::error_code error() const noexcept;
@@ -144,7 +144,7 @@ class server_handshake {
   /// must be sent and the connection closed (400 with a one-line reason, or
   /// 426 with `Sec-WebSocket-Version: 13`, or 431 for oversized headers).
   /// Once valid or invalid, later calls consume nothing and return the same.
-  result receive(std::string_view bytes, std::size_t& consumed);
+  [[nodiscard]] result receive(std::string_view bytes, std::size_t& consumed);
 
   /// Why the request was refused (closewise::error, condition::handshake_failed).
   std::error_code error() const noexcept;
