@@ -131,7 +131,7 @@ int run_serve(const serve_opts& o) {
       // RFC 6455 §4.2.2: a server that does not accept the request answers
       // with an HTTP error; 400 says the request itself is wrong.
       if (auto p = parse_path_script(req.target); !p.problem.empty())
-        return refuse(req, 400, {}, p.problem);
+        return refuse(req, 400, {}, fmt::format("{}: {}", req.target, p.problem));
     }
     return net::accept_decision::accepted();
   });
@@ -188,20 +188,8 @@ int run_serve(const serve_opts& o) {
     out.emit(j, fmt::format("#{} {}", s.id(), event_printer::describe_close(ev)));
   });
 
-  if (const auto ec = srv.listen(o.host, o.port)) {
-    out.diag(
-        fmt::format("closewise serve: cannot listen on {}:{}: {}", o.host, o.port, ec.message()));
-    return 1;
-  }
-  // Always the first line on stdout, so a script can read the port it got with --port 0.
-  out.emit({{"event", "listening"},
-            {"host", o.host},
-            {"port", srv.port()},
-            {"tls", !o.tls_cert.empty()}},
-           fmt::format("listening on {}://{}:{}/", o.tls_cert.empty() ? "ws" : "wss", o.host,
-                       srv.port()));
-
-  // SIGTERM/SIGINT: a graceful shutdown with 1001 to every client.
+  // SIGTERM/SIGINT: a graceful shutdown with 1001 to every client. Installed
+  // before the listening line, so a script may signal as soon as it read the port.
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
@@ -240,6 +228,19 @@ int run_serve(const serve_opts& o) {
       ioc.stop();
     });
   });
+
+  if (const auto ec = srv.listen(o.host, o.port)) {
+    out.diag(
+        fmt::format("closewise serve: cannot listen on {}:{}: {}", o.host, o.port, ec.message()));
+    return 1;
+  }
+  // Always the first line on stdout, so a script can read the port it got with --port 0.
+  out.emit({{"event", "listening"},
+            {"host", o.host},
+            {"port", srv.port()},
+            {"tls", !o.tls_cert.empty()}},
+           fmt::format("listening on {}://{}:{}/", o.tls_cert.empty() ? "ws" : "wss", o.host,
+                       srv.port()));
 
   ioc.run();
   return 0;
