@@ -89,7 +89,7 @@ TEST(cli_connect, slash_close_without_a_code_closes_with_1000) {
   const auto url = start_serve(s);
   cli_process c(cli({"connect", url, "--json", "--reconnect", "never", "--slash"}));
   EXPECT_EQ(next_json(c)["event"], "open");
-  c.write("/close\n");
+  c.write("/close  \n");  // trailing spaces from a terminal
   EXPECT_EQ(next_json(c), close_json(1000, "", true, "local"));
   EXPECT_EQ(c.wait(2s), 0);
 }

@@ -227,7 +227,7 @@ struct run {
   net::client* holder = nullptr;  // shed: the connection that fills max_connections
   bool holder_open = false;
   std::optional<net::shutdown_summary> shutdown;  // restart: the old server's summary
-  std::optional<std::string> restart_problem;     // restart: the new server could not take the port
+  std::optional<std::string> setup_problem;  // shed, restart: a server or the slot holder failed
 
   bool verbose() const { return sc->clients == 1; }
   bool all_done() const {
@@ -540,7 +540,7 @@ class demo_runner {
       r->cv.wait_for(lock, limit, [&] { return r->all_done(); });
       snapshot = r->clients;
       res.shutdown = r->shutdown;
-      if (r->restart_problem) res.problems.push_back(*r->restart_problem);
+      if (r->setup_problem) res.problems.push_back(*r->setup_problem);
     }
     res.elapsed = since(r->start, clock::now());
     // The clients go before the next scenario starts; one still open closes with 1001 in the
@@ -838,7 +838,7 @@ class demo_runner {
     srv.on_open([this](net::session& s) { on_server_open(s); });
     if (const auto ec = srv.listen("127.0.0.1", 0)) {
       std::lock_guard lock(r->mu);
-      r->restart_problem = fmt::format("cannot listen: {}", ec.message());
+      r->setup_problem = fmt::format("cannot listen: {}", ec.message());
       return 0;
     }
     auto& holder = *holders_.emplace_back(std::make_unique<net::client>(ioc_));
@@ -850,7 +850,7 @@ class demo_runner {
     (void)holder.connect(fmt::format("ws://127.0.0.1:{}/demo/{}/holder", srv.port(), r->index));
     std::unique_lock lock(r->mu);
     if (!r->cv.wait_for(lock, std::chrono::seconds(2), [&] { return r->holder_open; })) {
-      r->restart_problem = "the connection that fills max_connections did not open";
+      r->setup_problem = "the connection that fills max_connections did not open";
       return 0;
     }
     r->holder = &holder;
@@ -897,8 +897,8 @@ class demo_runner {
     }
     if (ec) {
       std::lock_guard lock(r->mu);
-      r->restart_problem = fmt::format("the new server could not take port {}: {}",
-                                       restart_old_->port(), ec.message());
+      r->setup_problem = fmt::format("the new server could not take port {}: {}",
+                                     restart_old_->port(), ec.message());
     }
     net::shutdown_options so;
     so.code = r->sc->code;

@@ -19,7 +19,8 @@ constexpr std::string_view close_usage = "usage: /close [CODE [REASON]]";
 stdin_line parse_close(std::string_view args) {
   stdin_line l;
   l.what = stdin_line::kind::close;
-  if (args.empty()) return l;  // 1000, no reason
+  // "/close" and "/close   " both mean 1000 with no reason.
+  if (args.find_first_not_of(' ') == std::string_view::npos) return l;
   if (args.front() != ' ') return invalid(std::string(close_usage));
   args.remove_prefix(1);
   const auto space = args.find(' ');
