@@ -68,12 +68,14 @@ inline nlohmann::json close_json(int code, const std::string& reason, bool was_c
 }
 
 /// Runs the CLI with stdin closed and returns (exit status, stderr); status -1 if it hung.
+/// The limit only tells a hang from an exit: a sanitized process start on a loaded
+/// 2-core machine took seconds, so it is generous.
 struct cli_result {
   int status = -1;
   std::string err;
 };
 inline cli_result run_cli(std::vector<std::string> args,
-                          std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+                          std::chrono::milliseconds limit = std::chrono::seconds(20)) {
   cli_process p(std::move(args));
   p.close_stdin();
   cli_result r;
