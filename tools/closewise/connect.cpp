@@ -158,7 +158,9 @@ int run_connect(const connect_opts& o) {
                 {"data_base64", base64(data)}},
                fmt::format("< [binary, {} bytes]", data.size()));
     }
-    if (o.echo) (void)client->send(kind, data);
+    if (!o.echo) return;
+    if (const auto ec = client->send(kind, data))
+      out.diag(fmt::format("closewise connect: a message was not echoed: {}", ec.message()));
   });
   client->on_error([&](std::error_code ec) {
     out.emit({{"event", "error"}, {"error", ec.message()}}, fmt::format("error: {}", ec.message()));

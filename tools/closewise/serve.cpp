@@ -177,7 +177,11 @@ int run_serve(const serve_opts& o) {
     else
       out.emit({{"event", "message"}, {"id", s.id()}, {"type", "binary"}, {"size", data.size()}},
                fmt::format("< #{} binary, {} bytes", s.id(), data.size()));
-    if (o.echo) (void)s.send(kind, data);
+    if (!o.echo) return;
+    // A session that is closing, or a slow consumer (closed with 1008 by the server), refuses it.
+    if (const auto ec = s.send(kind, data))
+      out.diag(
+          fmt::format("closewise serve: #{}: a message was not echoed: {}", s.id(), ec.message()));
   });
   srv.on_close([&](net::session& s, const close_event& ev) {
     timers.erase(s.id());
