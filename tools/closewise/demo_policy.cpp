@@ -25,16 +25,21 @@ std::string ms_text(milliseconds d) {
 }
 
 // U(0, w) draws whole milliseconds in [0, w), so the largest value is w - 1.
-milliseconds largest_draw(milliseconds w) { return w.count() > 0 ? w - milliseconds{1} : milliseconds{0}; }
+milliseconds largest_draw(milliseconds w) {
+  return w.count() > 0 ? w - milliseconds{1} : milliseconds{0};
+}
 
-// The first retry of a streak under full jitter: floor + U(0, min(cap - floor, base)).
-range first_backoff(const policy::config& cfg, std::string& text) {
+// Retry number `attempt` (0: the first) of a streak under full jitter:
+// floor + U(0, min(cap - floor, base·2^attempt)).
+range backoff_range(const policy::config& cfg, std::uint32_t attempt, std::string& text) {
   if (const auto* fj = std::get_if<policy::full_jitter>(&cfg.backoff)) {
     if (fj->floor >= fj->cap) {
       text = fmt::format("backoff {}", ms_text(fj->floor));
       return {fj->floor, fj->floor};
     }
-    const milliseconds width = std::min(fj->cap - fj->floor, fj->base);
+    milliseconds grown = fj->base;
+    for (std::uint32_t i = 0; i < attempt && grown < fj->cap; ++i) grown *= 2;
+    const milliseconds width = std::min(fj->cap - fj->floor, grown);
     text = fmt::format("backoff {} + U(0, {})", ms_text(fj->floor), ms_text(width));
     return {fj->floor, fj->floor + largest_draw(width)};
   }
@@ -58,30 +63,32 @@ expectation stop_with(const policy::rule& r, std::string_view note = {}) {
   return e;
 }
 
-// The first failure of a streak (attempt 0, one strike) under rule `r`.
-expectation first_failure(const policy::rule& r, std::optional<milliseconds> hint, bool http,
-                          const policy::config& cfg) {
+// Failure number `attempt` (0: the first) of a streak under rule `r`. With a
+// credential-refresh hook, a refresh qualifier grants the streak one retry.
+expectation nth_failure(const policy::rule& r, std::optional<milliseconds> hint, bool http,
+                        const policy::config& cfg, std::uint32_t attempt, bool refresh_hook) {
   using A = reconnect_action;
   using Q = reconnect_qualifier;
-  // The demo installs no credential-refresh hook and never knows an offending
-  // message, so these qualified stops stay stops.
-  if (r.qualifier == Q::credential_refresh) return stop_with(r, " (no credential-refresh hook)");
+  // The demo never knows an offending message, so a dead-letter stop stays a stop.
+  const bool refresh = r.qualifier == Q::credential_refresh;
+  if (refresh && !refresh_hook) return stop_with(r, " (no credential-refresh hook)");
   if (r.qualifier == Q::dead_letter) return stop_with(r, " (no offending message known)");
-  if (r.action == A::stop) return stop_with(r);
+  if (r.action == A::stop && !refresh) return stop_with(r);
 
   expectation e;
   e.retry = true;
   std::string text;
-  range d = first_backoff(cfg, text);
-  std::string prefix = r.action == A::retry_with_strikes
-                           ? fmt::format("RS (strike 1 of {})", cfg.strike_limit)
+  range d = backoff_range(cfg, attempt, text);
+  std::string prefix = refresh ? std::string("S, one retry with refreshed credentials")
+                       : r.action == A::retry_with_strikes
+                           ? fmt::format("RS (strike {} of {})", attempt + 1, cfg.strike_limit)
                            : std::string("R");
   // An HTTP Retry-After replaces a raised floor; a close reason's hint only lengthens it.
   const bool floor_replaced = http && hint.has_value();
   if (r.action == A::retry_raised_floor && !floor_replaced) {
     const milliseconds raised = std::max(r.floor, policy::minimum_delay(cfg.backoff));
     prefix = "RD";
-    if (r.first_spread.count() > 0) {
+    if (attempt == 0 && r.first_spread.count() > 0) {
       d = {raised, raised + largest_draw(r.first_spread)};
       text = fmt::format("{} + U(0, {})", ms_text(raised), ms_text(r.first_spread));
     } else {
@@ -144,15 +151,18 @@ std::vector<std::string> describe_scaling(int divisor) {
   const policy::config real;
   std::vector<std::string> v;
   if (const auto* fj = std::get_if<policy::full_jitter>(&real.backoff)) {
-    v.push_back(fmt::format("backoff base {} / floor {} / cap {} -> {} / {} / {}", ms_text(fj->base),
-                            ms_text(fj->floor), ms_text(fj->cap), ms_text(fj->base / divisor),
-                            ms_text(fj->floor / divisor), ms_text(fj->cap / divisor)));
+    v.push_back(fmt::format("backoff base {} / floor {} / cap {} -> {} / {} / {}",
+                            ms_text(fj->base), ms_text(fj->floor), ms_text(fj->cap),
+                            ms_text(fj->base / divisor), ms_text(fj->floor / divisor),
+                            ms_text(fj->cap / divisor)));
   }
-  v.push_back(fmt::format("min_uptime {} -> {}", ms_text(real.min_uptime), ms_text(real.min_uptime / divisor)));
+  v.push_back(fmt::format("min_uptime {} -> {}", ms_text(real.min_uptime),
+                          ms_text(real.min_uptime / divisor)));
   const auto timing = [divisor](std::string what, const reconnect_rule& r) {
     const milliseconds fl = r.floor, sp = r.first_spread;
     if (fl.count() == 0)
-      return fmt::format("{} first retry floor + U(0, {}) -> U(0, {})", what, ms_text(sp), ms_text(sp / divisor));
+      return fmt::format("{} first retry floor + U(0, {}) -> U(0, {})", what, ms_text(sp),
+                         ms_text(sp / divisor));
     return fmt::format("{} floor {} + U(0, {}) -> {} + U(0, {})", what, ms_text(fl), ms_text(sp),
                        ms_text(fl / divisor), ms_text(sp / divisor));
   };
@@ -165,16 +175,36 @@ std::vector<std::string> describe_scaling(int divisor) {
   return v;
 }
 
-expectation expect_close(close_code code, std::string_view reason, const policy::config& cfg) {
-  return first_failure(policy::rule_for_code(code, cfg), policy::parse_close_retry_after(reason),
-                       false, cfg);
+expectation expect_close(close_code code, std::string_view reason, const policy::config& cfg,
+                         bool refresh_hook) {
+  return nth_failure(policy::rule_for_code(code, cfg), policy::parse_close_retry_after(reason),
+                     false, cfg, 0, refresh_hook);
 }
 
 expectation expect_refusal(unsigned status, std::optional<unsigned> retry_after_s,
-                           const policy::config& cfg) {
+                           const policy::config& cfg, bool refresh_hook) {
   std::optional<milliseconds> hint;
   if (retry_after_s) hint = std::chrono::seconds{*retry_after_s};
-  return first_failure(policy::rule_for_status(status, cfg), hint, true, cfg);
+  return nth_failure(policy::rule_for_status(status, cfg), hint, true, cfg, 0, refresh_hook);
+}
+
+std::vector<expectation> expect_streak(close_code code, std::string_view reason,
+                                       const policy::config& cfg) {
+  const policy::rule r = policy::rule_for_code(code, cfg);
+  const auto hint = policy::parse_close_retry_after(reason);
+  std::vector<expectation> v;
+  if (r.action != reconnect_action::retry_with_strikes) {
+    v.push_back(nth_failure(r, hint, false, cfg, 0, false));
+    return v;
+  }
+  // Strike n (1-based) stops once n reaches the limit; the ones before retry.
+  for (std::uint32_t n = 1; n < cfg.strike_limit; ++n)
+    v.push_back(nth_failure(r, hint, false, cfg, n - 1, false));
+  expectation last;
+  last.rule_text =
+      fmt::format("RS: strike {} of {}, stop ({})", cfg.strike_limit, cfg.strike_limit, r.why);
+  v.push_back(last);
+  return v;
 }
 
 }  // namespace closewise::cli::demo

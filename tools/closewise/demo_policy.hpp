@@ -37,10 +37,18 @@ struct expectation {
   std::string rule_text;
 };
 
-/// A close with `code` and `reason` received on an opened connection.
-expectation expect_close(close_code code, std::string_view reason, const policy::config& cfg);
+/// A close with `code` and `reason` received on an opened connection, the
+/// first failure of a streak. `refresh_hook`: the client has a
+/// credential-refresh hook that returns new credentials.
+expectation expect_close(close_code code, std::string_view reason, const policy::config& cfg,
+                         bool refresh_hook = false);
 /// An upgrade refused with `status` and an optional Retry-After (seconds).
 expectation expect_refusal(unsigned status, std::optional<unsigned> retry_after_s,
-                           const policy::config& cfg);
+                           const policy::config& cfg, bool refresh_hook = false);
+/// The same close received on every connection of a streak, each one shorter
+/// than min_uptime: one expectation per close until the policy stops (for a
+/// strike rule, strike_limit closes: retries, then a stop).
+std::vector<expectation> expect_streak(close_code code, std::string_view reason,
+                                       const policy::config& cfg);
 
 }  // namespace closewise::cli::demo

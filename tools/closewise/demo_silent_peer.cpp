@@ -42,43 +42,46 @@ std::error_code silent_peer::listen(handshake_handler on_handshake) {
 
 void silent_peer::accept_next() {
   auto c = std::make_shared<connection>(ioc_);
-  acceptor_.async_accept(c->socket, [self = shared_from_this(), c](const boost::system::error_code& ec) {
-    if (ec) return;  // the listener was closed by stop()
-    c->number = ++self->accepted_;
-    self->connections_.push_back(c);
-    self->read_request(c);
-    self->accept_next();
-  });
+  acceptor_.async_accept(c->socket,
+                         [self = shared_from_this(), c](const boost::system::error_code& ec) {
+                           if (ec) return;  // the listener was closed by stop()
+                           c->number = ++self->accepted_;
+                           self->connections_.push_back(c);
+                           self->read_request(c);
+                           self->accept_next();
+                         });
 }
 
 void silent_peer::read_request(const std::shared_ptr<connection>& c) {
-  c->socket.async_read_some(asio::buffer(c->buf), [self = shared_from_this(), c](
-                                                       const boost::system::error_code& ec, std::size_t n) {
-    if (ec) return;
-    std::size_t consumed = 0;
-    switch (c->handshake.receive(std::string_view(c->buf.data(), n), consumed)) {
-      case proto::server_handshake::result::need_more:
-        self->read_request(c);
-        return;
-      case proto::server_handshake::result::invalid:
-        c->answer = c->handshake.error_response();
+  c->socket.async_read_some(
+      asio::buffer(c->buf),
+      [self = shared_from_this(), c](const boost::system::error_code& ec, std::size_t n) {
+        if (ec) return;
+        std::size_t consumed = 0;
+        switch (c->handshake.receive(std::string_view(c->buf.data(), n), consumed)) {
+          case proto::server_handshake::result::need_more:
+            self->read_request(c);
+            return;
+          case proto::server_handshake::result::invalid:
+            c->answer = c->handshake.error_response();
+            asio::async_write(c->socket, asio::buffer(c->answer),
+                              [c](const boost::system::error_code&, std::size_t) {
+                                boost::system::error_code ignored;
+                                c->socket.close(ignored);
+                              });
+            return;
+          case proto::server_handshake::result::valid:
+            break;
+        }
+        c->answer = c->handshake.accept();
         asio::async_write(c->socket, asio::buffer(c->answer),
-                          [c](const boost::system::error_code&, std::size_t) {
-                            boost::system::error_code ignored;
-                            c->socket.close(ignored);
+                          [self, c](const boost::system::error_code& wec, std::size_t) {
+                            // From here on: no read, no write, no close. The client's
+                            // pings pile up unanswered in the socket buffer.
+                            if (!wec && self->on_handshake_)
+                              self->on_handshake_(c->number, c->handshake.request().target);
                           });
-        return;
-      case proto::server_handshake::result::valid:
-        break;
-    }
-    c->answer = c->handshake.accept();
-    asio::async_write(c->socket, asio::buffer(c->answer),
-                      [self, c](const boost::system::error_code& wec, std::size_t) {
-                        // From here on: no read, no write, no close. The client's
-                        // pings pile up unanswered in the socket buffer.
-                        if (!wec && self->on_handshake_) self->on_handshake_(c->number, c->handshake.request().target);
-                      });
-  });
+      });
 }
 
 void silent_peer::stop(std::chrono::milliseconds limit) {

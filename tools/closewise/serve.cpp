@@ -8,6 +8,7 @@
 #include <closewise/error.hpp>
 #include <closewise/net/server.hpp>
 #include <closewise/net/session.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <map>
@@ -15,8 +16,10 @@
 #include <optional>
 #include <string>
 
+#include "close_request.hpp"
 #include "commands.hpp"
 #include "output.hpp"
+#include "path_script.hpp"
 
 namespace closewise::cli {
 namespace {
@@ -28,8 +31,10 @@ struct serve_opts {
   std::size_t max_message = std::size_t{64} << 20;
   bool json = false;
   std::optional<unsigned> close_after_ms;
-  unsigned code = 1000;
+  std::uint32_t code = 1000;
   std::string reason;
+  std::optional<unsigned> drop_after_ms;
+  bool scripted_paths = false;
   std::optional<unsigned> reject_status;
   std::optional<unsigned> retry_after;
   std::string tls_cert, tls_key;
@@ -37,16 +42,55 @@ struct serve_opts {
   bool shed_1013 = false;
 };
 
+/// What the server does to a connection once it is open.
+struct connection_plan {
+  enum class action { none, close, drop };
+  action what = action::none;
+  close_request close;
+  std::chrono::milliseconds after{0};
+};
+
+/// Counts over the process's whole life, for the shutdown summary.
+struct lifetime_counts {
+  std::uint64_t served = 0;  ///< connections that opened
+  std::uint64_t clean = 0;   ///< of those, ended with a full close handshake
+  std::uint64_t unclean = 0;
+  std::uint64_t refused = 0;  ///< upgrades serve refused itself (--reject-status, bad scripts)
+  std::map<std::uint16_t, std::uint64_t> codes;  ///< close code reported -> connections
+};
+
+std::string remote_text(const net::session& s) {
+  return fmt::format("{}:{}", s.remote_endpoint().address().to_string(),
+                     s.remote_endpoint().port());
+}
+
 int run_serve(const serve_opts& o) {
   const event_printer out(o.json);
-  const auto code = static_cast<close_code>(o.code);
-  if (const auto ec = validate_endpoint_close(code, o.reason)) {
-    out.diag(fmt::format("closewise serve: --code {} --reason: {}", o.code, ec.message()));
+  if (auto p = close_code_problem(o.code, close_sender::server); !p.empty()) {
+    out.diag(fmt::format("closewise serve: --code {}: {}", o.code, p));
+    return 2;
+  }
+  if (auto p = close_reason_problem(o.reason); !p.empty()) {
+    out.diag(fmt::format("closewise serve: --reason: {}", p));
+    return 2;
+  }
+  if (o.retry_after && !o.reject_status && !o.max_connections) {
+    out.diag("closewise serve: --retry-after needs --reject-status or --max-connections");
     return 2;
   }
   if (o.tls_cert.empty() != o.tls_key.empty()) {
     out.diag("closewise serve: --tls-cert and --tls-key go together");
     return 2;
+  }
+
+  connection_plan default_plan;
+  if (o.close_after_ms) {
+    default_plan.what = connection_plan::action::close;
+    default_plan.close = {static_cast<close_code>(o.code), o.reason};
+    default_plan.after = std::chrono::milliseconds(*o.close_after_ms);
+  } else if (o.drop_after_ms) {
+    default_plan.what = connection_plan::action::drop;
+    default_plan.after = std::chrono::milliseconds(*o.drop_after_ms);
   }
 
   boost::asio::io_context ioc(1);
@@ -57,36 +101,74 @@ int run_serve(const serve_opts& o) {
   cfg.max_buffered = o.max_message + 4096;
   if (o.max_connections) {
     cfg.max_connections = *o.max_connections;
-    cfg.on_overload = o.shed_1013 ? net::overload_action::close_1013 : net::overload_action::http_503;
+    cfg.on_overload =
+        o.shed_1013 ? net::overload_action::close_1013 : net::overload_action::http_503;
     cfg.overload_retry_after = std::chrono::seconds(o.retry_after.value_or(5));
   }
   if (!o.tls_cert.empty()) cfg.tls = net::tls_server_options{o.tls_cert, o.tls_key, nullptr};
   net::server srv(ioc, cfg);
 
-  std::map<std::uint64_t, std::unique_ptr<boost::asio::steady_timer>> close_timers;
+  // Touched on the io_context's one thread only.
+  std::map<std::uint64_t, std::unique_ptr<boost::asio::steady_timer>> timers;
+  lifetime_counts counts;
 
-  srv.on_connect([&](const proto::upgrade_request&) {
+  auto refuse = [&](const proto::upgrade_request& req, unsigned status, proto::http_headers h,
+                    const std::string& why) {
+    ++counts.refused;
+    out.emit({{"event", "refused"}, {"path", req.target}, {"status", status}, {"why", why}},
+             fmt::format("refused {} with HTTP {}: {}", req.target, status, why));
+    return net::accept_decision::refused(status, std::move(h),
+                                         fmt::format("closewise serve: {}\n", why));
+  };
+  srv.on_connect([&](const proto::upgrade_request& req) {
     if (o.reject_status) {
       proto::http_headers h;
       if (o.retry_after) h.fields.emplace_back("Retry-After", std::to_string(*o.retry_after));
-      return net::accept_decision::refused(*o.reject_status, std::move(h),
-                                           fmt::format("refused by closewise serve --reject-status {}\n", *o.reject_status));
+      return refuse(req, *o.reject_status, std::move(h),
+                    fmt::format("--reject-status {}", *o.reject_status));
+    }
+    if (o.scripted_paths) {
+      // RFC 6455 §4.2.2: a server that does not accept the request answers
+      // with an HTTP error; 400 says the request itself is wrong.
+      if (auto p = parse_path_script(req.target); !p.problem.empty())
+        return refuse(req, 400, {}, fmt::format("{}: {}", req.target, p.problem));
     }
     return net::accept_decision::accepted();
   });
-  srv.on_open([&](net::session& s) {
-    const auto& req = s.request();
-    out.emit({{"event", "open"}, {"id", s.id()}, {"path", req.target},
-              {"remote", fmt::format("{}:{}", s.remote_endpoint().address().to_string(), s.remote_endpoint().port())}},
-             fmt::format("open #{} {} from {}:{}", s.id(), req.target, s.remote_endpoint().address().to_string(),
-                         s.remote_endpoint().port()));
-    if (o.close_after_ms) {
-      auto t = std::make_unique<boost::asio::steady_timer>(ioc, std::chrono::milliseconds(*o.close_after_ms));
-      t->async_wait([h = s.shared(), code, &o](const boost::system::error_code& ec) {
-        if (!ec) (void)h->close_endpoint(code, o.reason);
-      });
-      close_timers.emplace(s.id(), std::move(t));
+
+  auto plan_for = [&](const net::session& s) {
+    if (o.scripted_paths) {
+      if (auto p = parse_path_script(s.request().target); p.script) {
+        connection_plan plan;
+        plan.what = p.script->what == path_script::action::drop ? connection_plan::action::drop
+                                                                : connection_plan::action::close;
+        plan.close = p.script->close;
+        plan.after = p.script->after;
+        return plan;
+      }
     }
+    return default_plan;
+  };
+
+  srv.on_open([&](net::session& s) {
+    ++counts.served;
+    const auto& req = s.request();
+    out.emit({{"event", "open"}, {"id", s.id()}, {"path", req.target}, {"remote", remote_text(s)}},
+             fmt::format("open #{} {} from {}", s.id(), req.target, remote_text(s)));
+    const connection_plan plan = plan_for(s);
+    if (plan.what == connection_plan::action::none) return;
+    auto t = std::make_unique<boost::asio::steady_timer>(ioc, plan.after);
+    t->async_wait([h = s.shared(), plan, &out](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (plan.what == connection_plan::action::drop) {
+        h->abort();
+      } else if (const auto e = h->close_endpoint(plan.close.code, plan.close.reason)) {
+        // Checked before; only a connection already closing gets here.
+        out.diag(fmt::format("closewise serve: #{}: close {}: {}", h->id(), to_int(plan.close.code),
+                             e.message()));
+      }
+    });
+    timers.emplace(s.id(), std::move(t));
   });
   srv.on_message([&](net::session& s, proto::message_kind kind, std::string_view data) {
     if (kind == proto::message_kind::text)
@@ -95,38 +177,74 @@ int run_serve(const serve_opts& o) {
     else
       out.emit({{"event", "message"}, {"id", s.id()}, {"type", "binary"}, {"size", data.size()}},
                fmt::format("< #{} binary, {} bytes", s.id(), data.size()));
-    if (o.echo) (void)s.send(kind, data);
+    if (!o.echo) return;
+    // A session that is closing, or a slow consumer (closed with 1008 by the server), refuses it.
+    if (const auto ec = s.send(kind, data))
+      out.diag(
+          fmt::format("closewise serve: #{}: a message was not echoed: {}", s.id(), ec.message()));
   });
   srv.on_close([&](net::session& s, const close_event& ev) {
-    close_timers.erase(s.id());
+    timers.erase(s.id());
+    ++(ev.was_clean ? counts.clean : counts.unclean);
+    ++counts.codes[to_int(ev.code)];
     auto j = event_printer::close_json(ev);
     j["id"] = s.id();
     out.emit(j, fmt::format("#{} {}", s.id(), event_printer::describe_close(ev)));
   });
 
-  if (const auto ec = srv.listen(o.host, o.port)) {
-    out.diag(fmt::format("closewise serve: cannot listen on {}:{}: {}", o.host, o.port, ec.message()));
-    return 1;
-  }
-  out.emit({{"event", "listening"}, {"host", o.host}, {"port", srv.port()}, {"tls", !o.tls_cert.empty()}},
-           fmt::format("listening on {}://{}:{}/", o.tls_cert.empty() ? "ws" : "wss", o.host, srv.port()));
-
-  // SIGTERM/SIGINT: a graceful shutdown with 1001 to every client.
+  // SIGTERM/SIGINT: a graceful shutdown with 1001 to every client. Installed
+  // before the listening line, so a script may signal as soon as it read the port.
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
     out.diag("closewise serve: shutting down with 1001");
-    close_timers.clear();
+    timers.clear();
     net::shutdown_options so;
     so.code = close_code::going_away;
     so.reason = "server shutting down";
     so.drain_deadline = std::chrono::seconds(3);
     srv.shutdown(so, [&](const net::shutdown_summary& sum) {
-      out.diag(fmt::format("closewise serve: {} connection(s): {} closed cleanly, {} aborted, {} failed",
-                           sum.total, sum.clean, sum.aborted, sum.failed));
+      // The summary comes after the last session's on_close, so the lifetime
+      // counts are complete here.
+      nlohmann::json codes = nlohmann::json::object();
+      for (const auto& [code, n] : counts.codes) codes[std::to_string(code)] = n;
+      const std::uint64_t shed = srv.shed_count();
+      out.emit(
+          {{"event", "summary"},
+           {"served", counts.served},
+           {"clean", counts.clean},
+           {"unclean", counts.unclean},
+           {"codes", codes},
+           {"refused", counts.refused},
+           {"shed", shed},
+           {"shutdown",
+            {{"open", sum.total},
+             {"clean", sum.clean},
+             {"aborted", sum.aborted},
+             {"failed", sum.failed},
+             {"refused", sum.refused},
+             {"elapsed_ms", sum.elapsed.count()}}}},
+          fmt::format(
+              "served {} connection(s): {} closed cleanly, {} not cleanly; {} upgrade(s) "
+              "refused, {} shed; at shutdown {} open: {} closed cleanly, {} aborted, {} failed",
+              counts.served, counts.clean, counts.unclean, counts.refused, shed, sum.total,
+              sum.clean, sum.aborted, sum.failed));
       ioc.stop();
     });
   });
+
+  if (const auto ec = srv.listen(o.host, o.port)) {
+    out.diag(
+        fmt::format("closewise serve: cannot listen on {}:{}: {}", o.host, o.port, ec.message()));
+    return 1;
+  }
+  // Always the first line on stdout, so a script can read the port it got with --port 0.
+  out.emit({{"event", "listening"},
+            {"host", o.host},
+            {"port", srv.port()},
+            {"tls", !o.tls_cert.empty()}},
+           fmt::format("listening on {}://{}:{}/", o.tls_cert.empty() ? "ws" : "wss", o.host,
+                       srv.port()));
 
   ioc.run();
   return 0;
@@ -137,28 +255,58 @@ int run_serve(const serve_opts& o) {
 runner add_serve_command(CLI::App& app) {
   auto o = std::make_shared<serve_opts>();
   auto* cmd = app.add_subcommand("serve", "Run a WebSocket server (any path, many connections)");
-  cmd->add_option("--port", o->port, "Port to listen on (0: any free port)")->required()->check(CLI::Range(0, 65535));
+  cmd->footer(
+      "The first line on stdout is always the address: {\"event\":\"listening\",\"host\":...,"
+      "\"port\":N,\"tls\":...} with --json. On SIGTERM/SIGINT every client gets 1001, then a "
+      "summary of every connection served is printed ({\"event\":\"summary\",...} with --json).\n"
+      "--scripted-paths: /close/CODE?reason=R&after_ms=MS closes with CODE (1000-1003, "
+      "1007-1014, 3000-4999; 1006 drops TCP) and reason R (form-encoded: + is a space), MS after "
+      "the open; /drop?after_ms=MS drops TCP. Anything after /close/CODE/ is ignored. A broken "
+      "script (e.g. /close/1005) is refused with HTTP 400 and a body naming the problem.");
+  cmd->add_option("--port", o->port, "Port to listen on; 0 (the default) picks a free one")
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
   cmd->add_flag("--echo", o->echo, "Send every text or binary message back unchanged");
-  cmd->add_option("--max-message", o->max_message, "Largest message accepted, in bytes (1009 above)")
+  cmd->add_option("--max-message", o->max_message,
+                  "Largest message accepted, in bytes (1009 above)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
   cmd->add_flag("--json", o->json, "One JSON object per event and line on stdout");
-  cmd->add_option("--close-after-ms", o->close_after_ms, "Close each connection this long after it opens")
-      ->check(CLI::Range(0u, 86400000u));
-  cmd->add_option("--code", o->code, "Close code for --close-after-ms")->check(CLI::Range(0u, 65535u));
-  cmd->add_option("--reason", o->reason, "Close reason for --close-after-ms (at most 123 bytes)");
+  auto* close_after = cmd->add_option("--close-after-ms", o->close_after_ms,
+                                      "Close each connection this long after it opens")
+                          ->check(CLI::Range(0u, 86400000u));
+  cmd->add_option(
+         "--code", o->code,
+         "Close code for --close-after-ms: 1000-1003, 1007-1014 or 3000-4999 (default 1000)")
+      ->needs(close_after)
+      ->check(CLI::Range(0u, 65535u));
+  cmd->add_option("--reason", o->reason,
+                  "Close reason for --close-after-ms (at most 123 bytes of UTF-8)")
+      ->needs(close_after);
+  cmd->add_option("--drop-after-ms", o->drop_after_ms,
+                  "Drop each connection's TCP this long after it opens, without a close frame (the "
+                  "client sees 1006)")
+      ->check(CLI::Range(0u, 86400000u))
+      ->excludes(close_after);
+  cmd->add_flag("--scripted-paths", o->scripted_paths,
+                "Let the request path choose each connection's close or drop (see below); other "
+                "paths get the default treatment");
   cmd->add_option("--reject-status", o->reject_status, "Refuse every upgrade with this HTTP status")
       ->check(CLI::Range(400u, 599u));
-  cmd->add_option("--retry-after", o->retry_after, "Retry-After seconds for --reject-status / load shedding")
+  cmd->add_option("--retry-after", o->retry_after,
+                  "Retry-After seconds for --reject-status / --max-connections")
       ->check(CLI::Range(0u, 86400u));
-  cmd->add_option("--tls-cert", o->tls_cert, "PEM certificate chain (wss)")->check(CLI::ExistingFile);
+  cmd->add_option("--tls-cert", o->tls_cert, "PEM certificate chain (wss)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--tls-key", o->tls_key, "PEM private key (wss)")->check(CLI::ExistingFile);
-  cmd->add_option("--max-connections", o->max_connections,
-                  "Shed connections beyond N (503 + Retry-After, or 1013 with --shed-1013)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
-  cmd->add_flag("--shed-1013", o->shed_1013,
-                "At --max-connections, accept then close with 1013 \"retry-after=S\" instead of 503");
+  auto* max_conn =
+      cmd->add_option("--max-connections", o->max_connections,
+                      "Shed connections beyond N (503 + Retry-After, or 1013 with --shed-1013)")
+          ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  cmd->add_flag(
+         "--shed-1013", o->shed_1013,
+         "At --max-connections, accept then close with 1013 \"retry-after=S\" instead of 503")
+      ->needs(max_conn);
   return [o] { return run_serve(*o); };
 }
 
