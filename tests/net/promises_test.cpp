@@ -231,7 +231,7 @@ TEST(promises, unclean_death_hands_back_what_was_still_in_the_write_buffer) {
   });
   ASSERT_FALSE(c.connect(path.relay->url()));
   expect_next(ch, rc_event::open);
-  path.relay->blackhole(3000ms);
+  path.relay->blackhole(60s);  // healed by the test once the death is seen
   // 8 MiB at once: more than the kernel's buffers take on loopback (about
   // 3.5 MiB were seen) plus the 1 MiB window, so messages wait in the queue
   // while the window holds handed messages closewise has not seen written.
@@ -272,6 +272,7 @@ TEST(promises, unclean_death_hands_back_what_was_still_in_the_write_buffer) {
             << c.queued() << " still queued, " << first
             << " before them handed to the kernel (at most once)\n";
   // After the heal, the queue goes out on the next connection.
+  path.relay->heal();
   std::optional<rc_event> open;
   while (!open) {
     auto e = ch.pop(10s);
