@@ -380,6 +380,10 @@ void fault_relay_impl::stop() {
   work_.reset();
   ioc_.stop();
   if (thread_.joinable()) thread_.join();
+  // Handlers still queued hold this impl (shared_from_this): run them now,
+  // each sees its operation aborted, so the cycle through ioc_ is broken.
+  ioc_.restart();
+  ioc_.poll();
 }
 
 void fault_relay_impl::set_faults(direction d, direction_faults f) {
