@@ -126,10 +126,14 @@ netns_scope::~netns_scope() {
 netns_io_thread::netns_io_thread(int ns_fd, int n)
     : ns_fd_(ns_fd), work_(boost::asio::make_work_guard(ioc)) {
   for (int i = 0; i < n; ++i) {
-    threads_.emplace_back([this] {
+    std::promise<bool> entered;
+    auto f = entered.get_future();
+    threads_.emplace_back([this, entered = std::move(entered)]() mutable {
       netns_scope in(ns_fd_);
+      entered.set_value(in.ok());
       if (in.ok()) ioc.run();
     });
+    ok_ = f.get() && ok_;
   }
 }
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -85,20 +86,25 @@ class netns_io_thread {
   netns_io_thread(const netns_io_thread&) = delete;
   netns_io_thread& operator=(const netns_io_thread&) = delete;
   boost::asio::io_context ioc;
+  /// Whether every thread entered the namespace and runs `ioc` (a thread that
+  /// could not enter runs nothing, so no socket is ever opened outside it).
+  bool ok() const noexcept { return ok_; }
 
   /// Runs `f` on a thread inside the namespace and waits for it (listen,
-  /// connect: whatever may open a socket on the calling thread).
+  /// connect: whatever may open a socket on the calling thread). If the
+  /// thread cannot enter, `f` does not run.
   template <class F>
   void run_inside(F&& f) {
     std::thread t([&] {
       netns_scope in(ns_fd_);
-      f();
+      if (in.ok()) f();  // never outside: 198.18.0.0/15 must not leave the pair
     });
     t.join();
   }
 
  private:
   int ns_fd_;
+  bool ok_ = true;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::vector<std::thread> threads_;
 };

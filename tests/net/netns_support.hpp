@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "closewise/error.hpp"
 #include "net/fault_support.hpp"
 #include "net/netns.hpp"
 
@@ -30,7 +31,8 @@ struct ns_path {
   explicit ns_path(server_config cfg = {})
       : server_io(nets.fd(side::b)),
         client_io(nets.fd(side::a)),
-        es(server_io.ioc, std::move(cfg)) {
+        owned(std::make_unique<event_server>(server_io.ioc, std::move(cfg))),
+        es(*owned) {
     es.on_message_hook = [this](session& s, proto::message_kind k, std::string_view p) {
       book.received(p);
       if (p.rfind("blob:", 0) == 0) {
@@ -41,7 +43,17 @@ struct ns_path {
       }
     };
     if (!nets.ok()) return;
+    if (!server_io.ok() || !client_io.ok()) {
+      listen_error = make_error_code(error::invalid_argument);  // setns(2) failed
+      return;
+    }
     server_io.run_inside([this] { listen_error = es.srv.listen(nets.address(side::b), 0); });
+  }
+  /// As faulty_path: the server goes while its io thread is held.
+  ~ns_path() {
+    if (!server_io.ok()) return;  // nothing runs there: no callback can be in flight
+    io_hold hold(server_io.ioc);
+    owned.reset();
   }
   std::string url() const {
     return "ws://" + nets.address(side::b) + ":" + std::to_string(es.port()) + "/";
@@ -58,7 +70,8 @@ struct ns_path {
   ledger book;
   netns_io_thread server_io;
   netns_io_thread client_io;
-  event_server es;
+  std::unique_ptr<event_server> owned;
+  event_server& es;
   std::error_code listen_error;
 };
 
