@@ -8,6 +8,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_pkgs=(g++ cmake ninja-build git pkg-config
   libboost1.81-dev libboost-url1.81-dev libssl-dev openssl zlib1g-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev)
+# iproute2: ss, and ip/tc for the network namespace tests (veth, link down, tbf).
 test_pkgs=(python3 python3-websockets chromium iproute2 procps clang libclang-rt-14-dev)
 
 pkgs=("${build_pkgs[@]}")
@@ -32,6 +33,12 @@ if [ "$mode" = test ] && [ -f "$here/tests/interop/package-lock.json" ]; then
   stamp="$here/tests/interop/node_modules/.closewise-lock"
   if ! cmp -s "$lock" "$stamp" 2>/dev/null; then
     echo "== installing npm packages (tests/interop)"
-    (cd "$here/tests/interop" && npm ci --no-audit --no-fund --loglevel=error) && cp "$lock" "$stamp"
+    # `a && b` does not stop `set -e` when `a` fails: test it, so a failed
+    # install fails here instead of surfacing later as missing peers.
+    if ! (cd "$here/tests/interop" && npm ci --no-audit --no-fund --loglevel=error); then
+      echo "deps.sh: npm ci failed in tests/interop" >&2
+      exit 1
+    fi
+    cp "$lock" "$stamp"
   fi
 fi

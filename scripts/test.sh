@@ -5,6 +5,10 @@
 #   3. ThreadSanitizer build and the threaded/network tests (label "net");
 #   4. each libFuzzer target for a bounded time (FUZZ_SECONDS, default 30).
 # Installs missing Debian/npm packages first. Exits non-zero on any failure.
+# A test skipped for a missing peer (python, node, chromium, namespaces,
+# openssl) is listed in the summary and fails the run, unless ALLOW_SKIP=1:
+# "all stages passed" never hides a peer that did not run. Under CI=true those
+# tests fail by themselves.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -15,6 +19,7 @@ fuzz_seconds=${FUZZ_SECONDS:-30}
 out=${BUILD_ROOT:-$here/out}
 failed=()
 summary=()
+skipped=()
 t0=$SECONDS
 
 stage() {  # stage NAME BUILD_DIR CTEST_ARGS CMAKE_ARGS...
@@ -32,6 +37,11 @@ stage() {  # stage NAME BUILD_DIR CTEST_ARGS CMAKE_ARGS...
     failed+=("$name: tests")
   fi
   summary+=("$name: $(grep -E 'tests passed|tests failed' "$dir/ctest.log" 2>/dev/null | tail -1 || true) ($((SECONDS - s)) s)")
+  # ctest lists skipped tests as "  NN - name (Skipped)".
+  local t
+  while IFS= read -r t; do
+    skipped+=("$name: $t")
+  done < <(sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (Skipped)$/\1/p' "$dir/ctest.log" 2>/dev/null)
 }
 
 mkdir -p "$out"
@@ -62,6 +72,13 @@ fi
 echo
 echo "== summary ($((SECONDS - t0)) s)"
 for l in "${summary[@]}"; do echo "  $l"; done
+if [ ${#skipped[@]} -gt 0 ]; then
+  echo "SKIPPED (a peer or a permission was missing; scripts/deps.sh installs the peers):"
+  for l in "${skipped[@]}"; do echo "  $l"; done
+  if [ "${ALLOW_SKIP:-0}" != 1 ]; then
+    failed+=("${#skipped[@]} skipped test(s); ALLOW_SKIP=1 accepts that")
+  fi
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"
   exit 1

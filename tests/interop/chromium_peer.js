@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core) as
-// a closewise interop client:
-//   node chromium_peer.js BASE_URL CASES_JSON
+// Headless Chromium (Debian's chromium, driven by playwright-core) as a
+// closewise interop client:
+//   node chromium_peer.js CHROMIUM_PATH BASE_URL CASES_JSON
+// The path comes from the test (chromium_path() in tests/net/interop_support.hpp).
 // Each case {id, path, action: "await" | "close", code, reason} opens
 // `new WebSocket(BASE_URL + path)` in an about:blank page; "close" calls
 // ws.close(code, reason) once open. Prints the browser's CloseEvent per case:
@@ -15,13 +16,13 @@ const { chromium } = require('playwright-core');
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
 async function main() {
-  const [base, casesJson] = process.argv.slice(2);
+  const [executablePath, base, casesJson] = process.argv.slice(2);
   const cases = JSON.parse(casesJson);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'closewise-chromium-'));
   let context;
   try {
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: process.env.CLOSEWISE_CHROMIUM || '/usr/bin/chromium',
+      executablePath,
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
         '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],

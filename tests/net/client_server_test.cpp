@@ -718,8 +718,8 @@ TEST(client_server, single_threaded_mode_without_strands) {
 TEST(client_server, large_messages_echo_intact) {
   io_thread io;
   test_server ts(io.ioc);
+  channel<client_event> ev;  // before the client: it must outlive the client's callbacks
   client c(io.ioc);
-  channel<client_event> ev;
   record(c, ev);
   ASSERT_FALSE(c.connect(url(ts.port())));
   expect_next(ev, ce::opened);
@@ -728,7 +728,13 @@ TEST(client_server, large_messages_echo_intact) {
     std::string m(size, '\0');
     for (std::size_t i = 0; i < size; ++i) m[i] = static_cast<char>((i * 131) ^ (i >> 8));
     ASSERT_FALSE(c.send_binary(m)) << size;
-    const auto got = expect_next(ev, ce::message);
+    // The whole test took 9.2 s alone under TSan, most of it the 16 MiB echo,
+    // so the default 10 s per event failed when other tests loaded the cores.
+    // 60 s still ends a hang.
+    auto e = ev.pop(std::chrono::seconds(60));
+    ASSERT_TRUE(e) << "no echo of " << size << " bytes in 60 s";
+    ASSERT_EQ(e->type, ce::message) << size;
+    const auto& got = *e;
     EXPECT_EQ(got.data.size(), size);
     EXPECT_TRUE(got.data == m) << size;
   }

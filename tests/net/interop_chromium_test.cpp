@@ -37,11 +37,12 @@ const std::map<std::uint16_t, browser_view> chromium_observed = {
 
 TEST(interop_chromium, close_events_seen_by_the_browser_and_by_the_server) {
   const std::string interop = source_dir() + "/tests/interop";
-  const bool have = ::access("/usr/bin/chromium", X_OK) == 0 &&
+  const std::string chromium = chromium_path();
+  const bool have = ::access(chromium.c_str(), X_OK) == 0 &&
                     run_quiet("node -e \"require('" + interop + "/node_modules/playwright-core')\"");
   if (!have) {
     if (in_ci()) {
-      FAIL() << "chromium or playwright-core is missing (run scripts/deps.sh)";
+      FAIL() << "chromium (" << chromium << ") or playwright-core is missing (run scripts/deps.sh)";
     } else {
       GTEST_SKIP() << "chromium or playwright-core is missing";
     }
@@ -81,7 +82,7 @@ TEST(interop_chromium, close_events_seen_by_the_browser_and_by_the_server) {
   add("server_drops", 0, "", "/drop", "await");
 
   const std::string base = "ws://127.0.0.1:" + std::to_string(srv.port());
-  child_process peer({"node", interop + "/chromium_peer.js", base, cases_json.dump()});
+  child_process peer({"node", interop + "/chromium_peer.js", chromium, base, cases_json.dump()});
   ASSERT_TRUE(peer.started());
   std::map<std::size_t, json> seen;
   for (;;) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +16,14 @@
 #include "net/net_test_support.hpp"
 
 namespace closewise::net::test {
+
+/// The Chromium the interop test drives: Debian's package (scripts/deps.sh
+/// installs it), or CLOSEWISE_CHROMIUM. The one place the path is written:
+/// tests/interop/chromium_peer.js takes it as an argument.
+inline std::string chromium_path() {
+  const char* env = std::getenv("CLOSEWISE_CHROMIUM");
+  return env && *env ? env : "/usr/bin/chromium";
+}
 
 /// Every code valid on the wire that an endpoint may send (RFC 6455 §7.4, IANA).
 inline const std::vector<std::uint16_t> wire_codes = {1000, 1001, 1002, 1003, 1007, 1008,

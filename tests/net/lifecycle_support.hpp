@@ -69,10 +69,10 @@ inline rlim_t raise_nofile() {
 class counter {
  public:
   void add(std::size_t n = 1) {
-    {
-      std::lock_guard lock(mu_);
-      v_ += n;
-    }
+    // Notify under the lock (as channel::push does): a waiter may destroy the
+    // counter as soon as it sees the value (a TSan race under load).
+    std::lock_guard lock(mu_);
+    v_ += n;
     cv_.notify_all();
   }
   std::size_t get() const {
@@ -111,8 +111,9 @@ struct event_server {
       }
     });
     srv.on_close([this](session& s, const closewise::close_event& e) {
-      closes.push({s.id(), e});
+      // The push comes last: a test may destroy this server once it popped it.
       closed_count.add();
+      closes.push({s.id(), e});
     });
   }
   /// Listens on 127.0.0.1 and a free port; false on failure.

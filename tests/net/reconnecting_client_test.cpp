@@ -615,7 +615,12 @@ TEST(reconnecting_client, silent_peer_is_found_dead_within_interval_plus_grace) 
   io_thread io;
   channel<rc_event> ch;
   auto cfg = test_config();
-  cfg.heartbeat = heartbeat_config{400ms, 200ms, 0.5};
+  // 1 s + 1 s, so +20% leaves 400 ms for a late timer. Measured under TSan with
+  // both cores kept busy: 400 + 200 ms took 600-621 ms (5 runs), i.e. timers
+  // fired at most ~20 ms late; the old +120 ms left too little for CI's load.
+  // A broken heartbeat (no timeout, a reset on our own ping, interval only)
+  // still lands outside [1.6 s, 2.4 s].
+  cfg.heartbeat = heartbeat_config{1000ms, 1000ms, 0.5};
   reconnecting_client c(io.ioc, cfg);
   record(c, ch);
   ASSERT_FALSE(c.connect(local_url(peer.port())));
@@ -625,10 +630,10 @@ TEST(reconnecting_client, silent_peer_is_found_dead_within_interval_plus_grace) 
   EXPECT_EQ(closed.close_ev, closed_with(close_code::abnormal, "", false, initiator::none,
                                          error::heartbeat_timeout));
   const auto took = since(open.at, closed.at);
-  EXPECT_GE(took, 480ms) << "interval + grace = 600 ms, -20%";
-  EXPECT_LE(took, 720ms) << "interval + grace = 600 ms, +20%";
+  EXPECT_GE(took, 1600ms) << "interval + grace = 2 s, -20%";
+  EXPECT_LE(took, 2400ms) << "interval + grace = 2 s, +20%";
   std::cout << "[ heartbeat ] silent peer found dead " << took.count()
-            << " ms after open (interval 400 + grace 200)\n";
+            << " ms after open (interval 1000 + grace 1000)\n";
   const auto s = expect_next(ch, rc_event::scheduled);
   EXPECT_EQ(s.cause, "1006 Abnormal Closure");
   ASSERT_FALSE(c.close());
@@ -639,7 +644,10 @@ TEST(reconnecting_client, network_changed_probes_an_open_connection) {
   io_thread io;
   channel<rc_event> ch;
   auto cfg = test_config();
-  cfg.heartbeat = heartbeat_config{5s, 200ms, 0.0};
+  // A 1 s grace, so +20% leaves 200 ms for a late timer (measured under TSan
+  // with both cores busy: a 200 ms grace took 203-222 ms). The 5 s interval
+  // still tells a probe (1 s) from the idle heartbeat (6 s).
+  cfg.heartbeat = heartbeat_config{5s, 1000ms, 0.0};
   reconnecting_client c(io.ioc, cfg);
   record(c, ch);
   ASSERT_FALSE(c.connect(local_url(peer.port())));
@@ -650,10 +658,10 @@ TEST(reconnecting_client, network_changed_probes_an_open_connection) {
   const auto closed = expect_next(ch, rc_event::close, 3s);
   EXPECT_EQ(closed.close_ev.error, error::heartbeat_timeout);
   const auto took = since(t0, closed.at);
-  EXPECT_GE(took, 160ms) << "the grace, -20%";
-  EXPECT_LE(took, 240ms + 60ms) << "the grace, +20% (and scheduling)";
+  EXPECT_GE(took, 800ms) << "the grace, -20%";
+  EXPECT_LE(took, 1200ms) << "the grace, +20%";
   std::cout << "[ heartbeat ] network_changed probe found it dead in " << took.count()
-            << " ms (grace 200)\n";
+            << " ms (grace 1000)\n";
   ASSERT_FALSE(c.close());
 }
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iostream>
 #include <map>
 #include <tuple>
 
@@ -112,9 +113,19 @@ void shutdown_fleet(close_code code, const std::string& reason, std::chrono::mil
       const auto q = static_cast<std::size_t>((t - t0) * 4 / spread);
       ++quarter[std::min<std::size_t>(q, 3)];
     }
+    std::cout << "[ spread ] quarters " << quarter[0] << " " << quarter[1] << " " << quarter[2] << " "
+              << quarter[3] << ", first to last close "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(times.back() - times.front()).count()
+              << " ms (spread " << spread.count() << " ms)\n";
+    // Close times are taken in the clients' on_close, on one io thread. Under
+    // TSan with both cores busy that thread fell up to ~500 ms behind an 800 ms
+    // window, emptying whole quarters (seen: 0 60 127 813; 1 run in 5 failed
+    // a fleet/8 bound). The window is now 2 s and each quarter must hold
+    // fleet/16: still failed by closes sent all at once (one quarter, a first
+    // to last span far under 3/4 of the window) or by half the window unused.
     for (std::size_t q : quarter) {
-      EXPECT_GE(q, fleet_size / 8) << "quarters " << quarter[0] << " " << quarter[1] << " "
-                                   << quarter[2] << " " << quarter[3];
+      EXPECT_GE(q, fleet_size / 16) << "quarters " << quarter[0] << " " << quarter[1] << " "
+                                    << quarter[2] << " " << quarter[3];
     }
   }
 }
@@ -124,7 +135,7 @@ TEST(server_lifecycle, shutdown_1001_reaches_1000_clients_all_clean) {
 }
 
 TEST(server_lifecycle, restart_1012_spread_over_a_window_reaches_1000_clients_all_clean) {
-  shutdown_fleet(close_code::service_restart, "retry-after=1", 800ms);
+  shutdown_fleet(close_code::service_restart, "retry-after=1", 2000ms);
 }
 
 TEST(server_lifecycle, peers_that_never_answer_are_aborted_at_the_deadline) {
