@@ -102,7 +102,7 @@ memory_store::~memory_store() {
   for (auto& f : later) f();
 }
 
-void memory_store::create(std::string owner, open_handler done) {
+void memory_store::create(std::string owner, preempt_handler preempt, open_handler done) {
   session_ptr s;
   {
     std::lock_guard lock(impl_->mu);
@@ -112,6 +112,7 @@ void memory_store::create(std::string owner, open_handler done) {
       while (impl_->live.count(id) || impl_->tombs.count(id));
       auto& e = impl_->live[id];
       e.owner = std::move(owner);
+      e.preempt = std::move(preempt);
       s = std::make_unique<session>(id, impl_->opts.session, false);
     }
   }

@@ -27,11 +27,7 @@ outgoing outgoing::restore(replay_limits limits, bool needs_commit, seq acked,
   return o;
 }
 
-std::error_code outgoing::push(proto::message_kind kind, std::string_view payload, time_point now) {
-  return push(kind, std::string(payload), now);
-}
-
-std::error_code outgoing::push(proto::message_kind kind, std::string&& payload, time_point now) {
+std::error_code outgoing::push(proto::message_kind kind, std::string payload, time_point now) {
   if (sent_ >= max_seq) return error::invalid_argument;
   if (auto ec = make_room(payload.size())) return ec;
   bytes_ += payload.size();

@@ -35,7 +35,7 @@ class memory_store final : public session_store {
   memory_store& operator=(const memory_store&) = delete;
 
   bool durable() const noexcept override { return false; }
-  void create(std::string owner, open_handler done) override;
+  void create(std::string owner, preempt_handler preempt, open_handler done) override;
   void attach(const session_id& id, std::string owner, preempt_handler preempt,
               open_handler done) override;
   void commit(const commit_batch& batch, done_handler done) override;

@@ -64,8 +64,8 @@ class outgoing {
   /// left to evict under `evict_oldest`, or the message alone is over
   /// max_bytes), invalid_argument (seq would pass max_seq). On error nothing
   /// changed and the caller still holds the message.
-  std::error_code push(proto::message_kind kind, std::string_view payload, time_point now);
-  std::error_code push(proto::message_kind kind, std::string&& payload, time_point now);
+  /// The payload is moved into the buffer (one copy at most, made by the caller).
+  std::error_code push(proto::message_kind kind, std::string payload, time_point now);
 
   /// The next message to write to the connection, or nullptr when every
   /// committed message is written. Valid until the next non-const call.

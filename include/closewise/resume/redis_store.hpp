@@ -46,7 +46,7 @@ class redis_store final : public session_store {
   redis_store& operator=(const redis_store&) = delete;
 
   bool durable() const noexcept override { return true; }
-  void create(std::string owner, open_handler done) override;
+  void create(std::string owner, preempt_handler preempt, open_handler done) override;
   void attach(const session_id& id, std::string owner, preempt_handler preempt,
               open_handler done) override;
   void commit(const commit_batch& batch, done_handler done) override;

@@ -51,8 +51,9 @@ class session_store {
   /// live session object, so the caller never commits.
   virtual bool durable() const noexcept = 0;
 
-  /// A new session for `owner`, stored before it is handed out (attached, epoch 1).
-  virtual void create(std::string owner, open_handler done) = 0;
+  /// A new session for `owner`, stored before it is handed out (attached,
+  /// epoch 1). `preempt` as for attach: a first connection can be half-open too.
+  virtual void create(std::string owner, preempt_handler preempt, open_handler done) = 0;
   /// Takes the session for a new connection: checks the owner and the state,
   /// bumps the epoch (fencing any earlier holder) and hands out the session.
   /// `preempt` is kept with the session and called if a later attach arrives
