@@ -49,6 +49,8 @@ struct endpoint : proto::handler {
   std::vector<std::error_code> protocol_errors;
   std::vector<seq> acks_received;
   bool auto_ack = true;  // ack whenever ack_due() says so
+  /// The application: runs for each delivered message (it may send).
+  std::function<void(seq, std::string_view)> app;
 
   explicit endpoint(test_clock& c) : clock(c) {}
 
@@ -70,6 +72,7 @@ struct endpoint : proto::handler {
       }
     }
     delivered.emplace_back(n, std::string(payload));
+    if (app) app(n, payload);
     if (auto_ack) maybe_ack();
   }
   void on_extension_control(std::uint8_t op, std::string_view payload) override {
