@@ -164,7 +164,7 @@ void memory_store::commit(const commit_batch&, done_handler done) {
   done({});
 }
 
-void memory_store::detach(session_ptr s, done_handler done) {
+void memory_store::detach(session_ptr s, detach_handler done) {
   impl::deferred later;
   std::error_code ec;
   {
@@ -187,7 +187,8 @@ void memory_store::detach(session_ptr s, done_handler done) {
     }
   }
   for (auto& f : later) f();
-  done(ec);
+  // A session the store no longer takes: its unacked messages go back.
+  done(ec, ec && s ? s->end() : std::vector<message>{});
 }
 
 void memory_store::end(const session_id& id, std::uint64_t epoch, done_handler done) {

@@ -89,9 +89,10 @@ void outgoing::drop_through(seq n) noexcept {
 }
 
 std::error_code outgoing::check_rewind(seq peer_received) const noexcept {
-  // docs/resume.md §2.6 check 2: nobody receives more than was sent; a peer
-  // that now claims less than it acked lost state (or a store went back).
-  if (peer_received > sent_ || peer_received < acked_) return error::resume_invalid;
+  // docs/resume.md §2.6 check 2: nobody receives more than was sent (and
+  // nothing uncommitted was ever written); a peer that now claims less than it
+  // acked lost state, or a store went back.
+  if (peer_received > committed_ || peer_received < acked_) return error::resume_invalid;
   // §2.6 checks 3 and 4: everything after peer_received must still be here.
   if (peer_received + 1 < oldest()) return error::resume_overflowed;
   return {};

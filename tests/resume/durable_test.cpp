@@ -59,9 +59,9 @@ class fake_durable_store final : public session_store {
                         },
                         std::move(done)});
   }
-  void detach(session_ptr s, done_handler done) override {
+  void detach(session_ptr s, detach_handler done) override {
     if (s->commit_needed()) commit(s->take_commit(), [](std::error_code) {});
-    done({});
+    done({}, {});
   }
   void end(const session_id& id, std::uint64_t epoch, done_handler done) override {
     auto it = records.find(id);

@@ -258,7 +258,9 @@ struct server_side : endpoint {
   void closed_with(const close_event& ev) {
     if (!held) return;
     if (server_fate(ev, sent_close) == close_fate::keep) {
-      store.detach(std::move(held), [](std::error_code) {});
+      store.detach(std::move(held), [this](std::error_code ec, std::vector<message> back) {
+        if (!back.empty()) undelivered.emplace_back(ec, std::move(back));
+      });
     } else {
       const auto id = held->id();
       const auto epoch = held->epoch();

@@ -46,9 +46,13 @@ struct fixture {
     });
     return r;
   }
+  std::vector<message> handed_back;
   std::error_code detach(session_ptr s) {
     std::error_code ec = error::aborted;
-    store->detach(std::move(s), [&](std::error_code e) { ec = e; });
+    store->detach(std::move(s), [&](std::error_code e, std::vector<message> back) {
+      ec = e;
+      handed_back = std::move(back);
+    });
     return ec;
   }
   std::error_code end(const session_id& id, std::uint64_t epoch) {
@@ -128,7 +132,10 @@ TEST(memory_store, end_leaves_an_ended_tombstone) {
   ASSERT_FALSE(f.end(id, s->epoch()));
   EXPECT_FALSE(f.end(id, s->epoch())) << "ending twice is harmless";
   EXPECT_EQ(f.attach(id).first, error::resume_ended);
+  ASSERT_FALSE(s->out().push(proto::message_kind::text, "orphan", f.now));
   EXPECT_EQ(f.detach(std::move(s)), error::resume_ended);
+  ASSERT_EQ(f.handed_back.size(), 1u) << "a session the store no longer takes hands back";
+  EXPECT_EQ(f.handed_back[0].payload, "orphan");
   EXPECT_EQ(f.touch(id, 1), error::resume_ended);
   EXPECT_EQ(f.attach(session_id::generate()).first, error::resume_unknown);
 }
@@ -224,7 +231,8 @@ TEST(memory_store, concurrent_use_from_many_threads) {
         });
         if (!s) continue;
         const session_id id = s->id();
-        store.detach(std::move(s), [&](std::error_code e) { failures += e ? 1 : 0; });
+        store.detach(std::move(s),
+                     [&](std::error_code e, std::vector<message>) { failures += e ? 1 : 0; });
         store.attach(id, {}, {}, [&](std::error_code e, session_ptr p) {
           if (e || !p) {
             ++failures;

@@ -46,6 +46,19 @@ std::error_code wait_done(const std::function<void(session_store::done_handler)>
   return f.get();
 }
 
+std::pair<std::error_code, std::vector<message>> wait_detach(session_store& st, session_ptr s) {
+  auto p = std::make_shared<std::promise<std::pair<std::error_code, std::vector<message>>>>();
+  auto f = p->get_future();
+  st.detach(std::move(s), [p](std::error_code ec, std::vector<message> back) {
+    p->set_value({ec, std::move(back)});
+  });
+  if (f.wait_for(completion_bound) != std::future_status::ready) {
+    ADD_FAILURE() << "store call did not complete";
+    return {error::aborted, {}};
+  }
+  return f.get();
+}
+
 /// Makes every call of a store complete before it returns, so the in-memory
 /// peers of harness.hpp can drive a real Redis store.
 class blocking_store final : public session_store {
@@ -64,8 +77,9 @@ class blocking_store final : public session_store {
   void commit(const commit_batch& b, done_handler done) override {
     done(wait_done([&](done_handler h) { s_.commit(b, std::move(h)); }));
   }
-  void detach(session_ptr s, done_handler done) override {
-    done(wait_done([&](done_handler h) { s_.detach(std::move(s), std::move(h)); }));
+  void detach(session_ptr s, detach_handler done) override {
+    auto [ec, back] = wait_detach(s_, std::move(s));
+    done(ec, std::move(back));
   }
   void end(const session_id& id, std::uint64_t e, done_handler done) override {
     done(wait_done([&](done_handler h) { s_.end(id, e, std::move(h)); }));
@@ -278,13 +292,28 @@ TEST_F(redis_store_test, a_session_expires_after_its_ttl_by_redis_time) {
   auto s = create(st);
   push(*s, "x");
   const session_id id = s->id();
-  ASSERT_FALSE(wait_done([&](auto h) { st.detach(std::move(s), std::move(h)); }))
-      << "detach commits what was pending";
+  auto [dec, back] = wait_detach(st, std::move(s));
+  ASSERT_FALSE(dec) << "detach commits what was pending";
+  EXPECT_TRUE(back.empty());
   EXPECT_EQ(redis_->integer({"HGET", key(id, 'm'), "sent"}), 1);
   wait_past_deadline(id);
   EXPECT_EQ(attach(st, id).first, error::resume_expired);
   EXPECT_EQ(attach(st, id).first, error::resume_expired) << "the tombstone keeps saying so";
   EXPECT_EQ(redis_->integer({"EXISTS", key(id, 'q')}), 0);
+}
+
+TEST_F(redis_store_test, a_detach_that_cannot_keep_the_session_hands_its_messages_back) {
+  redis_store a(options()), b(options());
+  auto old_holder = create(a);
+  const session_id id = old_holder->id();
+  push(*old_holder, "committed");
+  ASSERT_FALSE(commit(a, *old_holder));
+  ASSERT_FALSE(attach(b, id).first);  // another process took it over
+  push(*old_holder, "never committed");
+  auto [ec, back] = wait_detach(a, std::move(old_holder));
+  EXPECT_EQ(ec, error::resume_superseded);
+  ASSERT_EQ(back.size(), 1u) << "only what the failed commit held: the rest is the new holder's";
+  EXPECT_EQ(back[0].payload, "never committed");
 }
 
 TEST_F(redis_store_test, touch_keeps_an_attached_session_alive) {

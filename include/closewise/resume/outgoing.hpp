@@ -80,7 +80,7 @@ class outgoing {
 
   /// The peer announced `peer_received` in a resume handshake: treat it as an
   /// ack and write everything after it again (docs/resume.md §4.4). Errors
-  /// (nothing changes): resume_invalid (above sent, or below acked: the peer
+  /// (nothing changes): resume_invalid (above committed, or below acked: the peer
   /// claims less than it acknowledged), resume_overflowed (the buffer no
   /// longer starts at peer_received + 1).
   std::error_code rewind(seq peer_received);

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "closewise/resume/session.hpp"
 #include "closewise/resume/session_id.hpp"
@@ -40,6 +41,9 @@ class session_store {
   using session_ptr = std::unique_ptr<session>;
   using open_handler = std::function<void(std::error_code, session_ptr)>;
   using done_handler = std::function<void(std::error_code)>;
+  /// Detach's completion: on error, the session's messages the store could not
+  /// keep, oldest first, for the application (nothing is lost silently).
+  using detach_handler = std::function<void(std::error_code, std::vector<message>)>;
   /// Asks the connection holding a session to let it go (abort it with 1006
   /// and detach). Called from any thread, outside the store's locks.
   using preempt_handler = std::function<void()>;
@@ -65,7 +69,11 @@ class session_store {
   virtual void commit(const commit_batch& batch, done_handler done) = 0;
   /// The connection ended with a close that keeps the session: the TTL starts.
   /// A durable store first commits whatever the session has not committed.
-  virtual void detach(session_ptr s, done_handler done) = 0;
+  /// On error the session is gone (ended, expired, superseded, or its last
+  /// commit failed) and `done` gets the messages that may not reach the
+  /// client: those never committed, or, when the session itself is lost,
+  /// every unacked one.
+  virtual void detach(session_ptr s, detach_handler done) = 0;
   /// Ends the session: frees its buffers and leaves a tombstone.
   virtual void end(const session_id& id, std::uint64_t epoch, done_handler done) = 0;
   /// Refreshes an attached session's deadline (every ttl / 3); reports

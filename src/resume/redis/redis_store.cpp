@@ -442,11 +442,24 @@ void redis_store::commit(const commit_batch& batch, done_handler done) {
   impl_->commit(batch, std::move(done));
 }
 
-void redis_store::detach(session_ptr s, done_handler done) {
+void redis_store::detach(session_ptr s, detach_handler done) {
   // What the session has not committed yet goes first; the touch then starts
-  // the TTL. Both are queued in order on the one connection.
-  if (s->commit_needed()) impl_->commit(s->take_commit(), [](std::error_code) {});
-  impl_->simple(s->id(), s_touch, s->epoch(), std::move(done));
+  // the TTL. Both are queued in order on the one connection, and the session
+  // lives until the touch completes, so a failure can hand its messages back.
+  std::shared_ptr<session> held(std::move(s));
+  auto commit_error = std::make_shared<std::error_code>();
+  if (held->commit_needed())
+    impl_->commit(held->take_commit(), [commit_error](std::error_code ec) { *commit_error = ec; });
+  impl_->simple(held->id(), s_touch, held->epoch(),
+                [held, commit_error, done = std::move(done)](std::error_code ec) {
+                  if (*commit_error) {
+                    // Never visible: what the failed commit held goes back.
+                    return done(*commit_error,
+                                held->out().take_unacked_above(held->out().committed()));
+                  }
+                  if (ec) return done(ec, held->end());
+                  done({}, {});
+                });
 }
 
 void redis_store::end(const session_id& id, std::uint64_t epoch, done_handler done) {
