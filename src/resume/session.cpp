@@ -1,5 +1,6 @@
 #include "closewise/resume/session.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <utility>
 
@@ -102,13 +103,16 @@ commit_batch session::take_commit() {
   b.received = in_.received();
   b.acked = out_.acked();
   b.evicted_through = out_.evicted_through();
-  b.first = issued_sent_ + 1;
-  b.messages.reserve(static_cast<std::size_t>(out_.sent() - issued_sent_));
-  // Messages after the last batch are never acked or evicted yet: both only
-  // touch written messages, and nothing uncommitted is written.
-  for (seq n = issued_sent_ + 1; n <= out_.sent(); ++n) {
+  // With needs_commit, messages after the last batch are never acked or evicted
+  // yet: both touch only written messages, and nothing uncommitted is written.
+  // Without it (a memory-store session, where commits are not used) they may
+  // be gone already; the batch then starts at the oldest one still held, and a
+  // durable store would refuse it as discontinuous rather than lose its place.
+  b.first = std::max(issued_sent_ + 1, out_.oldest());
+  b.messages.reserve(static_cast<std::size_t>(out_.sent() + 1 - b.first));
+  for (seq n = b.first; n <= out_.sent(); ++n) {
     const message* m = out_.find(n);
-    assert(m != nullptr);
+    if (m == nullptr) break;
     b.messages.push_back(message_ref{m->kind, m->payload});
   }
   issued_sent_ = out_.sent();
