@@ -5,6 +5,17 @@
 // 5% at 64 KiB of the plain server). The peer's acks are applied directly every
 // 64 messages (the 14-byte ack frame's parse is not counted).
 //
+// Two things part B should know (smoke runs, not recorded figures):
+// - At 64 KiB one connection frees 4 MiB of payloads per ack, and glibc trims
+//   the heap top each time, so the next 64 messages page-fault fresh memory:
+//   that dominated the first runs. Run it also with MALLOC_TRIM_THRESHOLD_=268435456
+//   to see the core's own cost (a 64 KiB copy into the replay buffer); a server
+//   with many connections rarely frees its heap top.
+// - The plain 64 KiB echo copies nothing (send_external writes from the
+//   receive buffer), while resume must keep the payload until it is acked: one
+//   copy per message, unless part B hands the received buffer's ownership to
+//   the replay buffer instead of copying it.
+//
 //   cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLOSEWISE_BUILD_BENCH=ON
 //   ninja -C build-bench closewise_resume_bench && build-bench/bench/closewise_resume_bench
 #include <benchmark/benchmark.h>
