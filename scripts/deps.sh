@@ -7,9 +7,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 build_pkgs=(g++ cmake ninja-build git pkg-config
   libboost1.81-dev libboost-url1.81-dev libssl-dev openssl zlib1g-dev
-  libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev)
+  libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libhiredis-dev)
 # iproute2: ss, and ip/tc for the network namespace tests (veth, link down, tbf).
-test_pkgs=(python3 python3-websockets chromium iproute2 procps clang libclang-rt-14-dev)
+# redis-server: the Redis session store's tests start their own (docs/resume.md §8.3).
+test_pkgs=(python3 python3-websockets chromium iproute2 procps clang libclang-rt-14-dev
+  redis-server)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -69,10 +69,24 @@ enum class error {
   aborted,                  ///< the connection was aborted locally (shutdown deadline)
 
   // --- queues and backpressure (condition::backpressure) ---
-  queue_full = 400,  ///< a bounded send queue refused the message
-  message_dropped,   ///< the overflow policy dropped the message
-  slow_consumer,     ///< the peer does not read fast enough
-  not_sent,          ///< the message was never sent (give-up, close deadline)
+  queue_full = 400,         ///< a bounded send queue refused the message
+  message_dropped,          ///< the overflow policy dropped the message
+  slow_consumer,            ///< the peer does not read fast enough
+  not_sent,                 ///< the message was never sent (give-up, close deadline)
+
+  // --- resumable sessions, docs/resume.md (condition::resume_failed unless noted) ---
+  resume_expired = 500,      ///< the session's TTL passed before the resume
+  resume_ended,              ///< the session was ended by a close that ends sessions
+  resume_unknown,            ///< the server does not know the session (or it is another owner's)
+  resume_overflowed,         ///< a replay buffer no longer holds what the other side lacks
+  resume_invalid,            ///< the two sides' positions contradict each other
+  resume_not_supported,      ///< the server did not accept the resume extension
+  resume_store_unavailable,  ///< the session store cannot be reached or is full
+  resume_superseded,         ///< a newer connection resumed this session (stale epoch)
+  resume_evicted,            ///< evicted from the replay buffer by evict_oldest (may have arrived)
+  replay_buffer_full,        ///< the replay buffer is at its bound (condition::backpressure)
+  bad_resume_ack,            ///< malformed, backwards or too-high ack (condition::protocol_violation, 1002)
+  resume_ack_timeout,        ///< a message stayed unacked past max_age (condition::timeout)
 };
 
 /// Groups of errors that callers compare against.
@@ -86,6 +100,7 @@ enum class condition {
   tls,                 ///< any TLS failure, verification included
   tls_verification,    ///< specifically: the peer's certificate was not trusted
   backpressure,        ///< a bound was hit; nothing was lost silently
+  resume_failed,       ///< a session could not be resumed; the application was told what is lost
 };
 
 /// The category of `closewise::error`.

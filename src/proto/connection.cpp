@@ -124,6 +124,9 @@ class byte_buffer {
   std::size_t cap_ = 0;
 };
 
+/// The opcodes an extension may define as control frames: 0xB-0xF (RFC 6455 §5.2).
+constexpr std::uint16_t extension_control_mask = 0xF800;
+
 /// The most a receive window reserves ahead of the bytes that fill it.
 constexpr std::size_t max_window_ahead = std::size_t{1} << 20;
 
@@ -144,6 +147,7 @@ struct connection::impl {
           check_outgoing_utf8(c.check_outgoing_utf8),
           accept_text(c.accept_text),
           accept_binary(c.accept_binary),
+          extension_controls(c.extension_control_opcodes & extension_control_mask),
           mask_key(c.mask_key
                        ? std::make_unique<std::function<std::uint32_t()>>(std::move(c.mask_key))
                        : nullptr) {}
@@ -153,6 +157,7 @@ struct connection::impl {
     bool check_outgoing_utf8;
     bool accept_text;
     bool accept_binary;
+    std::uint16_t extension_controls;  ///< config::extension_control_opcodes, 0xB-0xF only
     std::unique_ptr<std::function<std::uint32_t()>> mask_key;  ///< tests only
   };
 
@@ -471,7 +476,8 @@ struct connection::impl {
     if (fh_.rsv2 || fh_.rsv3) return fail(error::bad_rsv), false;
     // RFC 6455 §5.2: "If an unknown opcode is received, the receiving endpoint MUST
     // _Fail the WebSocket Connection_".
-    if (is_reserved(op)) return fail(error::bad_opcode), false;
+    if (is_reserved(op) && (cfg_.extension_controls & (1u << static_cast<unsigned>(op))) == 0)
+      return fail(error::bad_opcode), false;
     // RFC 7692 §6: RSV1 means "compressed" only on the first frame of a data message.
     if (fh_.rsv1 && (!dfl_ || ctrl || continues)) return fail(error::bad_rsv), false;
     // RFC 6455 §5.1: a server MUST close on an unmasked frame, a client on a masked one.
@@ -639,6 +645,8 @@ struct connection::impl {
         on_close(payload);
         return;
       default:
+        // Only opcodes a negotiated extension defines get here (start_frame).
+        h_.on_extension_control(static_cast<std::uint8_t>(fh_.op), payload);
         return;
     }
   }
@@ -712,6 +720,11 @@ std::error_code connection::ping(std::string_view payload) {
 }
 std::error_code connection::pong(std::string_view payload) {
   return self()->control(opcode::pong, payload);
+}
+std::error_code connection::send_extension_control(std::uint8_t op, std::string_view payload) {
+  if (op > 0xF || (self()->cfg_.extension_controls & (1u << op)) == 0)
+    return error::invalid_argument;
+  return self()->control(static_cast<opcode>(op), payload);
 }
 std::error_code connection::close(close_code code, std::string_view reason) {
   return self()->start_close(validate_app_close(code, reason), code, reason);

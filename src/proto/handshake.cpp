@@ -267,9 +267,11 @@ struct client_handshake::impl {
   std::optional<handshake_failure> failure;
   std::string subprotocol;
   std::optional<deflate_params> deflate;
+  std::vector<std::string> extensions;  ///< answers to opts.extensions
   http_headers headers;
 
   bool validate_options() const;
+  bool split_extensions(std::string& for_deflate);
   void build_request();
   bool step(std::string_view in, std::size_t& used);
   bool on_header(std::string_view in, std::size_t& used);
@@ -307,7 +309,54 @@ bool client_handshake::impl::validate_options() const {
   for (const auto& [k, v] : opts.extra_headers.fields)
     if (!detail::is_token(k) || !detail::is_safe_value(v) || is_managed_field(k)) return false;
   if (!opts.key.empty() && !is_valid_key(opts.key)) return false;
+  // RFC 6455 §9.1: each offer is one extension element named by a token.
+  for (std::size_t i = 0; i < opts.extensions.size(); ++i) {
+    detail::extension e;
+    if (!detail::is_safe_value(opts.extensions[i]) ||
+        !detail::parse_extension(detail::trim(opts.extensions[i]), e) ||
+        detail::iequals(e.name, "permessage-deflate"))
+      return false;
+    for (std::size_t j = 0; j < i; ++j) {
+      detail::extension o;
+      detail::parse_extension(detail::trim(opts.extensions[j]), o);
+      if (detail::iequals(o.name, e.name)) return false;
+    }
+  }
   return true;
+}
+
+/// Moves the response elements answering opts.extensions into `extensions`
+/// and leaves the rest (permessage-deflate's, or an unoffered one) for the
+/// deflate check. False when an offered extension is answered twice.
+bool client_handshake::impl::split_extensions(std::string& for_deflate) {
+  bool ok = true;
+  for (const auto& [k, v] : headers.fields) {
+    if (!detail::iequals(k, "Sec-WebSocket-Extensions")) continue;
+    detail::for_each_element(v, [&](std::string_view element) {
+      detail::extension e;
+      bool ours = false;
+      if (detail::parse_extension(element, e)) {
+        for (const auto& offer : opts.extensions) {
+          detail::extension o;
+          detail::parse_extension(detail::trim(offer), o);
+          ours = ours || detail::iequals(o.name, e.name);
+        }
+      }
+      if (!ours) {
+        if (!for_deflate.empty()) for_deflate += ", ";
+        for_deflate += element;
+        return true;
+      }
+      for (const auto& seen : extensions) {
+        detail::extension s;
+        detail::parse_extension(seen, s);
+        if (detail::iequals(s.name, e.name)) ok = false;
+      }
+      extensions.emplace_back(element);
+      return ok;
+    });
+  }
+  return ok;
 }
 
 void client_handshake::impl::build_request() {
@@ -316,7 +365,11 @@ void client_handshake::impl::build_request() {
     ec = closewise::error::invalid_argument;
     return;
   }
-  const std::string offer = format_deflate_offer(opts.deflate);
+  std::string offer = format_deflate_offer(opts.deflate);
+  for (const auto& e : opts.extensions) {
+    if (!offer.empty()) offer += ", ";
+    offer += detail::trim(e);
+  }
   std::size_t extra = 0;
   for (const auto& [k, v] : opts.extra_headers.fields) extra += k.size() + v.size() + 4;
   for (const auto& p : opts.subprotocols) extra += p.size() + 2;
@@ -430,9 +483,11 @@ void client_handshake::impl::check_upgrade() {
   // this header field indicates the use of an extension that was not present
   // in the client's handshake ..., the client MUST _Fail the WebSocket Connection_."
   if (find_field(headers, "Sec-WebSocket-Extensions", v) != 0) {
-    if (accept_deflate_response(join_fields(headers, "Sec-WebSocket-Extensions"), opts.deflate,
-                                deflate))
+    std::string rest;
+    if (!split_extensions(rest) || accept_deflate_response(rest, opts.deflate, deflate)) {
+      extensions.clear();
       return void(finish(result::failed, closewise::error::bad_extension));
+    }
   }
   // "If the response includes a |Sec-WebSocket-Protocol| header field and this
   // header field indicates the use of a subprotocol that was not present in
@@ -443,6 +498,7 @@ void client_handshake::impl::check_upgrade() {
                          opts.subprotocols.end();
     if (n != 1 || !offered) {
       deflate.reset();
+      extensions.clear();
       return void(finish(result::failed, closewise::error::bad_subprotocol));
     }
     subprotocol.assign(chosen);
@@ -490,6 +546,9 @@ const std::optional<handshake_failure>& client_handshake::failure() const noexce
 const std::string& client_handshake::subprotocol() const noexcept { return impl_->subprotocol; }
 const std::optional<deflate_params>& client_handshake::deflate() const noexcept {
   return impl_->deflate;
+}
+const std::vector<std::string>& client_handshake::extensions() const noexcept {
+  return impl_->extensions;
 }
 const http_headers& client_handshake::response_headers() const noexcept { return impl_->headers; }
 
@@ -619,7 +678,8 @@ std::string server_handshake::error_response() const {
   return refuse(400, {}, m.why);
 }
 
-std::string server_handshake::accept(std::string_view subprotocol, const deflate_options& deflate) {
+std::string server_handshake::accept(std::string_view subprotocol, const deflate_options& deflate,
+                                     std::string_view extensions) {
   impl& m = *impl_;
   if (m.outcome != result::valid) return {};
   std::string_view key;
@@ -630,6 +690,11 @@ std::string server_handshake::accept(std::string_view subprotocol, const deflate
   m.deflate.reset();
   if (deflate.enabled && !m.req.extensions.empty())
     m.deflate = negotiate_deflate(m.req.extensions, deflate, ext_response);
+  extensions = detail::trim(extensions);
+  if (!extensions.empty() && detail::is_safe_value(extensions)) {
+    if (!ext_response.empty()) ext_response += ", ";
+    ext_response += extensions;
+  }
   // RFC 6455 §4.2.2 item 5.3: the server picks one of the client's subprotocols or none.
   const bool send_protocol =
       !subprotocol.empty() && std::find(m.req.subprotocols.begin(), m.req.subprotocols.end(),

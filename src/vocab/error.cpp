@@ -15,6 +15,9 @@ condition condition_of(error e) noexcept {
     case error::heartbeat_timeout: return condition::timeout;
     case error::tls_verify_failed: return condition::tls_verification;
     case error::tls_error: return condition::tls;
+    case error::replay_buffer_full: return condition::backpressure;
+    case error::bad_resume_ack: return condition::protocol_violation;
+    case error::resume_ack_timeout: return condition::timeout;
     default: break;
   }
   // clang-format on
@@ -22,7 +25,8 @@ condition condition_of(error e) noexcept {
   if (v < 200) return condition::protocol_violation;
   if (v < 300) return condition::handshake_failed;
   if (v < 400) return condition::transport;
-  return condition::backpressure;
+  if (v < 500) return condition::backpressure;
+  return condition::resume_failed;
 }
 
 class error_cat final : public std::error_category {
@@ -84,6 +88,18 @@ class error_cat final : public std::error_category {
       case error::message_dropped: return "message dropped by the queue's overflow policy";
       case error::slow_consumer: return "slow consumer";
       case error::not_sent: return "message was not sent";
+      case error::resume_expired: return "the session expired before it was resumed";
+      case error::resume_ended: return "the session was ended";
+      case error::resume_unknown: return "the server does not know the session";
+      case error::resume_overflowed: return "a replay buffer overflowed: the session cannot be resumed";
+      case error::resume_invalid: return "the session's positions contradict each other";
+      case error::resume_not_supported: return "the server did not accept session resume";
+      case error::resume_store_unavailable: return "the session store is unavailable";
+      case error::resume_superseded: return "a newer connection resumed this session";
+      case error::resume_evicted: return "evicted from the replay buffer";
+      case error::replay_buffer_full: return "the replay buffer is full";
+      case error::bad_resume_ack: return "invalid resume acknowledgement";
+      case error::resume_ack_timeout: return "the peer did not acknowledge within max_age";
     }
     // clang-format on
     return "unknown closewise error";
@@ -116,6 +132,7 @@ class condition_cat final : public std::error_category {
       case condition::tls: return "TLS failure";
       case condition::tls_verification: return "TLS verification failure";
       case condition::backpressure: return "backpressure";
+      case condition::resume_failed: return "session resume failed";
     }
     // clang-format on
     return "unknown condition";

@@ -80,6 +80,13 @@ struct config {
   /// batches of keys from OpenSSL's CSPRNG, so the per-frame cost is a load.
   /// Tests inject a fixed key to compare frames byte for byte.
   std::function<std::uint32_t()> mask_key;
+  /// Reserved control opcodes (0xB-0xF) that a negotiated extension defines:
+  /// bit N set lets opcode N through to `handler::on_extension_control` and
+  /// `connection::send_extension_control`. Other bits are ignored. RFC 6455
+  /// §5.2: "%xB-F are reserved for further control frames"; §5.8: "reserved
+  /// opcode values can be defined" by extensions. Without a bit the opcode
+  /// still fails the connection with 1002.
+  std::uint16_t extension_control_opcodes = 0;
 };
 
 /// Hooks the connection calls from inside `receive()` and the close paths.
@@ -94,6 +101,9 @@ class handler {
   virtual void on_message(message_kind kind, std::string_view payload) = 0;
   virtual void on_ping(std::string_view /*payload*/) {}
   virtual void on_pong(std::string_view /*payload*/) {}
+  /// A control frame with an opcode from `config::extension_control_opcodes`
+  /// (already unmasked, at most 125 bytes, never fragmented: RFC 6455 §5.5).
+  virtual void on_extension_control(std::uint8_t /*opcode*/, std::string_view /*payload*/) {}
   /// The peer's close frame arrived (already validated; 1005 when it had no code).
   virtual void on_close_frame(close_code /*code*/, std::string_view /*reason*/) {}
   /// The connection reached `state::closed`. Called exactly once.
@@ -161,6 +171,10 @@ class connection {
   [[nodiscard]] std::error_code ping(std::string_view payload = {});
   /// An unsolicited pong, e.g. a unidirectional heartbeat (RFC 6455 §5.5.3).
   [[nodiscard]] std::error_code pong(std::string_view payload = {});
+  /// A control frame of a negotiated extension: `opcode` must be one of
+  /// `config::extension_control_opcodes` and the payload at most 125 bytes
+  /// (error::invalid_argument otherwise). Same state rules as `ping`.
+  [[nodiscard]] std::error_code send_extension_control(std::uint8_t opcode, std::string_view payload);
   /// Starts the close handshake from the application: 1000 and 3000-4999 only,
   /// with a valid reason of at most 123 bytes (never truncated). Errors:
   /// close_code_not_sendable, close_reason_too_long, close_reason_not_utf8,

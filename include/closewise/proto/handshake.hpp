@@ -53,6 +53,13 @@ struct client_request_options {
   std::optional<std::string> origin;
   std::vector<std::string> subprotocols;  ///< tokens, unique, in preference order
   deflate_options deflate;                ///< offered when `deflate.enabled`
+  /// More Sec-WebSocket-Extensions offers, each one complete element
+  /// (`name; param=value`), sent after permessage-deflate's (RFC 6455 §9.1).
+  /// The response's elements with these names are not checked here but
+  /// returned by `client_handshake::extensions()`, for the layer that offered
+  /// them to validate. A name that is not a token, a value with CR, LF or NUL,
+  /// or a name used twice is error::invalid_argument.
+  std::vector<std::string> extensions;
   /// More request headers. Names the handshake sets itself (Host, Upgrade,
   /// Connection, Sec-WebSocket-*) are refused.
   http_headers extra_headers;
@@ -106,6 +113,11 @@ class client_handshake {
   const std::string& subprotocol() const noexcept;
   /// The negotiated permessage-deflate parameters (nullopt: not in use).
   const std::optional<deflate_params>& deflate() const noexcept;
+  /// The response's Sec-WebSocket-Extensions elements named in
+  /// `client_request_options::extensions`, in response order. An element
+  /// naming one of them twice, or naming an extension that was not offered,
+  /// fails the handshake with error::bad_extension (RFC 6455 §4.1, §9.1).
+  const std::vector<std::string>& extensions() const noexcept;
   /// The response's header fields (also when the handshake failed).
   const http_headers& response_headers() const noexcept;
 
@@ -157,7 +169,12 @@ class server_handshake {
   /// one the client offered (or empty); one that was not offered is left out
   /// of the answer, since the client would fail the handshake on it.
   /// Deflate is negotiated against `deflate` and reported by `deflate()`.
-  std::string accept(std::string_view subprotocol = {}, const deflate_options& deflate = {});
+  /// `extensions` holds more response elements (another layer negotiated
+  /// them from `request().extensions`); they follow permessage-deflate's in
+  /// Sec-WebSocket-Extensions. RFC 6455 §9.1: only extensions the client
+  /// offered may be named. A value with CR, LF or NUL is left out.
+  std::string accept(std::string_view subprotocol = {}, const deflate_options& deflate = {},
+                     std::string_view extensions = {});
   /// The negotiated permessage-deflate parameters after `accept`.
   const std::optional<deflate_params>& deflate() const noexcept;
 

@@ -1,0 +1,69 @@
+// closewise::resume: the receiving half of one direction (docs/resume.md §5):
+// counts delivered messages and decides when to acknowledge them.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <system_error>
+
+#include "closewise/resume/message.hpp"
+
+namespace closewise::resume {
+
+/// When the receiver acks (docs/resume.md §5.2). Any trigger suffices.
+struct ack_policy {
+  std::size_t every_messages = 64;                  ///< unacked messages
+  std::size_t every_bytes = std::size_t{64} << 10;  ///< unacked payload bytes
+  std::chrono::milliseconds delay{50};  ///< since the first unacked message was committed
+};
+
+/// The receiver of one direction.
+///
+/// Positions, always `acked <= committed <= received`:
+/// - received: messages delivered to the application;
+/// - committed: how many a durable store holds as received (equal to
+///   received when no commit is needed): an ack never goes beyond it
+///   (docs/resume.md §7.2 rule 1);
+/// - acked: the last value acknowledged to the peer (by an ack frame or by
+///   the resume handshake).
+class incoming {
+ public:
+  explicit incoming(ack_policy policy = {}, seq received = 0, bool needs_commit = false);
+
+  /// A data message of `bytes` payload bytes arrived; `out` is its seq. A peer
+  /// that sends past max_seq is error::bad_resume_ack (fail with 1002).
+  std::error_code on_message(std::size_t bytes, time_point now, seq& out) noexcept;
+
+  /// A durable store now holds `n` (at most received) as received.
+  void mark_committed(seq n, time_point now) noexcept;
+
+  /// Something is committed and not acked yet.
+  bool ack_pending() const noexcept { return committed_ > acked_; }
+  /// Send an ack now? (count, bytes or delay reached)
+  bool ack_due(time_point now) const noexcept;
+  /// When ack_due() becomes true by time alone (nullopt: nothing pending).
+  std::optional<time_point> ack_deadline() const noexcept;
+  /// The value to send in an ack frame; records it as acked.
+  seq take_ack() noexcept;
+
+  /// The resume handshake announced `committed()` to the peer: that is an ack.
+  void on_resumed() noexcept;
+
+  seq received() const noexcept { return received_; }
+  seq committed() const noexcept { return committed_; }
+  seq acked() const noexcept { return acked_; }
+  const ack_policy& policy() const noexcept { return policy_; }
+  bool needs_commit() const noexcept { return needs_commit_; }
+
+ private:
+  ack_policy policy_;
+  bool needs_commit_;
+  seq received_;
+  seq committed_;
+  seq acked_;
+  std::size_t unacked_bytes_ = 0;
+  std::optional<time_point> first_unacked_;  // when the oldest unacked message was committed
+};
+
+}  // namespace closewise::resume

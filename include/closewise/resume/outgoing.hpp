@@ -1,0 +1,141 @@
+// closewise::resume: the sending half of one direction (docs/resume.md §4).
+//
+// Assigns seqs, keeps unacknowledged messages in a bounded replay buffer,
+// processes acks, and says what to (re)write after a resume. Sans-I/O: time is
+// passed in, and the caller moves the frames.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "closewise/resume/message.hpp"
+
+namespace closewise::resume {
+
+/// What a full replay buffer does with a new message (docs/resume.md §4.3).
+enum class overflow_policy : std::uint8_t {
+  /// Refuse it with error::replay_buffer_full; the caller still holds it (backpressure).
+  refuse,
+  /// Evict the oldest *written* unacked messages until it fits; they go back to
+  /// the application with error::resume_evicted, and a resume that needs them
+  /// is refused with `overflowed`.
+  evict_oldest,
+};
+
+/// Bounds of a replay buffer (docs/resume.md §4.3).
+struct replay_limits {
+  std::size_t max_messages = 4096;
+  std::size_t max_bytes = std::size_t{4} << 20;  ///< payload bytes
+  /// Open: an unacked message this old means the peer stopped acking
+  /// (error::resume_ack_timeout). Detached: the session expired on this side.
+  std::chrono::milliseconds max_age{120'000};
+  overflow_policy overflow = overflow_policy::refuse;
+};
+
+/// The sender of one direction.
+///
+/// Positions, always `acked <= written <= committed <= sent` (and the buffer
+/// holds `oldest() .. sent()`, `oldest() > acked()` only after evictions):
+/// - sent: the highest seq assigned;
+/// - committed: the highest seq a durable store holds (equal to sent when no
+///   commit is needed): only committed messages may be written;
+/// - written: the highest seq written to the current connection;
+/// - acked: the highest seq the peer acknowledged.
+class outgoing {
+ public:
+  /// `needs_commit`: a durable store must hold a message before it is written
+  /// (docs/resume.md §7.2 rule 2); otherwise messages are writable at once.
+  explicit outgoing(replay_limits limits = {}, bool needs_commit = false);
+
+  /// Rebuilds a sender from a store: `buffer` holds `oldest .. sent`, in order,
+  /// all committed; nothing is written on the new connection yet.
+  static outgoing restore(replay_limits limits, bool needs_commit, seq acked,
+                          std::deque<message> buffer, seq sent);
+
+  /// Assigns the next seq to a message and keeps a copy. Errors:
+  /// replay_buffer_full (a bound is hit under `refuse`, or nothing written is
+  /// left to evict under `evict_oldest`, or the message alone is over
+  /// max_bytes), invalid_argument (seq would pass max_seq). On error nothing
+  /// changed and the caller still holds the message.
+  /// The payload is moved into the buffer (one copy at most, made by the caller).
+  std::error_code push(proto::message_kind kind, std::string payload, time_point now);
+
+  /// The next message to write to the connection, or nullptr when every
+  /// committed message is written. Valid until the next non-const call.
+  const message* next_to_write() const noexcept;
+  /// The message returned by next_to_write() was written.
+  void mark_written() noexcept;
+
+  /// A received ack (docs/resume.md §3). Below `acked` or above `written` is
+  /// error::bad_resume_ack (the peer cannot have received more than was
+  /// written): fail the connection with 1002. Equal to `acked`: no change.
+  std::error_code on_ack(seq n);
+
+  /// The peer announced `peer_received` in a resume handshake: treat it as an
+  /// ack and write everything after it again (docs/resume.md §4.4). Errors
+  /// (nothing changes): resume_invalid (above committed, or below acked: the peer
+  /// claims less than it acknowledged), resume_overflowed (the buffer no
+  /// longer starts at peer_received + 1).
+  std::error_code rewind(seq peer_received);
+  /// Can rewind(peer_received) succeed? Same errors, no change.
+  std::error_code check_rewind(seq peer_received) const noexcept;
+
+  /// Messages evicted by `evict_oldest` since the last call, oldest first.
+  std::vector<message> take_evicted();
+  /// Every message still held, oldest first; the buffer is left empty and
+  /// acked = sent (nothing will be replayed). For handing back.
+  std::vector<message> take_unacked();
+  /// Like take_unacked, but only messages above `delivered` (those up to it
+  /// are known to have arrived and are dropped).
+  std::vector<message> take_unacked_above(seq delivered);
+
+  // ---- durable stores -------------------------------------------------------------
+  /// The message with seq `n`, if the buffer holds it.
+  const message* find(seq n) const noexcept;
+  /// A store now holds every message up to `n` (at most sent).
+  void mark_committed(seq n) noexcept;
+
+  // ---- age ------------------------------------------------------------------------
+  /// The time the oldest unacked message reaches max_age (nullopt: none held).
+  std::optional<time_point> age_deadline() const noexcept;
+  /// The oldest unacked message is at least max_age old.
+  bool too_old(time_point now) const noexcept;
+
+  // ---- observers ------------------------------------------------------------------
+  seq sent() const noexcept { return sent_; }
+  seq committed() const noexcept { return committed_; }
+  seq written() const noexcept { return written_; }
+  seq acked() const noexcept { return acked_; }
+  /// The lowest seq still held (sent + 1 when empty).
+  seq oldest() const noexcept { return sent_ + 1 - buffer_.size(); }
+  /// The highest seq evicted by evict_oldest (0: none).
+  seq evicted_through() const noexcept { return evicted_through_; }
+  std::size_t size() const noexcept { return buffer_.size(); }
+  std::size_t bytes() const noexcept { return bytes_; }
+  const replay_limits& limits() const noexcept { return limits_; }
+  bool needs_commit() const noexcept { return needs_commit_; }
+
+ private:
+  std::error_code make_room(std::size_t payload_size);
+  void drop_through(seq n) noexcept;
+
+  replay_limits limits_;
+  bool needs_commit_;
+  std::deque<message> buffer_;  // oldest() .. sent_; a deque keeps payload addresses stable
+  std::vector<message> evicted_;
+  std::size_t bytes_ = 0;
+  seq sent_ = 0;
+  seq committed_ = 0;
+  seq written_ = 0;
+  seq acked_ = 0;
+  seq evicted_through_ = 0;
+};
+
+}  // namespace closewise::resume

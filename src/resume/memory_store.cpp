@@ -1,0 +1,259 @@
+#include "closewise/resume/memory_store.hpp"
+
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "closewise/error.hpp"
+
+namespace closewise::resume {
+
+struct memory_store::impl {
+  /// An attach that waits for the current holder to let go (docs/resume.md §6.1).
+  struct waiter {
+    std::string owner;
+    preempt_handler preempt;
+    open_handler done;
+  };
+  struct entry {
+    std::string owner;
+    std::uint64_t epoch = 1;
+    session_ptr parked;  // null while a connection holds the session
+    time_point deadline{};
+    preempt_handler preempt;  // the holder's
+    std::optional<waiter> waiting;
+  };
+  struct tomb {
+    resume_status status;
+    time_point until;
+  };
+
+  memory_store_options opts;
+  mutable std::mutex mu;
+  std::unordered_map<session_id, entry, session_id_hash> live;
+  std::unordered_map<session_id, tomb, session_id_hash> tombs;
+  std::deque<session_id> tomb_order;  // oldest first, for max_tombstones
+
+  /// Callbacks collected under the lock and run after it is released, so a
+  /// callback may call the store again.
+  using deferred = std::vector<std::function<void()>>;
+
+  time_point now() const { return opts.clock ? opts.clock() : clock_type::now(); }
+
+  void bury(const session_id& id, resume_status st, time_point from) {
+    if (opts.max_tombstones == 0) return;
+    tombs[id] = tomb{st, from + opts.tombstone};
+    tomb_order.push_back(id);
+    while (tombs.size() > opts.max_tombstones && !tomb_order.empty()) {
+      tombs.erase(tomb_order.front());
+      tomb_order.pop_front();
+    }
+    // Ids whose tomb was replaced or forgotten stay in the order until they reach the front.
+    if (tomb_order.size() > 2 * opts.max_tombstones + 16) {
+      std::deque<session_id> kept;
+      for (const auto& t : tomb_order)
+        if (tombs.count(t)) kept.push_back(t);
+      tomb_order.swap(kept);
+    }
+  }
+
+  /// What a missing or dead id answers.
+  std::error_code gone(const session_id& id, time_point t) {
+    auto it = tombs.find(id);
+    if (it == tombs.end()) return error::resume_unknown;
+    if (t >= it->second.until) {
+      tombs.erase(it);
+      return error::resume_unknown;
+    }
+    return to_error(it->second.status);
+  }
+
+  /// Hands `s` to the waiting attach: the new holder, with the next epoch.
+  void hand_over(entry& e, session_ptr s, deferred& later) {
+    waiter w = std::move(*e.waiting);
+    e.waiting.reset();
+    e.owner = std::move(w.owner);
+    e.preempt = std::move(w.preempt);
+    s->set_epoch(++e.epoch);
+    s->attach();
+    later.emplace_back([done = std::move(w.done), p = std::make_shared<session_ptr>(std::move(s))] {
+      done({}, std::move(*p));
+    });
+  }
+};
+
+memory_store::memory_store(memory_store_options opts) : impl_(std::make_unique<impl>()) {
+  impl_->opts = std::move(opts);
+}
+
+memory_store::~memory_store() {
+  impl::deferred later;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [id, e] : impl_->live)
+      if (e.waiting)
+        later.emplace_back([done = std::move(e.waiting->done)] {
+          done(error::resume_store_unavailable, nullptr);
+        });
+  }
+  for (auto& f : later) f();
+}
+
+void memory_store::create(std::string owner, preempt_handler preempt, open_handler done) {
+  session_ptr s;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->live.size() < impl_->opts.max_sessions) {
+      session_id id;
+      do id = session_id::generate();
+      while (impl_->live.count(id) || impl_->tombs.count(id));
+      auto& e = impl_->live[id];
+      e.owner = std::move(owner);
+      e.preempt = std::move(preempt);
+      s = std::make_unique<session>(id, impl_->opts.session, false);
+    }
+  }
+  if (!s) return done(error::resume_store_unavailable, nullptr);
+  done({}, std::move(s));
+}
+
+void memory_store::attach(const session_id& id, std::string owner, preempt_handler preempt,
+                          open_handler done) {
+  impl::deferred later;
+  std::error_code ec;
+  session_ptr s;
+  {
+    std::lock_guard lock(impl_->mu);
+    const time_point t = impl_->now();
+    auto it = impl_->live.find(id);
+    if (it == impl_->live.end()) {
+      ec = impl_->gone(id, t);
+    } else if (it->second.owner != owner) {
+      // docs/resume.md §9: another principal's session looks like no session.
+      ec = error::resume_unknown;
+    } else if (impl::entry& e = it->second; e.parked) {
+      if (t >= e.deadline) {
+        impl_->live.erase(it);
+        impl_->bury(id, resume_status::expired, t);
+        ec = error::resume_expired;
+      } else {
+        s = std::move(e.parked);
+        s->set_epoch(++e.epoch);
+        s->attach();
+        e.preempt = std::move(preempt);
+      }
+    } else {
+      // Held by a connection that may be half-open: the newest attach wins.
+      if (e.waiting)
+        later.emplace_back(
+            [d = std::move(e.waiting->done)] { d(error::resume_superseded, nullptr); });
+      e.waiting = impl::waiter{std::move(owner), std::move(preempt), std::move(done)};
+      if (e.preempt) later.emplace_back(e.preempt);
+    }
+  }
+  for (auto& f : later) f();
+  if (ec) return done(ec, nullptr);
+  if (s) done({}, std::move(s));
+}
+
+void memory_store::commit(const commit_batch&, done_handler done) {
+  // The live object is the session: nothing to persist (durable() is false).
+  done({});
+}
+
+void memory_store::detach(session_ptr s, detach_handler done) {
+  impl::deferred later;
+  std::error_code ec;
+  {
+    std::lock_guard lock(impl_->mu);
+    const time_point t = impl_->now();
+    auto it = impl_->live.find(s->id());
+    if (it == impl_->live.end()) {
+      ec = impl_->gone(s->id(), t);
+      if (ec == error::resume_unknown) ec = error::resume_ended;
+    } else if (it->second.epoch != s->epoch() || it->second.parked) {
+      ec = error::resume_superseded;
+    } else if (it->second.waiting) {
+      s->detach();
+      impl_->hand_over(it->second, std::move(s), later);
+    } else {
+      s->detach();
+      it->second.parked = std::move(s);
+      it->second.deadline = t + impl_->opts.ttl;
+      it->second.preempt = nullptr;
+    }
+  }
+  for (auto& f : later) f();
+  // A session the store no longer takes: its unacked messages go back.
+  done(ec, ec && s ? s->end() : std::vector<message>{});
+}
+
+void memory_store::end(const session_id& id, std::uint64_t epoch, done_handler done) {
+  impl::deferred later;
+  std::error_code ec;
+  {
+    std::lock_guard lock(impl_->mu);
+    const time_point t = impl_->now();
+    auto it = impl_->live.find(id);
+    if (it == impl_->live.end()) {
+      ec = impl_->gone(id, t);
+      if (ec == error::resume_ended) ec = {};  // ending twice is harmless
+    } else if (it->second.epoch != epoch) {
+      ec = error::resume_superseded;
+    } else {
+      if (it->second.waiting)
+        later.emplace_back(
+            [d = std::move(it->second.waiting->done)] { d(error::resume_ended, nullptr); });
+      impl_->live.erase(it);
+      impl_->bury(id, resume_status::ended, t);
+    }
+  }
+  for (auto& f : later) f();
+  done(ec);
+}
+
+void memory_store::touch(const session_id& id, std::uint64_t epoch, done_handler done) {
+  std::error_code ec;
+  {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->live.find(id);
+    if (it == impl_->live.end())
+      ec = impl_->gone(id, impl_->now());
+    else if (it->second.epoch != epoch || it->second.waiting)
+      ec = error::resume_superseded;
+  }
+  done(ec);
+}
+
+std::size_t memory_store::sweep() {
+  std::vector<session_ptr> released;  // destroyed outside the lock
+  std::lock_guard lock(impl_->mu);
+  const time_point t = impl_->now();
+  for (auto it = impl_->live.begin(); it != impl_->live.end();) {
+    if (it->second.parked && t >= it->second.deadline) {
+      released.push_back(std::move(it->second.parked));
+      impl_->bury(it->first, resume_status::expired, it->second.deadline);
+      it = impl_->live.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = impl_->tombs.begin(); it != impl_->tombs.end();)
+    it = t >= it->second.until ? impl_->tombs.erase(it) : std::next(it);
+  return released.size();
+}
+
+std::size_t memory_store::sessions() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->live.size();
+}
+
+std::size_t memory_store::tombstones() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->tombs.size();
+}
+
+}  // namespace closewise::resume

@@ -1,0 +1,318 @@
+// The two halves of a direction (docs/resume.md §4, §5): the sender's replay
+// buffer, its bounds and its positions; the receiver's count and its ack
+// coalescing with an injected clock.
+#include "closewise/resume/outgoing.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "closewise/error.hpp"
+#include "closewise/resume/incoming.hpp"
+
+namespace closewise::resume {
+namespace {
+
+using namespace std::chrono_literals;
+using proto::message_kind;
+
+const time_point t0 = time_point{} + std::chrono::hours(1);
+
+std::vector<seq> numbers(const std::vector<message>& v) {
+  std::vector<seq> out;
+  for (const auto& m : v) out.push_back(m.number);
+  return out;
+}
+
+/// Writes every writable message; returns their seqs.
+std::vector<seq> write_all(outgoing& o) {
+  std::vector<seq> out;
+  while (const message* m = o.next_to_write()) {
+    out.push_back(m->number);
+    o.mark_written();
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- outgoing ---------------------------------------------------------------------
+
+TEST(outgoing, assigns_seqs_from_one_and_keeps_copies) {
+  outgoing o;
+  EXPECT_EQ(o.oldest(), 1u);
+  ASSERT_FALSE(o.push(message_kind::text, "a", t0));
+  ASSERT_FALSE(o.push(message_kind::binary, "bb", t0 + 1ms));
+  EXPECT_EQ(o.sent(), 2u);
+  EXPECT_EQ(o.committed(), 2u) << "no store: committed at once";
+  EXPECT_EQ(o.size(), 2u);
+  EXPECT_EQ(o.bytes(), 3u);
+  const message* m = o.find(2);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(*m, (message{2, message_kind::binary, "bb", t0 + 1ms}));
+  EXPECT_EQ(o.find(0), nullptr);
+  EXPECT_EQ(o.find(3), nullptr);
+  EXPECT_EQ(write_all(o), (std::vector<seq>{1, 2}));
+  EXPECT_EQ(o.next_to_write(), nullptr);
+}
+
+TEST(outgoing, acks_trim_and_are_checked) {
+  outgoing o;
+  for (int i = 0; i < 5; ++i) ASSERT_FALSE(o.push(message_kind::text, "x", t0));
+  write_all(o);
+  ASSERT_FALSE(o.on_ack(3));
+  EXPECT_EQ(o.acked(), 3u);
+  EXPECT_EQ(o.oldest(), 4u);
+  EXPECT_EQ(o.size(), 2u);
+  EXPECT_FALSE(o.on_ack(3)) << "a repeated ack changes nothing";
+  EXPECT_EQ(o.on_ack(2), error::bad_resume_ack) << "backwards";
+  EXPECT_EQ(o.on_ack(6), error::bad_resume_ack) << "beyond what was written";
+  EXPECT_EQ(o.acked(), 3u);
+  ASSERT_FALSE(o.push(message_kind::text, "y", t0));  // 6, not written yet
+  EXPECT_EQ(o.on_ack(6), error::bad_resume_ack);
+  ASSERT_FALSE(o.on_ack(5));
+}
+
+TEST(outgoing, refuse_policy_bounds_messages_and_bytes) {
+  replay_limits l;
+  l.max_messages = 2;
+  l.max_bytes = 10;
+  outgoing o(l);
+  ASSERT_FALSE(o.push(message_kind::text, "12345", t0));
+  ASSERT_FALSE(o.push(message_kind::text, "12345", t0));
+  EXPECT_EQ(o.push(message_kind::text, "", t0), error::replay_buffer_full) << "count";
+  write_all(o);
+  ASSERT_FALSE(o.on_ack(1));
+  EXPECT_EQ(o.push(message_kind::text, "123456", t0), error::replay_buffer_full) << "bytes";
+  ASSERT_FALSE(o.push(message_kind::text, "12345", t0));
+  EXPECT_EQ(o.sent(), 3u);
+  outgoing big(l);
+  EXPECT_EQ(big.push(message_kind::text, std::string(11, 'x'), t0), error::replay_buffer_full)
+      << "larger than the whole buffer";
+  EXPECT_EQ(std::error_code(error::replay_buffer_full), condition::backpressure);
+}
+
+TEST(outgoing, evict_policy_evicts_only_written_messages) {
+  replay_limits l;
+  l.max_messages = 3;
+  l.overflow = overflow_policy::evict_oldest;
+  outgoing o(l);
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(o.push(message_kind::text, "x", t0));
+  EXPECT_EQ(o.push(message_kind::text, "x", t0), error::replay_buffer_full)
+      << "nothing written: evicting would shift the live numbering";
+  o.mark_written();  // 1 written
+  ASSERT_FALSE(o.push(message_kind::text, "x", t0));
+  EXPECT_EQ(numbers(o.take_evicted()), (std::vector<seq>{1}));
+  EXPECT_EQ(o.evicted_through(), 1u);
+  EXPECT_EQ(o.oldest(), 2u);
+  EXPECT_EQ(o.acked(), 0u) << "evicted is not acked";
+  EXPECT_TRUE(o.take_evicted().empty());
+  EXPECT_EQ(write_all(o), (std::vector<seq>{2, 3, 4}));
+  // Several at once, for bytes.
+  replay_limits lb;
+  lb.max_bytes = 6;
+  lb.overflow = overflow_policy::evict_oldest;
+  outgoing b(lb);
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(b.push(message_kind::text, "ab", t0));
+  write_all(b);
+  ASSERT_FALSE(b.push(message_kind::text, "abcd", t0));
+  EXPECT_EQ(numbers(b.take_evicted()), (std::vector<seq>{1, 2}));
+  EXPECT_EQ(b.bytes(), 6u);
+}
+
+TEST(outgoing, rewind_replays_after_the_peers_position) {
+  outgoing o;
+  for (int i = 0; i < 6; ++i) ASSERT_FALSE(o.push(message_kind::text, "x", t0));
+  write_all(o);
+  ASSERT_FALSE(o.on_ack(2));
+  ASSERT_FALSE(o.rewind(4));
+  EXPECT_EQ(o.acked(), 4u) << "the announcement is an ack";
+  EXPECT_EQ(o.written(), 4u);
+  EXPECT_EQ(write_all(o), (std::vector<seq>{5, 6}));
+  // Rewinding to the same point again gives the same replay.
+  ASSERT_FALSE(o.rewind(4));
+  EXPECT_EQ(write_all(o), (std::vector<seq>{5, 6}));
+  ASSERT_FALSE(o.rewind(6));
+  EXPECT_EQ(o.next_to_write(), nullptr);
+}
+
+TEST(outgoing, rewind_refusals_change_nothing) {
+  replay_limits l;
+  l.max_messages = 2;
+  l.overflow = overflow_policy::evict_oldest;
+  outgoing o(l);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_FALSE(o.push(message_kind::text, "x", t0));
+    o.mark_written();
+  }
+  o.take_evicted();  // 1, 2
+  ASSERT_FALSE(o.on_ack(0));
+  EXPECT_EQ(o.rewind(5), error::resume_invalid) << "more than was sent";
+  EXPECT_EQ(o.rewind(1), error::resume_overflowed) << "2 was evicted";
+  EXPECT_EQ(o.rewind(0), error::resume_overflowed);
+  EXPECT_EQ(o.size(), 2u);
+  EXPECT_EQ(o.written(), 4u);
+  ASSERT_FALSE(o.rewind(2));
+  EXPECT_EQ(write_all(o), (std::vector<seq>{3, 4}));
+  outgoing p;
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(p.push(message_kind::text, "x", t0));
+  write_all(p);
+  ASSERT_FALSE(p.on_ack(2));
+  EXPECT_EQ(p.rewind(1), error::resume_invalid) << "less than the peer acked";
+}
+
+TEST(outgoing, commits_gate_writing) {
+  outgoing o({}, /*needs_commit=*/true);
+  ASSERT_FALSE(o.push(message_kind::text, "a", t0));
+  ASSERT_FALSE(o.push(message_kind::text, "b", t0));
+  EXPECT_EQ(o.committed(), 0u);
+  EXPECT_EQ(o.next_to_write(), nullptr) << "docs/resume.md §7.2 rule 2";
+  o.mark_written();
+  EXPECT_EQ(o.written(), 0u);
+  o.mark_committed(1);
+  EXPECT_EQ(write_all(o), (std::vector<seq>{1}));
+  o.mark_committed(9);  // clamped to sent
+  EXPECT_EQ(o.committed(), 2u);
+  EXPECT_EQ(write_all(o), (std::vector<seq>{2}));
+}
+
+TEST(outgoing, restore_from_a_record) {
+  std::deque<message> buf;
+  for (seq n = 3; n <= 5; ++n) buf.push_back(message{n, message_kind::text, "m", t0});
+  auto o = outgoing::restore({}, true, /*acked=*/1, buf, /*sent=*/5);
+  EXPECT_EQ(o.sent(), 5u);
+  EXPECT_EQ(o.committed(), 5u);
+  EXPECT_EQ(o.acked(), 1u);
+  EXPECT_EQ(o.oldest(), 3u);
+  EXPECT_EQ(o.evicted_through(), 2u) << "2 is missing: it was evicted";
+  EXPECT_EQ(o.rewind(1), error::resume_overflowed);
+  ASSERT_FALSE(o.rewind(2));
+  EXPECT_EQ(write_all(o), (std::vector<seq>{3, 4, 5}));
+  // A lazily trimmed record may still hold acked messages: they are dropped.
+  auto lazy = outgoing::restore({}, true, /*acked=*/4, buf, 5);
+  EXPECT_EQ(lazy.size(), 1u);
+  EXPECT_EQ(lazy.oldest(), 5u);
+  EXPECT_EQ(lazy.evicted_through(), 0u);
+}
+
+TEST(outgoing, hand_back) {
+  outgoing o;
+  for (int i = 0; i < 4; ++i) ASSERT_FALSE(o.push(message_kind::text, std::to_string(i), t0));
+  write_all(o);
+  ASSERT_FALSE(o.on_ack(1));
+  outgoing copy = o;
+  EXPECT_EQ(numbers(o.take_unacked()), (std::vector<seq>{2, 3, 4}));
+  EXPECT_EQ(o.size(), 0u);
+  EXPECT_EQ(o.bytes(), 0u);
+  EXPECT_EQ(numbers(copy.take_unacked_above(3)), (std::vector<seq>{4}));
+}
+
+TEST(outgoing, age_deadline_follows_the_oldest_unacked_message) {
+  replay_limits l;
+  l.max_age = 1000ms;
+  outgoing o(l);
+  EXPECT_EQ(o.age_deadline(), std::nullopt);
+  ASSERT_FALSE(o.push(message_kind::text, "a", t0));
+  ASSERT_FALSE(o.push(message_kind::text, "b", t0 + 400ms));
+  EXPECT_EQ(o.age_deadline(), t0 + 1000ms);
+  EXPECT_FALSE(o.too_old(t0 + 999ms));
+  EXPECT_TRUE(o.too_old(t0 + 1000ms));
+  write_all(o);
+  ASSERT_FALSE(o.on_ack(1));
+  EXPECT_EQ(o.age_deadline(), t0 + 1400ms);
+  ASSERT_FALSE(o.on_ack(2));
+  EXPECT_FALSE(o.too_old(t0 + 24h));
+}
+
+TEST(outgoing, stops_at_max_seq) {
+  std::deque<message> none;
+  auto o = outgoing::restore({}, false, max_seq, none, max_seq);
+  EXPECT_EQ(o.push(message_kind::text, "x", t0), error::invalid_argument);
+  EXPECT_EQ(o.sent(), max_seq);
+}
+
+// ---- incoming ---------------------------------------------------------------------
+
+TEST(incoming, counts_and_acks_by_count) {
+  ack_policy p;
+  p.every_messages = 3;
+  incoming in(p);
+  seq n = 0;
+  ASSERT_FALSE(in.on_message(1, t0, n));
+  EXPECT_EQ(n, 1u);
+  ASSERT_FALSE(in.on_message(1, t0, n));
+  EXPECT_FALSE(in.ack_due(t0));
+  ASSERT_FALSE(in.on_message(1, t0, n));
+  EXPECT_EQ(n, 3u);
+  EXPECT_TRUE(in.ack_due(t0));
+  EXPECT_EQ(in.take_ack(), 3u);
+  EXPECT_FALSE(in.ack_pending());
+  EXPECT_FALSE(in.ack_due(t0 + 24h));
+}
+
+TEST(incoming, acks_by_bytes) {
+  ack_policy p;
+  p.every_bytes = 100;
+  incoming in(p);
+  seq n;
+  ASSERT_FALSE(in.on_message(99, t0, n));
+  EXPECT_FALSE(in.ack_due(t0));
+  ASSERT_FALSE(in.on_message(1, t0, n));
+  EXPECT_TRUE(in.ack_due(t0));
+  EXPECT_EQ(in.take_ack(), 2u);
+}
+
+TEST(incoming, acks_by_time_from_the_first_unacked_message) {
+  ack_policy p;
+  p.delay = 50ms;
+  incoming in(p);
+  EXPECT_EQ(in.ack_deadline(), std::nullopt);
+  seq n;
+  ASSERT_FALSE(in.on_message(1, t0, n));
+  ASSERT_FALSE(in.on_message(1, t0 + 30ms, n));
+  EXPECT_EQ(in.ack_deadline(), t0 + 50ms) << "not pushed back by later messages";
+  EXPECT_FALSE(in.ack_due(t0 + 49ms));
+  EXPECT_TRUE(in.ack_due(t0 + 50ms));
+  EXPECT_EQ(in.take_ack(), 2u);
+  EXPECT_EQ(in.ack_deadline(), std::nullopt);
+  ASSERT_FALSE(in.on_message(1, t0 + 60ms, n));
+  EXPECT_EQ(in.ack_deadline(), t0 + 110ms);
+}
+
+TEST(incoming, acks_never_pass_what_is_committed) {
+  incoming in({}, 0, /*needs_commit=*/true);
+  seq n;
+  for (int i = 0; i < 100; ++i) ASSERT_FALSE(in.on_message(1, t0, n));
+  EXPECT_EQ(in.received(), 100u);
+  EXPECT_FALSE(in.ack_pending()) << "docs/resume.md §7.2 rule 1";
+  EXPECT_FALSE(in.ack_due(t0 + 24h));
+  EXPECT_EQ(in.ack_deadline(), std::nullopt);
+  in.mark_committed(70, t0 + 5ms);
+  EXPECT_TRUE(in.ack_due(t0 + 5ms)) << "70 >= every_messages";
+  EXPECT_EQ(in.take_ack(), 70u);
+  in.mark_committed(75, t0 + 6ms);
+  EXPECT_EQ(in.ack_deadline(), t0 + 56ms) << "the delay counts from the commit";
+  in.mark_committed(500, t0 + 7ms);
+  EXPECT_EQ(in.committed(), 100u) << "clamped to received";
+}
+
+TEST(incoming, the_resume_announcement_is_an_ack) {
+  incoming in({}, 5);
+  seq n;
+  ASSERT_FALSE(in.on_message(1, t0, n));
+  EXPECT_EQ(n, 6u);
+  EXPECT_TRUE(in.ack_pending());
+  in.on_resumed();
+  EXPECT_EQ(in.acked(), 6u);
+  EXPECT_FALSE(in.ack_pending());
+}
+
+TEST(incoming, a_peer_past_max_seq_is_refused) {
+  incoming in({}, max_seq);
+  seq n = 0;
+  EXPECT_EQ(in.on_message(1, t0, n), error::bad_resume_ack);
+  EXPECT_EQ(in.received(), max_seq);
+}
+
+}  // namespace closewise::resume
