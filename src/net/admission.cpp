@@ -68,9 +68,10 @@ admission admit(server_shared& sh, const proto::server_handshake& hs, bool over_
   if (!origin_allowed(sh, req))
     return refused(proto::server_handshake::refuse(403, {}, "origin not allowed"));
   std::string selected;
-  if (sh.select_subprotocol && sh.live()) selected = sh.select_subprotocol(req.subprotocols);
+  callback_gate::scope g(sh.gate);
+  if (sh.select_subprotocol && g.open()) selected = sh.select_subprotocol(req.subprotocols);
   accept_decision d = accept_decision::accepted(std::move(selected));
-  if (sh.on_connect && sh.live()) {
+  if (sh.on_connect && g.open()) {
     accept_decision app = sh.on_connect(req);
     // An accepting decision with no subprotocol keeps the selected one.
     if (app.accept && app.subprotocol.empty()) app.subprotocol = std::move(d.subprotocol);

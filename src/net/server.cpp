@@ -30,7 +30,7 @@ class server_impl {
   void stop_accepting() { listener_->stop(); }
 
   void detach_and_abort() {
-    shared_->detached.store(true, std::memory_order_release);
+    shared_->gate.close();  // returns once no callback runs on another thread
     stop_accepting();
     for (auto& s : shared_->open_sessions()) static_cast<session&>(*s).abort();
   }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "callback_gate.hpp"
 #include "closewise/net/server.hpp"
 #include "io_types.hpp"
 #include "transport_lifecycle.hpp"
@@ -43,13 +44,14 @@ struct server_shared {
   std::function<void(session&, proto::message_kind, std::string_view)> on_message;
   std::function<void(session&, const close_event&)> on_close;
   std::function<void(session&)> on_drain;
-  std::atomic<bool> detached{false};
+  /// Held by every callback while it runs; ~server closes it (callback_gate.hpp).
+  callback_gate gate;
   std::atomic<std::uint64_t> next_id{1};
   /// Connections holding a max_connections slot (in handshake or open).
   std::atomic<std::size_t> admitted{0};
   std::atomic<std::uint64_t> shed{0};
 
-  bool live() const noexcept { return !detached.load(std::memory_order_acquire); }
+  bool live() const noexcept { return !gate.closed(); }
 
   /// The request details of the last session opened: the next session with
   /// the same ones shares them (guarded by mu). A fleet that connects to one

@@ -106,7 +106,10 @@ void session_impl::accept(std::string_view subprotocol, char* rest, std::size_t 
   drv_.open(std::move(pc));
   drv_.start_heartbeat(heartbeat_config{cfg.idle_ping_interval, cfg.idle_timeout},
                        jitter_uniform());
-  if (shared_->on_open && shared_->live()) shared_->on_open(*this);
+  if (shared_->on_open) {
+    callback_gate::scope g(shared_->gate);
+    if (g.open()) shared_->on_open(*this);
+  }
   // A client may send frames right behind its request.
   if (rest_size != 0) drv_.receive_frames(rest, rest_size);
 }
@@ -149,18 +152,25 @@ void session_impl::ended(const close_event& ev) {
   release_slot();
   if (shed_) return;
   auto in_shutdown = shared_->unlink(this);
-  if (shared_->on_close && shared_->live()) shared_->on_close(*this, ev);
+  if (shared_->on_close) {
+    callback_gate::scope g(shared_->gate);
+    if (g.open()) shared_->on_close(*this, ev);
+  }
   // After on_close, so the summary comes after every session's last event.
   if (in_shutdown) in_shutdown->on_session_end(ev);
 }
 
 void session_impl::drained() {
-  if (!shed_ && shared_->on_drain && shared_->live()) shared_->on_drain(*this);
+  if (shed_ || !shared_->on_drain) return;
+  callback_gate::scope g(shared_->gate);
+  if (g.open()) shared_->on_drain(*this);
 }
 
 void session_impl::on_message(proto::message_kind kind, std::string_view payload) {
   if (shed_) return;
-  if (shared_->on_message && shared_->live()) shared_->on_message(*this, kind, payload);
+  if (!shared_->on_message) return;
+  callback_gate::scope g(shared_->gate);
+  if (g.open()) shared_->on_message(*this, kind, payload);
 }
 
 #if defined(__x86_64__) && defined(__GLIBCXX__) && !defined(_GLIBCXX_DEBUG)

@@ -52,7 +52,10 @@ void start_shutdown(const std::shared_ptr<server_shared>& sh, const asio::any_io
     now = st->complete_locked();
   }
   if (now) {
-    if (st->done && sh->live()) st->done(*now);
+    if (st->done) {
+      callback_gate::scope g(sh->gate);
+      if (g.open()) st->done(*now);
+    }
     return;
   }
   st->begin();
@@ -166,7 +169,9 @@ void shutdown_state::finish(std::optional<shutdown_summary> s) {
     release.swap(order);  // the sessions may go now
   }
   const auto sh = shared.lock();
-  if (d && sh && sh->live()) d(*s);
+  if (!d || !sh) return;
+  callback_gate::scope g(sh->gate);
+  if (g.open()) d(*s);
 }
 
 }  // namespace closewise::net::detail

@@ -178,7 +178,10 @@ struct broadcast_result {
 /// one `on_close`. Connections refused during the handshake (bad request:
 /// 400/426; `on_connect` refusal; handshake timeout) yield no session events.
 /// Destroying the server stops accepting, stops all callbacks and aborts every
-/// session.
+/// session. It returns only once no callback is running on another thread
+/// (so the state callbacks use may be destroyed right after); a callback may
+/// destroy its own server, and is then not waited for. A callback must not wait
+/// for the thread that destroys the server.
 class server {
  public:
   explicit server(boost::asio::io_context& ioc, server_config cfg = {});
