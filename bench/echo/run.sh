@@ -20,7 +20,13 @@
 # session of their own, so in an autogroup of their own, and that autogroup
 # gets this niceness, which keeps other work on the machine, e.g. parallel
 # builds, from taking the measured cores; it only touches our own processes),
-# OUT (markdown file, default $BUILD_DIR/echo-results.md).
+# OUT (markdown file, default $BUILD_DIR/echo-results.md),
+# OLD_BUILD (a Release build directory of another commit, for the server
+# "closewise_old": an old commit against the new one in the same run; e.g.
+#   git worktree add --detach /tmp/old bbfe690 && cmake -S /tmp/old -B /tmp/old-build \
+#     -DCMAKE_BUILD_TYPE=Release -DCLOSEWISE_BUILD_BENCH=ON && \
+#     cmake --build /tmp/old-build --target closewise_echo_closewise
+#   OLD_BUILD=/tmp/old-build SERVERS="beast closewise closewise_old floor" bench/echo/run.sh).
 # All traffic goes to 127.0.0.1; every step is bounded in time.
 set -euo pipefail
 
@@ -65,6 +71,7 @@ server_cmd() {
   case "$1" in
     beast) echo "$BIN/closewise_echo_beast" ;;
     closewise) echo "$BIN/closewise_echo_closewise" ;;
+    closewise_old) [[ -n "${OLD_BUILD:-}" ]] && echo "$OLD_BUILD/bench/echo/closewise_echo_closewise" ;;
     websocketpp) echo "$BIN/closewise_echo_wspp" ;;
     lws) echo "$BIN/closewise_echo_lws" ;;
     ws) echo "node $HERE/ws_echo.js" ;;
