@@ -1,6 +1,9 @@
 #include "tls_stream.hpp"
 
+#include <sys/socket.h>
+
 #include <cerrno>
+#include <cstdint>
 #include <new>
 
 #include <openssl/err.h>
@@ -10,6 +13,53 @@
 #include <boost/asio/ssl/error.hpp>
 
 namespace closewise::net::detail {
+namespace {
+
+// OpenSSL's own socket BIO writes with write(), which raises SIGPIPE on a
+// socket the peer reset and would kill a program that did not ignore it. This
+// one sends with MSG_NOSIGNAL, as Asio does; otherwise it is the same: the
+// descriptor in the BIO's data, EAGAIN as a retry, 0 from recv() as EOF.
+int fd_of(BIO* b) { return static_cast<int>(reinterpret_cast<std::intptr_t>(::BIO_get_data(b))); }
+
+bool would_block_now() { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
+
+int bio_write(BIO* b, const char* data, std::size_t len, std::size_t* written) {
+  ::BIO_clear_retry_flags(b);
+  const ssize_t n = ::send(fd_of(b), data, len, MSG_NOSIGNAL);
+  if (n >= 0) {
+    *written = static_cast<std::size_t>(n);
+    return 1;
+  }
+  if (would_block_now()) ::BIO_set_retry_write(b);
+  return 0;
+}
+
+int bio_read(BIO* b, char* data, std::size_t len, std::size_t* got) {
+  ::BIO_clear_retry_flags(b);
+  const ssize_t n = ::recv(fd_of(b), data, len, 0);
+  if (n > 0) {
+    *got = static_cast<std::size_t>(n);
+    return 1;
+  }
+  *got = 0;
+  if (n < 0 && would_block_now()) ::BIO_set_retry_read(b);
+  return 0;
+}
+
+long bio_ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+const BIO_METHOD* socket_method() {
+  static const BIO_METHOD* const m = [] {
+    BIO_METHOD* bm = ::BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "closewise socket");
+    ::BIO_meth_set_write_ex(bm, bio_write);
+    ::BIO_meth_set_read_ex(bm, bio_read);
+    ::BIO_meth_set_ctrl(bm, bio_ctrl);
+    return bm;
+  }();
+  return m;
+}
+
+}  // namespace
 
 tls_stream::tls_stream(socket_type& sock, ssl::context& ctx, bool client)
     : ssl_(::SSL_new(ctx.native_handle())) {
@@ -29,7 +79,14 @@ tls_stream::tls_stream(socket_type& sock, ssl::context& ctx, bool client)
   // RFC 8446 has no renegotiation; for TLS 1.2 it is refused, so a write never
   // has to wait for a read.
   ::SSL_set_options(ssl_, SSL_OP_NO_RENEGOTIATION);
-  ::SSL_set_fd(ssl_, static_cast<int>(sock.native_handle()));
+  BIO* bio = ::BIO_new(socket_method());
+  if (bio == nullptr) {
+    ::SSL_free(ssl_);
+    throw std::bad_alloc();
+  }
+  ::BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(sock.native_handle())));
+  ::BIO_set_init(bio, 1);
+  ::SSL_set_bio(ssl_, bio, bio);  // one reference for both directions
 }
 
 tls_stream::~tls_stream() { ::SSL_free(ssl_); }

@@ -3,7 +3,7 @@
 // Asio's ssl::stream keeps two 17 KiB buffers in its stream_core and a BIO
 // pair of 2 x 17 KiB for as long as the connection lives: 68 KiB of an idle
 // wss connection's 91 KiB (bench/RESULTS.md). Here OpenSSL reads and writes
-// the non-blocking descriptor itself (a socket BIO), with
+// the non-blocking descriptor itself (our BIO, no SIGPIPE), with
 // SSL_MODE_RELEASE_BUFFERS, so its record buffers exist only while a record
 // is in flight. The stream never waits: each call says what it needs (the
 // socket readable or writable) and the driver waits for that with Asio

@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "closewise/net/server.hpp"
 #include "net/net_test_support.hpp"
@@ -248,6 +249,33 @@ TEST_F(tls_ending, pause_and_resume_over_tls_keep_every_message) {
   EXPECT_EQ(got.pop(), std::optional<std::string>(std::string(200, 'a')));
   EXPECT_EQ(got.pop(), std::optional<std::string>("x"));
   EXPECT_EQ(got.pop(), std::optional<std::string>(big));
+}
+
+// The server writes into a TLS connection the peer reset: the send fails
+// (EPIPE/ECONNRESET) and the session ends with 1006; the process gets no
+// SIGPIPE, which would kill this test binary.
+TEST_F(tls_ending, writing_to_a_reset_peer_raises_no_sigpipe) {
+  channel<std::shared_ptr<session>> opened;
+  srv->on_open([&](session& s) { opened.push(s.shared()); });
+  ASSERT_FALSE(srv->listen("127.0.0.1", 0));
+  auto c = std::make_unique<raw_tls_client>(certs.ca.string(), srv->port());
+  ASSERT_TRUE(c->ok());
+  ASSERT_TRUE(c->upgrade());
+  const auto s = opened.pop();
+  ASSERT_TRUE(s);
+  const linger hard{1, 0};  // close() sends RST
+  ::setsockopt(c->fd(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+  c.reset();
+  const std::string chunk(64 * 1024, 'z');
+  // Until the server notices: every send either queues or is refused once closed.
+  for (int i = 0; i < 200 && closed.size() == 0; ++i) {
+    (void)(*s)->send_binary(chunk);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const auto ev = closed.pop();
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->code, close_code::abnormal);
+  EXPECT_FALSE(ev->was_clean);
 }
 
 }  // namespace
