@@ -17,6 +17,13 @@ void driver::tls_wait(tls_status st, F&& then) {
                              [self = self(), then = std::forward<F>(then)](
                                  const boost::system::error_code& ec) mutable {
                                scope s(*self);
+                               // A readiness already queued when the socket closed must not
+                               // reach OpenSSL: its descriptor number may belong to another
+                               // socket by now.
+                               if (!ec && !self->sock_.is_open()) {
+                                 then(*self, asio::error::operation_aborted);
+                                 return;
+                               }
                                then(*self, ec);
                              }));
 }
