@@ -251,6 +251,42 @@ TEST_F(tls_ending, pause_and_resume_over_tls_keep_every_message) {
   EXPECT_EQ(got.pop(), std::optional<std::string>(big));
 }
 
+// A broadcast's shared frames, interleaved with a session's own message, reach
+// every TLS client whole and in order (TLS copies them into each connection's
+// write, as each connection encrypts its own).
+TEST_F(tls_ending, broadcast_over_tls_keeps_order) {
+  channel<int> opened;
+  srv->on_open([&](session&) { opened.push(1); });
+  srv->on_message(
+      [](session& s, proto::message_kind k, std::string_view p) { (void)s.send(k, p); });
+  ASSERT_FALSE(srv->listen("127.0.0.1", 0));
+  raw_tls_client a(certs.ca.string(), srv->port()), b(certs.ca.string(), srv->port());
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(a.upgrade() && b.upgrade());
+  ASSERT_TRUE(opened.pop() && opened.pop());
+  EXPECT_EQ(srv->broadcast(proto::message_kind::text, "b1").queued, 2u);
+  ASSERT_TRUE(a.write(masked(0x1, "own")));
+  ASSERT_EQ(a.read_until(4), SSL_ERROR_NONE);
+  EXPECT_EQ(a.take(4),
+            "\x81\x02"
+            "b1");
+  ASSERT_EQ(a.read_until(5), SSL_ERROR_NONE);
+  EXPECT_EQ(a.take(5),
+            "\x81\x03"
+            "own");
+  EXPECT_EQ(srv->broadcast(proto::message_kind::text, "b2").queued, 2u);
+  ASSERT_EQ(a.read_until(4), SSL_ERROR_NONE);
+  EXPECT_EQ(a.take(4),
+            "\x81\x02"
+            "b2");
+  ASSERT_EQ(b.read_until(8), SSL_ERROR_NONE);
+  EXPECT_EQ(b.take(8),
+            "\x81\x02"
+            "b1"
+            "\x81\x02"
+            "b2");
+}
+
 // The server writes into a TLS connection the peer reset: the send fails
 // (EPIPE/ECONNRESET) and the session ends with 1006; the process gets no
 // SIGPIPE, which would kill this test binary.
