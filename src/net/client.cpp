@@ -4,9 +4,8 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 #include <boost/asio/connect.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/error.hpp>
 
 #include "closewise/error.hpp"
 #include "closewise/net/url.hpp"
@@ -126,31 +125,13 @@ class client_impl final : public driver_owner {
     auto& tls = drv_.start_tls(*tls_ctx_);
     const std::string name = cfg_.tls.server_name.empty() ? url_.host : cfg_.tls.server_name;
     // RFC 6066 §3: SNI carries host names only, never IP literals.
-    if (!url_.host_is_ip || !cfg_.tls.server_name.empty())
-      SSL_set_tlsext_host_name(tls.native_handle(), name.c_str());
-    boost::system::error_code ignored;
-    if (cfg_.tls.verify) {
-      tls.set_verify_mode(ssl::verify_peer, ignored);
-      tls.set_verify_callback(
-          [check = ssl::host_name_verification(name)](bool preverified, ssl::verify_context& vc) {
-            if (!check(preverified, vc)) {
-              // Record why, so the handshake failure reads as a verification failure.
-              if (preverified)
-                X509_STORE_CTX_set_error(vc.native_handle(), X509_V_ERR_HOSTNAME_MISMATCH);
-              return false;
-            }
-            return true;
-          },
-          ignored);
-    } else {
-      tls.set_verify_mode(ssl::verify_none, ignored);
-    }
-    drv_.on_ex([&tls](auto h) { tls.async_handshake(ssl::stream_base::client, std::move(h)); },
-               [self = shared_impl()](const boost::system::error_code& ec) {
-                 driver::scope s(self->drv_);
-                 self->on_tls_handshake(ec);
-               });
+    const bool sni = !url_.host_is_ip || !cfg_.tls.server_name.empty();
+    tls.set_client_identity(sni ? name.c_str() : nullptr, name.c_str(),
+                            url_.host_is_ip && cfg_.tls.server_name.empty(), cfg_.tls.verify);
+    drv_.start_tls_handshake();
   }
+
+  void tls_handshake_done(const boost::system::error_code& ec) override { on_tls_handshake(ec); }
 
   void on_tls_handshake(const boost::system::error_code& ec) {
     if (life().state() != transport_state::tls_handshake) return;

@@ -287,11 +287,6 @@ void driver::prepare_socket() {
   sock_.non_blocking(true, ignored);
 }
 
-tls_stream& driver::start_tls(ssl::context& ctx) {
-  tls_ = std::make_unique<tls_stream>(sock_, ctx);
-  return *tls_;
-}
-
 void driver::open(proto::config cfg) {
   deflate_ = cfg.deflate.has_value();
   conn_.emplace(lc_.role(), *owner_, std::move(cfg));
@@ -418,7 +413,6 @@ bool driver::drained_now() const noexcept {
 void driver::finish() {
   // The lifecycle closed the socket; what is left is freeing and publishing.
   timers_.reset();
-  tls_buf_.reset();
   held_ = 0;
   std::string().swap(wbuf_);
   drop_queued_output();

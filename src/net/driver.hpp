@@ -33,6 +33,7 @@
 #include "deadline_table.hpp"
 #include "io_types.hpp"
 #include "shared_frame.hpp"
+#include "tls_stream.hpp"
 #include "transport_lifecycle.hpp"
 
 namespace closewise::net::detail {
@@ -48,6 +49,9 @@ class driver_owner : public proto::handler, public std::enable_shared_from_this<
   virtual void upgrade_bytes(char* data, std::size_t size) = 0;
   /// The bytes passed to driver::write_upgrade() left.
   virtual void upgrade_written() {}
+  /// The TLS handshake started by driver::start_tls_handshake() ended
+  /// (`ec`: why it failed). Called on the executor, inside a scope.
+  virtual void tls_handshake_done(const boost::system::error_code& ec) = 0;
   /// The attempt ended before open: a failure (initiator none), or close() or
   /// abort() (initiator local). The socket is closed.
   virtual void ended_before_open(std::error_code why, initiator who) = 0;
@@ -60,6 +64,16 @@ class driver_owner : public proto::handler, public std::enable_shared_from_this<
   /// (asked for with driver::report_drain).
   virtual void drained() {}
 };
+
+/// Reads beyond the 64 bytes a connection keeps go through one buffer per
+/// thread, so an idle connection holds no read buffer at all (ARCHITECTURE §6).
+inline constexpr std::size_t thread_buffer_size = 64 * 1024;
+char* thread_buffer();
+/// Bytes read per readiness event before other connections get a turn.
+inline constexpr std::size_t max_read_per_wake = 1024 * 1024;
+/// Payload bytes a frame must still owe before they are read straight into
+/// the message rather than through the thread buffer (saving one copy).
+inline constexpr std::size_t direct_read_min = 4 * 1024;
 
 /// One connection's socket, deadlines and protocol state.
 ///
@@ -152,6 +166,8 @@ class driver {
   /// The TLS stream over the socket, created by start_tls().
   tls_stream* tls() noexcept { return tls_.get(); }
   tls_stream& start_tls(ssl::context& ctx);
+  /// Runs the TLS handshake of start_tls()'s stream; tls_handshake_done() follows.
+  void start_tls_handshake();
   transport_lifecycle& lifecycle() noexcept { return lc_; }
   const transport_lifecycle& lifecycle() const noexcept { return lc_; }
   /// Carries out what the lifecycle decided, in order.
@@ -214,7 +230,6 @@ class driver {
   void start_read();
   void start_read_later();
   void start_plain_read();
-  void start_tls_read();
   void on_read(const boost::system::error_code& ec, std::size_t n);
   void read_rest_now(std::size_t first);
   void release_held();
@@ -236,6 +251,14 @@ class driver {
   void on_written(const boost::system::error_code& ec);
   void drop_queued_output() noexcept;
   void tls_shutdown();
+  // ---- driver_tls.cpp
+  void start_tls_read();
+  void read_tls_now();
+  write_result write_tls_now();
+  void gather_segments();
+  /// Waits until the socket is as `st` asks, then runs `then(driver&, ec)` in a scope.
+  template <class F>
+  void tls_wait(tls_status st, F&& then);
   // ---- driver_timers.cpp
   timer_block& timers();
   void disarm(timer_kind k) noexcept;
@@ -249,7 +272,6 @@ class driver {
   std::unique_ptr<strand_type> strand_;  ///< null: handlers run on the io_context directly
   socket_type sock_;
   std::unique_ptr<tls_stream> tls_;
-  std::unique_ptr<char[]> tls_buf_;      ///< TLS only: the stream may hold decrypted bytes
   std::unique_ptr<timer_block> timers_;  ///< only while a deadline is armed
   std::optional<proto::connection> conn_;
   std::string wbuf_;  ///< the write in flight (swapped with conn_'s output)
@@ -277,7 +299,7 @@ class driver {
   std::atomic<std::size_t> foreign_{0};  ///< bytes posted from other threads, not yet queued
 
   // The small fields together, so they pack (an idle connection's size matters).
-  std::uint16_t held_ = 0;  ///< bytes read while paused, kept in rbuf_ or tls_buf_
+  std::uint16_t held_ = 0;  ///< plain TCP: bytes read while paused, kept in rbuf_
   std::uint8_t depth_ = 0;  ///< nesting of `scope`
   bool reading_ = false;
   bool read_again_later_ = false;  ///< a read just completed: the next starts after the ready batch

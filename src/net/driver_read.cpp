@@ -9,27 +9,16 @@
 namespace closewise::net::detail {
 namespace {
 
-/// Plain sockets are read through one buffer per thread, so an idle
-/// connection holds no read buffer at all (ARCHITECTURE §6: <= 1 KiB each).
-constexpr std::size_t thread_buffer_size = 64 * 1024;
-/// TLS streams may hold decrypted bytes, so each keeps its own buffer.
-constexpr std::size_t tls_buffer_size = 16 * 1024;
-/// Bytes read per readiness event before other connections get a turn.
-constexpr std::size_t max_read_per_wake = 1024 * 1024;
-/// Payload bytes a frame must still owe before they are read straight into
-/// the message rather than through the thread buffer (saving one copy).
-constexpr std::size_t direct_read_min = 4 * 1024;
-
-char* thread_buffer() {
-  thread_local std::unique_ptr<char[]> buf(new char[thread_buffer_size]);
-  return buf.get();
-}
-
 bool would_block(const boost::system::error_code& ec) noexcept {
   return ec == asio::error::would_block || ec == asio::error::try_again;
 }
 
 }  // namespace
+
+char* thread_buffer() {
+  thread_local std::unique_ptr<char[]> buf(new char[thread_buffer_size]);
+  return buf.get();
+}
 
 bool driver::reading_paused() const noexcept {
   // A pause holds back the peer's data while the connection is open; once a
@@ -59,24 +48,6 @@ void driver::start_read() {
   } else {
     start_plain_read();
   }
-}
-
-void driver::start_tls_read() {
-  if (!tls_buf_) tls_buf_ = std::make_unique_for_overwrite<char[]>(tls_buffer_size);
-  on_ex(
-      [this](auto h) {
-        tls_->async_read_some(asio::buffer(tls_buf_.get(), tls_buffer_size), std::move(h));
-      },
-      [self = self()](const boost::system::error_code& ec, std::size_t n) {
-        scope s(*self);
-        self->reading_ = false;
-        if (n > 0 && !ec && self->reading_paused()) {
-          self->held_ = static_cast<std::uint16_t>(n);
-          return;
-        }
-        if (n > 0) self->on_bytes(self->tls_buf_.get(), n);
-        if (ec) self->transport_failed(ec);
-      });
 }
 
 void driver::start_plain_read() {
@@ -155,12 +126,8 @@ void driver::read_rest_now(std::size_t first) {
 }
 
 void driver::release_held() {
-  const std::size_t n = std::exchange(held_, 0);
-  if (tls_) {
-    on_bytes(tls_buf_.get(), n);
-  } else {
-    on_read({}, n);
-  }
+  // Only plain reads hold bytes: a TLS read leaves them in the socket or in OpenSSL.
+  on_read({}, std::exchange(held_, 0));
 }
 
 void driver::read_arrived() {

@@ -57,21 +57,24 @@ void driver::flush() {
   for (;;) {
     if (writing_ || !sock_.is_open() || !lc_.writes()) return;
     if (segs_) {
-      flush_segments();
-      return;
+      if (!tls_) {
+        flush_segments();
+        return;
+      }
+      gather_segments();  // TLS encrypts per connection anyway: one copy, one write
     }
     if (wbuf_.empty()) {
       if (!conn_ || conn_->output_size() == 0) return;
       conn_->swap_output(wbuf_);  // everything queued since the last write goes out in one call
     }
     writing_ = true;
-    if (tls_) break;
-    const auto r = write_now();
+    const auto r = tls_ ? write_tls_now() : write_now();
     if (r == write_result::failed) return;
     if (r == write_result::partly) break;
     // Everything left: what was queued behind it (frames behind the 101) goes next.
   }
-  write_async();
+  // A TLS write that must wait is already waiting (write_tls_now).
+  if (!tls_) write_async();
 }
 
 driver::write_result driver::write_now() {
@@ -107,13 +110,8 @@ void driver::write_async() {
     self->writing_ = false;
     self->on_written(ec);
   };
-  if (tls_) {
-    on_ex([this](auto h) { asio::async_write(*tls_, asio::buffer(wbuf_), std::move(h)); },
-          std::move(done));
-  } else {
-    on_ex([this](auto h) { asio::async_write(sock_, asio::buffer(wbuf_), std::move(h)); },
-          std::move(done));
-  }
+  on_ex([this](auto h) { asio::async_write(sock_, asio::buffer(wbuf_), std::move(h)); },
+        std::move(done));
 }
 
 void driver::flush_segments() {
@@ -138,11 +136,7 @@ void driver::flush_segments() {
     self->writing_ = false;
     self->on_written(ec);
   };
-  if (tls_) {
-    on_ex([&](auto h) { asio::async_write(*tls_, bufs, std::move(h)); }, std::move(done));
-  } else {
-    on_ex([&](auto h) { asio::async_write(sock_, bufs, std::move(h)); }, std::move(done));
-  }
+  on_ex([&](auto h) { asio::async_write(sock_, bufs, std::move(h)); }, std::move(done));
 }
 
 void driver::on_written(const boost::system::error_code& ec) {
@@ -170,16 +164,6 @@ void driver::drop_queued_output() noexcept {
   for (std::size_t i = sg.inflight; i < sg.list.size(); ++i) sg.bytes -= sg.list[i].bytes().size();
   sg.list.resize(sg.inflight);
   if (sg.list.empty()) segs_.reset();
-}
-
-void driver::tls_shutdown() {
-  // RFC 8446 §6.1: close_notify out, and the peer's read. The lifecycle
-  // decides what its completion means (tls_shutdown_done).
-  on_ex([this](auto h) { tls_->async_shutdown(std::move(h)); },
-        [self = self()](const boost::system::error_code& ec) {
-          scope s(*self);
-          self->run(self->lc_.tls_shutdown_done(!ec));
-        });
 }
 
 }  // namespace closewise::net::detail

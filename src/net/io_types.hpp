@@ -10,7 +10,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/strand.hpp>
 
 namespace closewise::net::detail {
@@ -30,7 +29,6 @@ using timer_type =
     asio::basic_waitable_timer<std::chrono::steady_clock,
                                asio::wait_traits<std::chrono::steady_clock>, io_executor>;
 using strand_type = asio::strand<io_executor>;
-using tls_stream = ssl::stream<socket_type&>;
 
 /// Operator new and delete, as a distinct allocator type. Bound to a handler,
 /// it keeps Asio from placing the operation in a recycled block of whatever

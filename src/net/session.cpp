@@ -39,21 +39,20 @@ void session_impl::start() {
   hs_ = std::make_unique<proto::server_handshake>(shared_->cfg.handshake_limits);
   drv_.run(drv_.lifecycle().accepted(shared_->tls_ctx != nullptr));
   if (shared_->tls_ctx) {
-    auto& tls = drv_.start_tls(*shared_->tls_ctx);
-    drv_.on_ex(
-        [&tls](auto h) { tls.async_handshake(ssl::stream_base::server, std::move(h)); },
-        [self = shared_impl()](const boost::system::error_code& ec) {
-          driver::scope s(self->drv_);
-          auto& life = self->drv_.lifecycle();
-          if (life.state() != transport_state::tls_handshake) return;
-          self->drv_.run(ec ? life.transport_error(error::tls_error) : life.tls_established());
-        });
+    (void)drv_.start_tls(*shared_->tls_ctx);
+    drv_.start_tls_handshake();
     return;
   }
   // The request has usually arrived by the time a connection is accepted.
   // Read it whole now: a first read through the reactor takes only 64 bytes
   // (the connection's idle buffer), and the rest one scheduler pass later.
   drv_.read_arrived();
+}
+
+void session_impl::tls_handshake_done(const boost::system::error_code& ec) {
+  auto& life = drv_.lifecycle();
+  if (life.state() != transport_state::tls_handshake) return;
+  drv_.run(ec ? life.transport_error(error::tls_error) : life.tls_established());
 }
 
 void session_impl::upgrade_bytes(char* data, std::size_t size) {

@@ -47,6 +47,7 @@ class session_impl final : public session, public driver_owner {
   // driver_owner
   void upgrade_bytes(char* data, std::size_t size) override;
   void upgrade_written() override;
+  void tls_handshake_done(const boost::system::error_code& ec) override;
   void ended_before_open(std::error_code why, initiator who) override;
   void ended(const close_event& ev) override;
   void drained() override;
