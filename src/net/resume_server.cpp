@@ -45,6 +45,11 @@ std::function<void(std::error_code, resume::session_store::session_ptr)> session
 
 void session_impl::resume_attached(std::error_code ec, resume::session_store::session_ptr p) {
   auto& store = *shared_->cfg.resume_store;
+  if (!rs_ || !hs_) {
+    // The connection ended while the store answered: the session stays as it was.
+    if (p) store.detach(std::move(p), [](auto, auto) {});
+    return;
+  }
   if (ec) {
     const auto st = resume::status_of(ec);
     if (!st) {
