@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 namespace closewise::cli::demo {
 namespace {
@@ -88,7 +89,11 @@ resume_row run_resume_row(boost::asio::io_context& ioc, int messages) {
     killed = steady::now();
   }
   first.reset();  // the abrupt death: aborted, mid-stream
-  second = echo_server(ioc, store, port);
+  // The old acceptor closes on its executor: the port is free a moment later.
+  for (int i = 0; i < 500 && !second; ++i) {
+    second = echo_server(ioc, store, port);
+    if (!second) std::this_thread::sleep_for(milliseconds(10));
+  }
   b.wait([&] {
     return static_cast<int>(b.echoes.size()) >= messages || b.back > 0 || b.outcomes.size() > 2;
   });
