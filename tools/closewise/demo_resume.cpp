@@ -6,6 +6,7 @@
 #include <closewise/net/server.hpp>
 #include <closewise/resume/memory_store.hpp>
 #include <condition_variable>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <optional>
