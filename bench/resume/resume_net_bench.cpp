@@ -100,8 +100,15 @@ std::unique_ptr<cw::net::server> echo_server(boost::asio::io_context& ioc,
   s->on_message([](cw::net::session& ss, cw::proto::message_kind k, std::string_view p) {
     (void)ss.send(k, p);
   });
-  if (s->listen("127.0.0.1", port)) std::exit(1);
-  return s;
+  // A restart on the same port: the old acceptor closes on its executor, a moment later.
+  for (int i = 0; i < 500; ++i) {
+    const auto ec = s->listen("127.0.0.1", port);
+    if (!ec) return s;
+    if (ec != std::errc::address_in_use) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  std::fprintf(stderr, "cannot listen on port %u\n", static_cast<unsigned>(port));
+  std::exit(1);
 }
 
 int run_echo(const opts& o) {
