@@ -11,6 +11,7 @@
 #include "closewise/net/url.hpp"
 #include "driver.hpp"
 #include "jitter.hpp"
+#include "resume_client.hpp"
 #include "tls_context.hpp"
 #include "transport_error.hpp"
 
@@ -50,8 +51,11 @@ class client_impl final : public driver_owner {
   std::function<void(const proto::handshake_failure&)> on_refused_;
   std::function<void(proto::message_kind, std::string_view, std::error_code)> on_undelivered_;
   std::function<void()> on_drain_;
+  std::function<void(resume::client_outcome&)> on_resume_;
 
   driver& drv() noexcept { return drv_; }
+  /// The resume link once negotiated (read from any thread by send).
+  resume_link* link() const noexcept { return link_ptr_.load(std::memory_order_acquire); }
 
   std::error_code connect(std::string_view url_text) {
     ws_url url;
@@ -160,6 +164,7 @@ class client_impl final : public driver_owner {
     o.subprotocols = cfg_.subprotocols;
     o.deflate = cfg_.deflate;
     o.extra_headers = cfg_.extra_headers;
+    if (cfg_.resume) o.extensions = {resume_offer(*cfg_.resume)};
     hs_.emplace(std::move(o), cfg_.handshake_limits);
     drv_.write_upgrade(hs_->request());
     // The scope's end starts reading the response.
@@ -186,15 +191,38 @@ class client_impl final : public driver_owner {
     info.response_headers = hs_->response_headers();
     proto::config pc = cfg_.protocol;
     pc.deflate = hs_->deflate();
+    if (cfg_.resume && !negotiate_resume(pc)) return;
     hs_.reset();
     drv_.open(std::move(pc));
+    if (link_) link_->start();  // docs/resume.md §4.4: the replay goes first
     drv_.start_heartbeat(cfg_.heartbeat, cfg_.uniform ? cfg_.uniform() : jitter_uniform());
     if (on_open_ && live()) on_open_(info);
     // Frames that arrived with the 101 answer belong to the connection.
     if (consumed < size) drv_.receive_frames(data + consumed, size - consumed);
   }
 
+  /// docs/resume.md §10, client step 2. False: the answer broke the protocol.
+  bool negotiate_resume(proto::config& pc) {
+    auto a = read_resume_answer(*cfg_.resume, drv_, hs_->extensions());
+    if (on_resume_ && live()) on_resume_(a.outcome);
+    if (a.outcome.kind == resume::client_outcome_kind::failed) {
+      hs_.reset();
+      drv_.run(life().upgrade_failed(a.outcome.failure));
+      return false;
+    }
+    if (a.link) {
+      pc.extension_control_opcodes |= resume::ack_opcode_bit;
+      a.link->on_room = [this] { drained(); };
+      link_ = std::move(a.link);
+      link_ptr_.store(link_.get(), std::memory_order_release);
+    }
+    return true;
+  }
+  void stop_link() {
+    if (link_) link_->stop();
+  }
   void ended_before_open(std::error_code why, initiator who) override {
+    stop_link();
     resolver_.cancel();
     hs_.reset();
     if (!live()) return;
@@ -207,6 +235,7 @@ class client_impl final : public driver_owner {
   }
 
   void ended(const close_event& ev) override {
+    stop_link();
     if (on_close_ && live()) on_close_(ev);
   }
 
@@ -221,12 +250,22 @@ class client_impl final : public driver_owner {
   }
 
   void drained() override {
+    if (link_) link_->drained();
     if (on_drain_ && live()) on_drain_();
   }
 
   // ---- proto::handler: messages go straight to the application --------------------
   void on_message(proto::message_kind kind, std::string_view payload) override {
+    resume::seq n = 0;
+    if (link_ && !link_->on_message(payload.size(), n)) return;
     if (on_message_ && live()) on_message_(kind, payload);
+    if (link_) link_->after_message();
+  }
+  void on_extension_control(std::uint8_t op, std::string_view payload) override {
+    if (link_) link_->on_control(op, payload);
+  }
+  void on_close_frame(close_code, std::string_view) override {
+    if (link_) link_->before_close();
   }
   void on_ping(std::string_view payload) override {
     if (on_ping_ && live()) on_ping_(payload);
@@ -244,6 +283,8 @@ class client_impl final : public driver_owner {
   ws_url url_;
   std::optional<proto::client_handshake> hs_;
   std::atomic<bool> started_{false};
+  std::unique_ptr<resume_link> link_;
+  std::atomic<resume_link*> link_ptr_{nullptr};
 };
 
 }  // namespace detail
@@ -295,6 +336,9 @@ void client::on_undelivered(
     std::function<void(proto::message_kind, std::string_view, std::error_code)> f) {
   impl_->on_undelivered_ = std::move(f);
 }
+void client::on_resume(std::function<void(resume::client_outcome&)> f) {
+  impl_->on_resume_ = std::move(f);
+}
 void client::on_drain(std::function<void()> f) {
   impl_->drv().report_drain(static_cast<bool>(f));
   impl_->on_drain_ = std::move(f);
@@ -302,12 +346,13 @@ void client::on_drain(std::function<void()> f) {
 
 std::error_code client::connect(std::string_view url) { return impl_->connect(url); }
 std::error_code client::send_text(std::string_view text) {
-  return impl_->drv().send(proto::message_kind::text, text);
+  return send(proto::message_kind::text, text);
 }
 std::error_code client::send_binary(std::string_view data) {
-  return impl_->drv().send(proto::message_kind::binary, data);
+  return send(proto::message_kind::binary, data);
 }
 std::error_code client::send(proto::message_kind kind, std::string_view payload) {
+  if (auto* l = impl_->link()) return l->send(kind, payload);
   return impl_->drv().send(kind, payload);
 }
 std::error_code client::ping(std::string_view payload) { return impl_->drv().ping(payload); }

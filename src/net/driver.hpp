@@ -113,6 +113,9 @@ class driver {
   /// Stops every callback from now on; the connection itself carries on.
   void detach() noexcept { detached_.store(true, std::memory_order_release); }
   bool detached() const noexcept { return detached_.load(std::memory_order_acquire); }
+  /// On the executor: a control frame of a negotiated extension (driver_resume.cpp).
+  [[nodiscard]] std::error_code send_extension_control(std::uint8_t opcode,
+                                                       std::string_view payload);
   /// Call before the connection starts: report drained() to the owner.
   void report_drain(bool on) noexcept { wants_drain_ = on; }
 

@@ -45,6 +45,7 @@ std::shared_ptr<attempt> reconnecting_client_impl::begin_attempt_locked() {
   // server); its first ping is jittered with the injected randomness.
   cc.heartbeat = cfg_.heartbeat;
   cc.uniform = [u = cfg_.uniform()] { return u; };
+  cc.resume = resume_;
   auto att = std::make_shared<attempt>();
   att->conn = std::make_unique<client>(ioc_, std::move(cc));
   wire(*att->conn, att);
@@ -76,6 +77,11 @@ void reconnecting_client_impl::wire(client& c, const std::shared_ptr<attempt>& a
   c.on_undelivered([self, w](proto::message_kind, std::string_view, std::error_code) {
     if (auto s = self.lock()) s->handed_back(w.lock());
   });
+  if (resume_) {
+    c.on_resume([self, w](resume::client_outcome& o) {
+      if (auto s = self.lock()) s->resumed(w.lock(), o);
+    });
+  }
   c.on_close([self, w](const close_event& ev) {
     if (auto s = self.lock()) s->closed(w.lock(), ev);
   });
@@ -230,6 +236,7 @@ void reconnecting_client_impl::conclude_locked(actions& a, const std::shared_ptr
                                                bool app_close) {
   cur_.reset();
   dispose(att);
+  settle_session_locked(a, *att, !app_close && st_ != state::stopped && d.retries());
   if (app_close || st_ == state::stopped) {
     // close() was called: it never reconnects afterwards.
     st_ = state::stopped;

@@ -23,8 +23,11 @@ void reconnecting_client_impl::pump_locked(actions& a) {
     const queued_message& m = queue_.front();
     const auto ec = att->conn->send(m.kind, m.data);
     if (ec == error::queue_full) return;
+    // A full replay buffer keeps the message queued; the ack that makes room drains us.
     if (ec) return;  // closing: the message stays queued for the next connection
     queued_message sent = queue_.pop();
+    // The resume session holds it now and replays it if need be (docs/resume.md §4).
+    if (att->resume_active) continue;
     att->handed_bytes += sent.data.size();
     att->handed.push_back(std::move(sent));
   }

@@ -42,6 +42,7 @@ reconnecting_client_impl::reconnecting_client_impl(asio::io_context& ioc,
   if (!cfg_.uniform) cfg_.uniform = policy::random_uniform();
   if (!cfg_.clock) cfg_.clock = [] { return policy::clock_reading::now(); };
   headers_ = cfg_.connection.extra_headers;
+  if (cfg_.resume) resume_ = std::make_shared<client_resume>(*cfg_.resume);
 }
 
 std::error_code reconnecting_client_impl::connect(std::string_view url) {
@@ -169,6 +170,7 @@ void reconnecting_client_impl::shutdown() {
   std::lock_guard cb(cb_mu_);  // waits for a callback running on another thread
   std::shared_ptr<attempt> att;
   std::vector<queued_message> left;
+  actions a;
   {
     std::lock_guard lock(mu_);
     st_ = state::stopped;
@@ -179,7 +181,9 @@ void reconnecting_client_impl::shutdown() {
     left = queue_.take_all();
     for (auto& m : hook_msgs_) left.push_back(std::move(m));
     hook_msgs_.clear();
+    end_session_locked(a);
   }
+  run(a);
   if (!left.empty() && on_undelivered_) on_undelivered_(std::move(left), error::not_sent);
   destroyed_.store(true, std::memory_order_release);
   // net::client's destructor closes an open connection with 1001 (going away)
@@ -277,6 +281,9 @@ void reconnecting_client::on_reconnected(std::function<void(const open_info&)> f
 }
 void reconnecting_client::on_credentials_refresh(credential_handler f) {
   impl_->on_credentials_ = std::move(f);
+}
+void reconnecting_client::on_resume(std::function<void(const resume::client_outcome&)> f) {
+  impl_->on_resume_ = std::move(f);
 }
 void reconnecting_client::on_undelivered(
     std::function<void(std::vector<queued_message>, std::error_code)> f) {

@@ -21,6 +21,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "closewise/net/reconnecting_client.hpp"
+#include "closewise/net/resume.hpp"
 #include "closewise/policy/decision.hpp"
 
 namespace closewise::net::detail {
@@ -43,7 +44,10 @@ struct attempt {
   /// all of them arrive before its on_close.
   std::size_t refused = 0;
   std::optional<close_event> ended;  ///< set once on_close arrived
-  bool finished = false;             ///< its decision was taken
+  /// The connection carries the resume session: its messages are the
+  /// session's to replay, not `handed`'s to account for.
+  bool resume_active = false;
+  bool finished = false;  ///< its decision was taken
 };
 
 class reconnecting_client_impl : public std::enable_shared_from_this<reconnecting_client_impl> {
@@ -62,6 +66,7 @@ class reconnecting_client_impl : public std::enable_shared_from_this<reconnectin
   std::function<void(std::error_code)> on_error_;
   reconnecting_client::credential_handler on_credentials_;
   std::function<void(std::vector<queued_message>, std::error_code)> on_undelivered_;
+  std::function<void(const resume::client_outcome&)> on_resume_;
 
   // ---- public API (reconnecting_client.cpp) ---------------------------------
   [[nodiscard]] std::error_code connect(std::string_view url);
@@ -99,6 +104,13 @@ class reconnecting_client_impl : public std::enable_shared_from_this<reconnectin
   void drained(const std::shared_ptr<attempt>& att);
   void handed_back(const std::shared_ptr<attempt>& att);
   void undelivered_locked(actions& a, std::vector<queued_message> msgs, std::error_code why);
+
+  // ---- the resume session (reconnect_resume.cpp) --------------------------------
+  void resumed(const std::shared_ptr<attempt>& att, resume::client_outcome& o);
+  /// The attempt ended: keep the session or end it (docs/resume.md §6).
+  void settle_session_locked(actions& a, const attempt& att, bool retries);
+  /// stop/destruction: the session ends; its unacked messages go back.
+  void end_session_locked(actions& a);
 
   // ---- timers and helpers (reconnecting_client.cpp) --------------------------
   using timer_fn = void (reconnecting_client_impl::*)(std::uint64_t);
@@ -138,6 +150,7 @@ class reconnecting_client_impl : public std::enable_shared_from_this<reconnectin
   bool in_hooks_ = false;
   std::thread::id hook_thread_;
   std::vector<queued_message> hook_msgs_;
+  std::shared_ptr<client_resume> resume_;  ///< null: resume is off
 };
 
 }  // namespace closewise::net::detail

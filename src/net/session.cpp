@@ -56,6 +56,10 @@ void session_impl::tls_handshake_done(const boost::system::error_code& ec) {
 }
 
 void session_impl::upgrade_bytes(char* data, std::size_t size) {
+  if (rs_ && rs_->waiting) {
+    rs_->rest.append(data, size);  // the store is still answering
+    return;
+  }
   std::size_t consumed = 0;
   switch (hs_->receive(std::string_view(data, size), consumed)) {
     case proto::server_handshake::result::need_more:
@@ -85,14 +89,22 @@ void session_impl::upgrade_bytes(char* data, std::size_t size) {
     refuse(proto::server_handshake::refuse(503, {}, "shutting down"));
     return;
   }
+  if (shared_->cfg.resume_store) {
+    if (auto o = resume::find_offer(hs_->request().extensions)) {
+      negotiate_resume(std::move(*o), std::string(a.subprotocol), data + consumed, size - consumed);
+      return;
+    }
+  }
   accept(a.subprotocol, data + consumed, size - consumed);
 }
 
-void session_impl::accept(std::string_view subprotocol, char* rest, std::size_t rest_size) {
+void session_impl::accept(std::string_view subprotocol, char* rest, std::size_t rest_size,
+                          std::string_view extensions) {
   const server_config& cfg = shared_->cfg;
-  std::string response = hs_->accept(subprotocol, cfg.deflate);
+  std::string response = hs_->accept(subprotocol, cfg.deflate, extensions);
   proto::config pc = cfg.protocol;
   pc.deflate = hs_->deflate();
+  if (rs_) pc.extension_control_opcodes |= resume::ack_opcode_bit;
   request_info info{hs_->request(), std::string(subprotocol)};
   if (!cfg.keep_request_headers) {
     info.request.headers = {};
@@ -103,12 +115,14 @@ void session_impl::accept(std::string_view subprotocol, char* rest, std::size_t 
   id_ = shared_->next_id.fetch_add(1, std::memory_order_relaxed);
   drv_.write_upgrade(std::move(response));
   drv_.open(std::move(pc));
+  if (rs_) rs_->link->start();  // docs/resume.md §4.4: the replay goes first
   drv_.start_heartbeat(heartbeat_config{cfg.idle_ping_interval, cfg.idle_timeout},
                        jitter_uniform());
   if (shared_->on_open) {
     callback_gate::scope g(shared_->gate);
     if (g.open()) shared_->on_open(*this);
   }
+  if (rs_) resume_report();
   // A client may send frames right behind its request.
   if (rest_size != 0) drv_.receive_frames(rest, rest_size);
 }
@@ -150,6 +164,7 @@ void session_impl::ended_before_open(std::error_code, initiator) {
 void session_impl::ended(const close_event& ev) {
   release_slot();
   if (shed_) return;
+  resume_ended(ev);
   auto in_shutdown = shared_->unlink(this);
   if (shared_->on_close) {
     callback_gate::scope g(shared_->gate);
@@ -160,6 +175,7 @@ void session_impl::ended(const close_event& ev) {
 }
 
 void session_impl::drained() {
+  if (rs_ && rs_->link) rs_->link->drained();
   if (shed_ || !shared_->on_drain) return;
   callback_gate::scope g(shared_->gate);
   if (g.open()) shared_->on_drain(*this);
@@ -167,9 +183,14 @@ void session_impl::drained() {
 
 void session_impl::on_message(proto::message_kind kind, std::string_view payload) {
   if (shed_) return;
-  if (!shared_->on_message) return;
-  callback_gate::scope g(shared_->gate);
-  if (g.open()) shared_->on_message(*this, kind, payload);
+  resume::seq n = 0;
+  resume_link* link = rs_ ? rs_->link.get() : nullptr;
+  if (link && !link->on_message(payload.size(), n)) return;
+  if (shared_->on_message) {
+    callback_gate::scope g(shared_->gate);
+    if (g.open()) shared_->on_message(*this, kind, payload);
+  }
+  if (link) link->after_message();
 }
 
 #if defined(__x86_64__) && defined(__GLIBCXX__) && !defined(_GLIBCXX_DEBUG)
@@ -200,12 +221,13 @@ const detail::request_info& info_of(const detail::session_impl& s) noexcept {
 std::uint64_t session::id() const noexcept { return impl().id_; }
 std::shared_ptr<session> session::shared() { return {impl().shared_from_this(), this}; }
 std::error_code session::send_text(std::string_view text) {
-  return impl().drv().send(proto::message_kind::text, text);
+  return send(proto::message_kind::text, text);
 }
 std::error_code session::send_binary(std::string_view data) {
-  return impl().drv().send(proto::message_kind::binary, data);
+  return send(proto::message_kind::binary, data);
 }
 std::error_code session::send(proto::message_kind kind, std::string_view payload) {
+  if (auto* l = impl().resume_link_or_null()) return l->send(kind, payload);
   return impl().drv().send(kind, payload);
 }
 std::error_code session::ping(std::string_view payload) { return impl().drv().ping(payload); }

@@ -6,6 +6,7 @@
 
 #include "closewise/net/session.hpp"
 #include "driver.hpp"
+#include "resume_server.hpp"
 #include "server_shared.hpp"
 
 namespace closewise::net::detail {
@@ -24,6 +25,8 @@ class session_impl final : public session, public driver_owner {
   void launch();
   driver& drv() noexcept { return drv_; }
   const driver& drv() const noexcept { return drv_; }
+  /// The resume link of an open resumed connection (set before on_open).
+  resume_link* resume_link_or_null() const noexcept { return rs_ ? rs_->link.get() : nullptr; }
   std::shared_ptr<session_impl> shared_impl() {
     return std::static_pointer_cast<session_impl>(shared_from_this());
   }
@@ -39,10 +42,26 @@ class session_impl final : public session, public driver_owner {
 
  private:
   void start();
-  void accept(std::string_view subprotocol, char* rest, std::size_t rest_size);
+  void accept(std::string_view subprotocol, char* rest, std::size_t rest_size,
+              std::string_view extensions = {});
   void close_1013(const std::string& reason, char* rest, std::size_t rest_size);
   void refuse(std::string response);
   void release_slot() noexcept;
+
+  // resume_server.cpp (docs/resume.md §10 "Server")
+  using resume_step = void (session_impl::*)(std::error_code, resume::session_store::session_ptr);
+  void negotiate_resume(resume::offer o, std::string subprotocol, char* rest, std::size_t size);
+  std::function<void(std::error_code, resume::session_store::session_ptr)> on_store(
+      resume_step step);
+  std::function<void()> preempt_me();
+  void resume_attached(std::error_code ec, resume::session_store::session_ptr p);
+  void resume_created(std::error_code ec, resume::session_store::session_ptr p);
+  void resume_accept();
+  void resume_report();
+  void resume_ended(const close_event& ev);
+  void resume_hand_back(std::vector<resume::message> msgs, std::error_code why);
+  void on_extension_control(std::uint8_t op, std::string_view payload) override;
+  void on_close_frame(close_code code, std::string_view reason) override;
 
   // driver_owner
   void upgrade_bytes(char* data, std::size_t size) override;
@@ -60,6 +79,7 @@ class session_impl final : public session, public driver_owner {
   const bool shed_;  ///< accepted over max_connections: turned away
   std::shared_ptr<server_shared> shared_;
   std::unique_ptr<proto::server_handshake> hs_;
+  std::unique_ptr<server_resume> rs_;  ///< null: a plain connection
   driver drv_;
 };
 

@@ -301,6 +301,18 @@ TEST(cli_demo, walks_the_table_and_every_decision_and_wait_agrees_with_the_polic
 
 // Piped, the timeline is plain text: the banner says the timings are scaled,
 // decisions read as sentences, and no ANSI escape leaks into the output.
+TEST(cli_demo, the_resume_row_loses_and_duplicates_nothing_across_a_server_death) {
+  const auto& r = demo().report["resume"];
+  ASSERT_TRUE(r.is_object()) << demo().out;
+  EXPECT_EQ(r["outcome"], "resumed") << r.dump(2);
+  EXPECT_TRUE(r["exactly_once_in_order"].get<bool>()) << r.dump(2);
+  EXPECT_EQ(r["echoes"], r["messages"]);
+  EXPECT_EQ(r["handed_back"], 0);
+  EXPECT_GT(r["killed_after_echoes"].get<int>(), 0);
+  EXPECT_LT(r["killed_after_echoes"].get<int>(), r["messages"].get<int>()) << "not mid-stream";
+  EXPECT_TRUE(r["agrees"].get<bool>());
+}
+
 TEST(cli_demo, piped_output_is_a_plain_readable_timeline) {
   closewise::test::cli_process p({CLOSEWISE_CLI, "demo"});
   p.close_stdin();

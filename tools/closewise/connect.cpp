@@ -22,6 +22,7 @@
 #include "close_request.hpp"
 #include "commands.hpp"
 #include "output.hpp"
+#include "resume_option.hpp"
 #include "stdin_line.hpp"
 
 namespace closewise::cli {
@@ -41,6 +42,8 @@ struct connect_opts {
   std::uint32_t close_code = 1000;
   std::string close_reason;
   bool slash = false;
+  // --- resume (issue 13) ---
+  bool resume = false;
 };
 
 std::string base64(std::string_view in) {
@@ -100,6 +103,7 @@ int run_connect(const connect_opts& o) {
   cfg.connection.subprotocols = o.subprotocols;
   cfg.connection.tls.ca_file = o.ca_file;
   cfg.connection.tls.verify = !o.insecure;
+  if (o.resume) cfg.resume = resume::session_settings{};
 
   // Everything below runs on this thread: ioc.run() is the only runner, and the
   // stdin reader only posts to it.
@@ -184,6 +188,10 @@ int run_connect(const connect_opts& o) {
     out.emit({{"event", "give_up"}, {"reason", s.reason}, {"attempts", s.attempts}},
              fmt::format("stopping: {}", s.reason));
     finish(last_close && last_close->was_clean ? 0 : 1);
+  });
+  client->on_resume([&](const resume::client_outcome& r) {
+    const auto j = resume_json(r);
+    out.emit(j, describe_resume(j));
   });
   client->on_undelivered([&](std::vector<net::queued_message> msgs, std::error_code ec) {
     out.diag(fmt::format("closewise connect: {} message(s) not delivered: {}", msgs.size(),
@@ -286,6 +294,10 @@ runner add_connect_command(CLI::App& app) {
                 "Read slash commands from stdin: '/close [CODE [REASON]]' closes (1000 by "
                 "default; same codes as --close-code); a line starting with '//' is sent as text "
                 "without its first '/'. Without --slash every line is sent as text");
+  // --- resume (issue 13) ---
+  cmd->add_flag("--resume", o->resume,
+                "Offer a resumable session (docs/resume.md): after a drop nothing is lost or "
+                "duplicated; prints resumed / resume_failed events");
   return [o] { return run_connect(*o); };
 }
 

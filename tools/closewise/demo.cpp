@@ -68,6 +68,7 @@
 
 #include "commands.hpp"
 #include "demo_policy.hpp"
+#include "demo_resume.hpp"
 #include "demo_scenario.hpp"
 #include "demo_silent_peer.hpp"
 #include "output.hpp"
@@ -1205,6 +1206,7 @@ int run_demo(const demo_opts& o) {
   const auto started = clock::now();
 
   std::vector<result> results;
+  cli::demo::resume_row resumed;
   {
     io_runner io;
     demo_runner demo(o, out, io.ioc);
@@ -1231,10 +1233,14 @@ int run_demo(const demo_opts& o) {
       results.push_back(
           demo.play(scenarios[i], static_cast<int>(i), static_cast<int>(scenarios.size())));
     demo.stop();
+    // --- resume (issue 13): its own row, after the table ---
+    resumed = cli::demo::run_resume_row(io.ioc);
+    for (const auto& l : cli::demo::describe(resumed)) out.line(l);
     const auto elapsed = since(started, clock::now());
     if (o.json) {
-      const std::string doc = report_json(results, demo.policy(), elapsed)
-                                  .dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+      auto report = report_json(results, demo.policy(), elapsed);
+      report["resume"] = cli::demo::resume_report(resumed);
+      const std::string doc = report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
       std::fwrite(doc.data(), 1, doc.size(), stdout);
       std::fputc('\n', stdout);
       std::fflush(stdout);
@@ -1244,7 +1250,7 @@ int run_demo(const demo_opts& o) {
   }
   const bool all =
       std::all_of(results.begin(), results.end(), [](const result& r) { return r.agrees; });
-  return all ? 0 : 1;
+  return all && resumed.ok ? 0 : 1;
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "commands.hpp"
 #include "output.hpp"
 #include "path_script.hpp"
+#include "resume_option.hpp"
 
 namespace closewise::cli {
 namespace {
@@ -40,6 +41,8 @@ struct serve_opts {
   std::string tls_cert, tls_key;
   std::optional<std::size_t> max_connections;
   bool shed_1013 = false;
+  // --- resume (issue 13) ---
+  std::optional<std::string> resume;  ///< memory | redis://HOST:PORT
 };
 
 /// What the server does to a connection once it is open.
@@ -106,6 +109,19 @@ int run_serve(const serve_opts& o) {
     cfg.overload_retry_after = std::chrono::seconds(o.retry_after.value_or(5));
   }
   if (!o.tls_cert.empty()) cfg.tls = net::tls_server_options{o.tls_cert, o.tls_key, nullptr};
+  if (o.resume) {
+    std::string problem;
+    cfg.resume_store = make_resume_store(*o.resume, problem);
+    if (!cfg.resume_store) {
+      out.diag(fmt::format("closewise serve: --resume {}: {}", *o.resume, problem));
+      return 2;
+    }
+    cfg.on_resume = [&out](net::session& s, net::server_resume_event& ev) {
+      auto j = resume_json(ev);
+      j["id"] = s.id();
+      out.emit(j, fmt::format("#{} {}", s.id(), describe_resume(j)));
+    };
+  }
   net::server srv(ioc, cfg);
 
   // Touched on the io_context's one thread only.
@@ -307,6 +323,12 @@ runner add_serve_command(CLI::App& app) {
          "--shed-1013", o->shed_1013,
          "At --max-connections, accept then close with 1013 \"retry-after=S\" instead of 503")
       ->needs(max_conn);
+  // --- resume (issue 13) ---
+  cmd->add_option("--resume", o->resume,
+                  "Resumable sessions (docs/resume.md): memory (the default) or "
+                  "redis://HOST:PORT, which survives a restart of this process")
+      ->expected(0, 1)
+      ->default_str("memory");
   return [o] { return run_serve(*o); };
 }
 

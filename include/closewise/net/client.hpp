@@ -22,11 +22,16 @@
 #include "closewise/proto/deflate.hpp"
 #include "closewise/proto/handshake.hpp"
 
+namespace closewise::resume {
+struct client_outcome;
+}
+
 namespace closewise::net {
 
 namespace detail {
 class client_impl;
 }
+class client_resume;
 
 /// Settings of a client connection.
 struct client_config : connection_options {
@@ -54,6 +59,10 @@ struct client_config : connection_options {
   /// Randomness in [0, 1) for the jitter of the heartbeat's first ping (null:
   /// a per-thread PRNG). Called once per connection, on its executor.
   std::function<double()> uniform;
+  /// Opt-in resumable session (docs/resume.md): the connection offers it and,
+  /// when the server accepts, numbers, acknowledges and replays messages. One
+  /// object outlives the connections of one logical client. Null: plain.
+  std::shared_ptr<client_resume> resume;
 };
 
 /// What the server agreed to in its 101 answer.
@@ -130,6 +139,10 @@ class client {
   void on_drain(std::function<void()> f);
   /// The server answered the upgrade with a status other than 101: status,
   /// headers (Retry-After) and a bounded body, for the reconnect policy.
+  /// With `client_config::resume`: the outcome of the negotiation, right
+  /// after the 101 and before on_open (docs/resume.md §2.4). The handler may
+  /// move `handed_back` out: those messages are the application's again.
+  void on_resume(std::function<void(resume::client_outcome&)> f);
   void on_refused(std::function<void(const proto::handshake_failure&)> f);
 
   /// Starts connecting to a ws:// or wss:// URL. Returns error::invalid_url or

@@ -28,6 +28,7 @@
 #include "closewise/policy/outcome.hpp"
 #include "closewise/policy/policy.hpp"
 #include "closewise/proto/handshake.hpp"
+#include "closewise/resume/client_session.hpp"
 
 namespace closewise::net {
 
@@ -92,6 +93,12 @@ struct reconnecting_client_config {
   /// The clock the policy reads (null: policy::clock_reading::now). Delays are
   /// still waited on the io_context's steady timers.
   std::function<policy::clock_reading()> clock;
+  /// Opt-in resumable session (docs/resume.md): every connection offers it,
+  /// and after a drop the next one continues where the last one stopped, each
+  /// message delivered once and in order, both ways. Messages the server may
+  /// not have received come back through on_undelivered with a resume error
+  /// (error::resume_unknown, resume_ended, ...) only when the session is lost.
+  std::optional<resume::session_settings> resume;
 };
 
 /// A WebSocket client that reconnects according to a policy and loses no
@@ -156,6 +163,11 @@ class reconnecting_client {
   /// never sent because of a give-up, a close() past its deadline or the
   /// destructor (error::not_sent). Oldest first.
   void on_undelivered(std::function<void(std::vector<queued_message>, std::error_code)> f);
+  /// With `reconnecting_client_config::resume`: how each connection's
+  /// negotiation ended (fresh, resumed, refused, not negotiated), after the
+  /// 101 and before on_open/on_reconnected. The messages in `handed_back`
+  /// went to on_undelivered with `handback_error` just before.
+  void on_resume(std::function<void(const resume::client_outcome&)> f);
 
   /// Starts connecting to a ws:// or wss:// URL (from idle or stopped).
   /// error::invalid_url / error::unsupported_scheme for a bad URL;

@@ -17,6 +17,7 @@
 #include "closewise/close_code.hpp"
 #include "closewise/close_event.hpp"
 #include "closewise/net/endpoint_options.hpp"
+#include "closewise/net/resume.hpp"
 #include "closewise/net/session.hpp"
 #include "closewise/net/tls.hpp"
 #include "closewise/proto/connection.hpp"
@@ -107,6 +108,15 @@ struct server_config : connection_options {
   overload_action on_overload = overload_action::http_503;
   /// The wait a turned-away client is told (Retry-After / `retry-after=`).
   std::chrono::seconds overload_retry_after{5};
+
+  /// Resumable sessions (docs/resume.md): where sessions live between
+  /// connections, a resume::memory_store or a resume::redis_store. Null: off,
+  /// and a client's `closewise-resume` offer is declined (plain WebSocket).
+  std::shared_ptr<resume::session_store> resume_store;
+  /// With a store: how a connection's negotiation ended (right after
+  /// on_open), and, with `handed_back`, messages of a refused or ended session
+  /// that may not have reached the client (also at the connection's end).
+  std::function<void(session&, server_resume_event&)> on_resume;
 
   /// Idle heartbeat: after this much inbound silence the server pings the
   /// connection (RFC 6455 §5.5.2); 0 (the default) turns it off.

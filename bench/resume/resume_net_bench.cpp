@@ -1,0 +1,258 @@
+// Resume over real sockets (issue 13 part B), on loopback, in one process:
+//
+//   echo  — N connections each echo M messages of S bytes (a window of 16 in
+//           flight); prints the server thread's CPU time per message and the
+//           message rate. Run it with --store none, memory and redis://H:P side
+//           by side: the overhead targets are memory vs none (<= 15% at 32 B,
+//           <= 5% at 64 KiB), and redis gives the durable store's msgs/s.
+//   kill  — N reconnecting clients hold resumed sessions; the server object is
+//           destroyed (every connection aborted) and a new one takes the port
+//           (memory: the same store; redis: a fresh redis_store on the same
+//           Redis, as a restarted process would); prints kill -> resumed p50/p99.
+//
+//   closewise_resume_net_bench echo --store none --conns 100 --size 32 --messages 1000
+//   closewise_resume_net_bench kill --store redis://127.0.0.1:6379 --conns 1000
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "closewise/net/client.hpp"
+#include "closewise/net/reconnecting_client.hpp"
+#include "closewise/net/resume.hpp"
+#include "closewise/net/server.hpp"
+#include "closewise/resume/memory_store.hpp"
+#ifdef CLOSEWISE_BENCH_REDIS
+#include "closewise/resume/redis_store.hpp"
+#endif
+
+namespace cw = closewise;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+struct opts {
+  std::string mode = "echo", store = "none";
+  int conns = 10, size = 32, messages = 100;
+};
+
+struct io_thread {
+  boost::asio::io_context ioc{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc.get_executor()};
+  std::thread t{[this] { ioc.run(); }};
+  ~io_thread() {
+    work.reset();
+    ioc.stop();
+    t.join();
+  }
+  /// CPU time this thread has used so far.
+  double cpu_seconds() {
+    std::promise<double> p;
+    auto f = p.get_future();
+    boost::asio::post(ioc, [&p] {
+      timespec ts{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      p.set_value(static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9);
+    });
+    return f.get();
+  }
+};
+
+std::shared_ptr<cw::resume::session_store> make_store(const std::string& spec) {
+  if (spec == "none") return nullptr;
+  if (spec == "memory") return std::make_shared<cw::resume::memory_store>();
+#ifdef CLOSEWISE_BENCH_REDIS
+  if (spec.rfind("redis://", 0) == 0) {
+    cw::resume::redis_store_options o;
+    const auto hp = spec.substr(8);
+    o.host = hp.substr(0, hp.rfind(':'));
+    o.port = static_cast<std::uint16_t>(std::stoi(hp.substr(hp.rfind(':') + 1)));
+    return std::make_shared<cw::resume::redis_store>(o);
+  }
+#endif
+  std::fprintf(stderr, "--store: none, memory or redis://HOST:PORT\n");
+  std::exit(2);
+}
+
+std::unique_ptr<cw::net::server> echo_server(boost::asio::io_context& ioc,
+                                             std::shared_ptr<cw::resume::session_store> store,
+                                             std::uint16_t port) {
+  cw::net::server_config cfg;
+  cfg.use_strand = false;
+  cfg.resume_store = std::move(store);
+  auto s = std::make_unique<cw::net::server>(ioc, cfg);
+  s->on_message([](cw::net::session& ss, cw::proto::message_kind k, std::string_view p) {
+    (void)ss.send(k, p);
+  });
+  // A restart on the same port: the old acceptor closes on its executor, a moment later.
+  for (int i = 0; i < 500; ++i) {
+    const auto ec = s->listen("127.0.0.1", port);
+    if (!ec) return s;
+    if (ec != std::errc::address_in_use) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  std::fprintf(stderr, "cannot listen on port %u\n", static_cast<unsigned>(port));
+  std::exit(1);
+}
+
+int run_echo(const opts& o) {
+  io_thread srv_io, cli_io;
+  auto store = make_store(o.store);
+  auto srv = echo_server(srv_io.ioc, store, 0);
+  const std::string url = "ws://127.0.0.1:" + std::to_string(srv->port()) + "/";
+  const std::string payload(static_cast<std::size_t>(o.size), 'x');
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0, opened = 0;
+  std::vector<std::unique_ptr<cw::net::client>> clients;
+  for (int i = 0; i < o.conns; ++i) {
+    cw::net::client_config cc;
+    cc.use_strand = false;
+    if (store) cc.resume = std::make_shared<cw::net::client_resume>();
+    auto c = std::make_unique<cw::net::client>(cli_io.ioc, cc);
+    auto* raw = c.get();
+    auto got = std::make_shared<int>(0);
+    c->on_open([&, raw](const cw::net::open_info&) {
+      std::lock_guard l(mu);
+      ++opened;
+      cv.notify_all();
+      (void)raw;
+    });
+    c->on_message([&, raw, got](cw::proto::message_kind, std::string_view) {
+      if (++*got + 16 <= o.messages) (void)raw->send_binary(payload);
+      if (*got == o.messages) {
+        std::lock_guard l(mu);
+        ++done;
+        cv.notify_all();
+      }
+    });
+    if (c->connect(url)) return 1;
+    clients.push_back(std::move(c));
+  }
+  {
+    std::unique_lock l(mu);
+    if (!cv.wait_for(l, 60s, [&] { return opened == o.conns; })) return 1;
+  }
+  const double cpu0 = srv_io.cpu_seconds();
+  const auto t0 = steady::now();
+  for (auto& c : clients)
+    boost::asio::post(cli_io.ioc, [&c, &payload, &o] {
+      for (int k = 0; k < std::min(16, o.messages); ++k) (void)c->send_binary(payload);
+    });
+  {
+    std::unique_lock l(mu);
+    if (!cv.wait_for(l, 600s, [&] { return done == o.conns; })) {
+      std::fprintf(stderr, "timed out: %d of %d connections done\n", done, o.conns);
+      return 1;
+    }
+  }
+  const double secs = std::chrono::duration<double>(steady::now() - t0).count();
+  const double cpu = srv_io.cpu_seconds() - cpu0;
+  const double total = static_cast<double>(o.conns) * o.messages;
+  std::printf(
+      "{\"mode\":\"echo\",\"store\":\"%s\",\"conns\":%d,\"size\":%d,\"messages\":%d,"
+      "\"server_cpu_ns_per_msg\":%.0f,\"msgs_per_s\":%.0f,\"server_cpu_share\":%.2f}\n",
+      o.store.c_str(), o.conns, o.size, o.messages, cpu / total * 1e9, total / secs, cpu / secs);
+  for (auto& c : clients) (void)c->close();
+  clients.clear();
+  return 0;
+}
+
+int run_kill(const opts& o) {
+  io_thread srv_io, cli_io;
+  auto store = make_store(o.store);
+  if (!store) return 2;
+  auto srv = echo_server(srv_io.ioc, store, 0);
+  const auto port = srv->port();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<double> times;
+  int fresh = 0;
+  steady::time_point killed{};
+  std::vector<std::unique_ptr<cw::net::reconnecting_client>> clients;
+  for (int i = 0; i < o.conns; ++i) {
+    cw::net::reconnecting_client_config cfg;
+    cfg.resume = cw::resume::session_settings{};
+    cfg.policy.backoff = cw::policy::full_jitter{10ms, 10ms, 50ms};
+    auto c = std::make_unique<cw::net::reconnecting_client>(cli_io.ioc, cfg);
+    c->on_resume([&](const cw::resume::client_outcome& r) {
+      std::lock_guard l(mu);
+      if (r.kind == cw::resume::client_outcome_kind::fresh) {
+        ++fresh;
+      } else {
+        times.push_back(std::chrono::duration<double, std::milli>(steady::now() - killed).count());
+      }
+      cv.notify_all();
+    });
+    if (c->connect("ws://127.0.0.1:" + std::to_string(port) + "/")) return 1;
+    (void)c->send_text("hello");
+    clients.push_back(std::move(c));
+  }
+  {
+    std::unique_lock l(mu);
+    if (!cv.wait_for(l, 120s, [&] { return fresh == o.conns; })) return 1;
+    killed = steady::now();
+  }
+  srv.reset();
+  if (o.store != "memory") store = make_store(o.store);  // a new process's store
+  srv = echo_server(srv_io.ioc, store, port);
+  {
+    std::unique_lock l(mu);
+    if (!cv.wait_for(l, 120s, [&] { return static_cast<int>(times.size()) == o.conns; })) {
+      std::fprintf(stderr, "only %zu of %d resumed\n", times.size(), o.conns);
+      return 1;
+    }
+  }
+  std::sort(times.begin(), times.end());
+  auto pct = [&](double p) { return times[static_cast<std::size_t>(p * (times.size() - 1))]; };
+  std::printf(
+      "{\"mode\":\"kill\",\"store\":\"%s\",\"sessions\":%d,\"p50_ms\":%.1f,\"p99_ms\":%.1f}\n",
+      o.store.c_str(), o.conns, pct(0.5), pct(0.99));
+  clients.clear();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  opts o;
+  if (argc > 1) o.mode = argv[1];
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--store")
+      o.store = v;
+    else if (k == "--conns")
+      o.conns = std::stoi(v);
+    else if (k == "--size")
+      o.size = std::stoi(v);
+    else if (k == "--messages")
+      o.messages = std::stoi(v);
+    else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  if (o.mode == "echo") return run_echo(o);
+  if (o.mode == "kill") return run_kill(o);
+  std::fprintf(stderr,
+               "usage: %s echo|kill [--store none|memory|redis://H:P] [--conns N] "
+               "[--size BYTES] [--messages M]\n",
+               argv[0]);
+  return 2;
+}

@@ -1,0 +1,197 @@
+#include "resume_link.hpp"
+
+#include <string>
+#include <utility>
+
+#include "closewise/error.hpp"
+#include "closewise/resume/wire.hpp"
+
+namespace closewise::net::detail {
+namespace {
+resume::time_point now() { return resume::clock_type::now(); }
+}  // namespace
+
+resume_link::resume_link(driver& d, std::mutex& mu, resume::session& s,
+                         const resume::client_session* cs)
+    : d_(d), mu_(mu), s_(&s), cs_(cs) {}
+
+std::error_code resume_link::send(proto::message_kind kind, std::string_view payload) {
+  std::unique_lock lock(mu_);
+  if (!usable_locked()) return error::not_open;
+  // The one copy the core needs: the replay buffer owns the payload until it is acked.
+  if (auto ec = s_->out().push(kind, std::string(payload), now())) {
+    if (ec == error::replay_buffer_full) refused_ = true;
+    return ec;
+  }
+  if (store_) {
+    want_commit_locked();  // written once committed (rule 2)
+    return {};
+  }
+  if (d_.on_executor()) {
+    driver::scope sc(d_);
+    write_locked();
+    return {};
+  }
+  lock.unlock();
+  d_.post_to_ex([self = d_.self(), this] {
+    driver::scope sc(*self);
+    std::lock_guard l(mu_);
+    if (usable_locked()) write_locked();
+  });
+  return {};
+}
+
+bool resume_link::usable_locked() const noexcept {
+  // A client's session may have been ended (and freed) by its owner meanwhile.
+  return !stopped_ && (!cs_ || (cs_->has_session() && &cs_->current() == s_));
+}
+
+void resume_link::start() {
+  std::lock_guard lock(mu_);
+  if (usable_locked()) write_locked();
+}
+
+/// Writes every message the connection has not carried yet, in seq order; a
+/// full write queue stops it until the next drain or ack.
+void resume_link::write_locked() {
+  while (const resume::message* m = s_->out().next_to_write()) {
+    if (d_.send(m->kind, m->payload)) return;
+    s_->out().mark_written();
+  }
+}
+
+bool resume_link::on_message(std::size_t size, resume::seq& n) {
+  std::error_code ec;
+  {
+    std::lock_guard lock(mu_);
+    if (!usable_locked()) return true;
+    ec = s_->in().on_message(size, now(), n);
+  }
+  if (ec) (void)d_.close(close_code::protocol_error, "resume seq overflow", true);
+  return !ec;
+}
+
+void resume_link::after_message() {
+  std::lock_guard lock(mu_);
+  if (!usable_locked()) return;
+  if (store_) want_commit_locked();
+  if (s_->in().ack_due(now())) ack_locked();
+  arm_locked();
+}
+
+void resume_link::on_control(std::uint8_t op, std::string_view payload) {
+  resume::seq n = 0;
+  std::error_code ec = op == resume::ack_opcode ? resume::decode_ack(payload, n)
+                                                : std::error_code(error::bad_opcode);
+  bool room = false;
+  {
+    std::lock_guard lock(mu_);
+    if (!usable_locked()) return;
+    if (!ec) ec = s_->out().on_ack(n);
+    if (!ec) {
+      room = std::exchange(refused_, false);
+      write_locked();
+    }
+  }
+  // docs/resume.md §3: a bad ack fails the connection with 1002.
+  if (ec) (void)d_.close(close_code::protocol_error, "bad resume ack", true);
+  if (room && on_room) on_room();
+}
+
+void resume_link::before_close() {
+  std::lock_guard lock(mu_);
+  if (usable_locked() && s_->in().ack_pending()) ack_locked();
+}
+
+void resume_link::drained() {
+  std::lock_guard lock(mu_);
+  if (usable_locked()) write_locked();
+}
+
+void resume_link::stop() {
+  std::lock_guard lock(mu_);
+  stopped_ = true;
+  if (timer_) timer_->cancel();
+}
+
+void resume_link::ack_locked() {
+  const auto p = resume::encode_ack(s_->in().take_ack());
+  (void)d_.send_extension_control(resume::ack_opcode, std::string_view(p.data(), p.size()));
+}
+
+/// One timer per resumed connection, at the ack deadline of a trickle
+/// (docs/resume.md §5.2: 50 ms by default).
+void resume_link::arm_locked() {
+  const auto when = s_->in().ack_deadline();
+  if (!when || (armed_for_ && *armed_for_ <= *when)) return;
+  if (!timer_) timer_.emplace(d_.ioc_ex());
+  armed_for_ = when;
+  timer_->expires_at(*when);
+  d_.on_ex([this](auto h) { timer_->async_wait(std::move(h)); },
+           [self = d_.self(), this](const boost::system::error_code& ec) {
+             driver::scope sc(*self);
+             on_timer(ec);
+           });
+}
+
+void resume_link::on_timer(const boost::system::error_code& ec) {
+  std::lock_guard lock(mu_);
+  if (ec || !usable_locked()) return;
+  armed_for_.reset();
+  if (s_->in().ack_due(now())) ack_locked();
+  arm_locked();
+}
+
+}  // namespace closewise::net::detail
+
+namespace closewise::net::detail {
+
+/// At most one commit is scheduled at a time: it runs at the end of the
+/// executor's current turn, so every message read and sent in the turn
+/// shares it (docs/resume.md §7.2).
+void resume_link::want_commit_locked() {
+  if (commit_posted_) return;
+  commit_posted_ = true;
+  d_.post_to_ex([self = d_.self(), this] {
+    driver::scope sc(*self);
+    commit_now();
+  });
+}
+
+void resume_link::commit_now() {
+  std::lock_guard lock(mu_);
+  commit_posted_ = false;
+  if (!usable_locked() || !s_->commit_needed()) return;
+  const resume::commit_batch b = s_->take_commit();
+  // The batch's views die with the next push; the completion needs only its positions.
+  resume::commit_batch pos;
+  pos.first = b.first;
+  pos.received = b.received;
+  pos.messages.resize(b.messages.size());
+  store_->commit(b, [self = d_.self(), this, pos = std::move(pos)](std::error_code ec) mutable {
+    // The store completes on its own thread: back to the connection's executor.
+    self->post_to_ex([self, this, ec, pos = std::move(pos)] {
+      driver::scope sc(*self);
+      on_committed(ec, pos);
+    });
+  });
+}
+
+void resume_link::on_committed(std::error_code ec, const resume::commit_batch& pos) {
+  {
+    std::lock_guard lock(mu_);
+    if (!usable_locked()) return;
+    if (!ec) {
+      s_->committed(pos, now());
+      write_locked();
+      if (s_->in().ack_due(now())) ack_locked();
+      arm_locked();
+      return;
+    }
+  }
+  // docs/resume.md §7.2: after a failed commit the session issues no more;
+  // the next resume starts from what the store holds (1006 keeps it).
+  d_.abort();
+}
+
+}  // namespace closewise::net::detail

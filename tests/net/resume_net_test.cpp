@@ -1,0 +1,212 @@
+// Resume over real sockets (docs/resume.md §10, issue 13 part B): a
+// reconnecting client and a closewise server with a memory store, through the
+// fault relay, stream numbered messages both ways while the connection is
+// reset or blackholed. Every message must be delivered exactly once, in
+// order, on both sides, and none handed back. Also: a resume the server can
+// no longer honour (a new process, an empty store) hands every unacked
+// message back with the distinct error, and a plain python-websockets client
+// still works against a resume-enabled server.
+#include "closewise/net/resume.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "closewise/error.hpp"
+#include "net/fault_relay.hpp"
+#include "net/reconnect_support.hpp"
+#include "net/resume_support.hpp"
+
+namespace closewise::net::test {
+namespace {
+
+using namespace std::chrono_literals;
+using resume::client_outcome_kind;
+
+reconnecting_client_config resume_config() {
+  auto cfg = test_config();
+  cfg.resume = resume::session_settings{};
+  cfg.queue.max_messages = 20'000;  // the sender never waits on the queue
+  cfg.queue.max_bytes = std::size_t{16} << 20;
+  return cfg;
+}
+
+void wire(reconnecting_client& c, resume_ledger& l) {
+  c.on_message([&l](proto::message_kind, std::string_view p) { l.client_got(p); });
+  c.on_undelivered([&l](std::vector<queued_message> m, std::error_code ec) { l.back(m, ec); });
+  c.on_resume([&l](const resume::client_outcome& o) { l.outcome(o); });
+}
+
+/// Sends 1..n from its own thread, at most `window` ahead of the echoes, so
+/// every fault lands mid-stream; a full send queue waits for room.
+std::thread send_numbers(reconnecting_client& c, resume_ledger& l, int n, int window = 256) {
+  return std::thread([&c, &l, n, window] {
+    for (int i = 1; i <= n; ++i) {
+      if (!l.wait([&](auto& x) { return static_cast<int>(x.at_client.size()) + window >= i; })) {
+        ADD_FAILURE() << "no echo for 30 s before message " << i;
+        return;
+      }
+      for (;;) {
+        const auto ec = c.send_text(std::to_string(i));
+        if (!ec) break;
+        if (ec != error::queue_full) {
+          ADD_FAILURE() << "send " << i << ": " << ec.message();
+          return;
+        }
+        std::this_thread::yield();
+      }
+    }
+  });
+}
+
+std::size_t count_resumed(resume_ledger& l) {
+  std::size_t n = 0;
+  for (const auto& o : l.outcomes) n += o.kind == client_outcome_kind::resumed;
+  return n;
+}
+
+/// Streams `total` messages each way through `relay`; `fault(k)` runs once
+/// the server has `k` of them, for each k in `at`, and must cut the connection.
+void stream_through_faults(int total, const std::vector<int>& at,
+                           const std::function<void(fault_relay&, int)>& fault,
+                           reconnecting_client_config cfg) {
+  io_thread io(2);
+  resume_ledger l;
+  resume_echo_server srv(io.ioc, l, std::make_shared<resume::memory_store>());
+  ASSERT_FALSE(srv.ec);
+  fault_relay relay("127.0.0.1", srv.port());
+  reconnecting_client c(io.ioc, cfg);
+  wire(c, l);
+  ASSERT_FALSE(c.connect(relay.url()));
+  std::thread sender = send_numbers(c, l, total);
+  std::size_t resumes = 0;
+  for (int k : at) {
+    ASSERT_TRUE(l.wait([k](auto& x) { return static_cast<int>(x.at_server.size()) >= k; }))
+        << "the server never reached " << k;
+    fault(relay, k);
+    // The fault must cut the connection and the session must come back.
+    ++resumes;
+    ASSERT_TRUE(l.wait([&](auto& x) { return count_resumed(x) >= resumes; }))
+        << "no resume after the fault at " << k;
+  }
+  const bool all = l.wait([total](auto& x) {
+    return static_cast<int>(x.at_server.size()) >= total &&
+           static_cast<int>(x.at_client.size()) >= total;
+  });
+  sender.join();
+  std::lock_guard lock(l.mu);
+  EXPECT_TRUE(all) << "server " << l.at_server.size() << ", client " << l.at_client.size();
+  EXPECT_TRUE(exactly_once_in_order(l.at_server, total));
+  EXPECT_TRUE(exactly_once_in_order(l.at_client, total));
+  EXPECT_TRUE(l.handed_back.empty()) << l.handed_back.size() << " handed back";
+  ASSERT_FALSE(l.outcomes.empty());
+  EXPECT_EQ(l.outcomes.front().kind, client_outcome_kind::fresh);
+  resume::seq replayed = 0;
+  for (std::size_t i = 1; i < l.outcomes.size(); ++i) {
+    EXPECT_EQ(l.outcomes[i].kind, client_outcome_kind::resumed) << "connection " << i;
+    replayed += l.outcomes[i].replay_in + l.outcomes[i].replay_out;
+  }
+  // With up to 256 messages in flight, a cut always strands some: the
+  // replays, not luck, carried them.
+  EXPECT_GT(replayed, 0u);
+}
+
+TEST(resume_net, memory_store_10000_each_way_across_tcp_resets) {
+  // Resets in both directions: once the client's frames are cut, once the server's.
+  stream_through_faults(
+      10'000, {2'000, 5'000, 8'000},
+      [](fault_relay& r, int k) {
+        r.reset_after(k == 5'000 ? direction::downstream : direction::upstream, 0);
+      },
+      resume_config());
+}
+
+TEST(resume_net, memory_store_survives_a_blackhole_through_heartbeat_death) {
+  // A blackhole sends no RST or FIN: only the client's heartbeat finds it
+  // (interval + grace = 300 ms). The server still holds the half-open
+  // connection, so the resume preempts it (docs/resume.md §6.1). 2,000
+  // messages: the heartbeat death, not the volume, is under test.
+  auto cfg = resume_config();
+  cfg.heartbeat.interval = 150ms;
+  cfg.heartbeat.grace = 150ms;
+  stream_through_faults(
+      2'000, {500}, [](fault_relay& r, int) { r.blackhole(1000ms); }, cfg);
+}
+
+TEST(resume_net, a_lost_session_hands_every_unacked_message_back) {
+  io_thread io(2);
+  resume_ledger l;
+  // The first server never acknowledges (so all 100 stay unacked at the client).
+  resume::memory_store_options never_ack;
+  never_ack.session.acks.every_messages = 1'000'000;
+  never_ack.session.acks.every_bytes = std::size_t{1} << 40;
+  never_ack.session.acks.delay = std::chrono::hours(1);
+  auto a = std::make_unique<resume_echo_server>(io.ioc, l,
+                                                std::make_shared<resume::memory_store>(never_ack));
+  ASSERT_FALSE(a->ec);
+  const auto port = a->port();
+  reconnecting_client c(io.ioc, resume_config());
+  wire(c, l);
+  ASSERT_FALSE(c.connect("ws://127.0.0.1:" + std::to_string(port) + "/"));
+  for (int i = 1; i <= 100; ++i) ASSERT_FALSE(c.send_text(std::to_string(i)));
+  ASSERT_TRUE(l.wait([](auto& x) { return x.at_client.size() >= 100; }));
+  // The server process "dies": every connection aborted, its memory store gone.
+  a.reset();
+  // The old acceptor closes on its executor: the port is free a moment later.
+  std::unique_ptr<resume_echo_server> b;
+  for (int i = 0; i < 500; ++i) {
+    b = std::make_unique<resume_echo_server>(io.ioc, l, std::make_shared<resume::memory_store>(),
+                                             port);
+    if (b->ec != std::errc::address_in_use) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(b->ec) << b->ec.message();
+  ASSERT_TRUE(l.wait([](auto& x) { return x.outcomes.size() >= 2; }));
+  {
+    std::lock_guard lock(l.mu);
+    const auto& o = l.outcomes[1];
+    EXPECT_EQ(o.kind, client_outcome_kind::refused);
+    EXPECT_EQ(o.status, resume::resume_status::unknown);
+    EXPECT_TRUE(o.gap);
+    EXPECT_TRUE(exactly_once_in_order(l.handed_back, 100));
+    ASSERT_EQ(l.why.size(), 1u);
+    EXPECT_EQ(l.why[0], error::resume_unknown);
+  }
+  // Nothing is sent again by itself: the next message is the first B sees.
+  ASSERT_FALSE(c.send_text("101"));
+  ASSERT_TRUE(l.wait([](auto& x) { return x.at_server.size() >= 101; }));
+  std::lock_guard lock(l.mu);
+  EXPECT_TRUE(exactly_once_in_order(l.at_server, 101));
+}
+
+TEST(resume_net, python_websockets_gets_plain_websocket_from_a_resume_server) {
+  if (!run_quiet("/usr/bin/python3 -c 'import websockets'")) {
+    if (in_ci()) FAIL() << "python3-websockets is not installed (run scripts/deps.sh)";
+    GTEST_SKIP() << "python3-websockets is not installed";
+  }
+  io_thread io(1);
+  resume_ledger l;
+  resume_echo_server srv(io.ioc, l, std::make_shared<resume::memory_store>());
+  ASSERT_FALSE(srv.ec);
+  temp_dir dir;
+  const auto script = dir.path() / "plain.py";
+  std::ofstream(script) << R"(import asyncio, sys, websockets
+async def main(url):
+    async with websockets.connect(url) as ws:
+        if ws.response_headers.get("Sec-WebSocket-Extensions") is not None:
+            sys.exit(3)
+        await ws.send("7")
+        sys.exit(0 if await ws.recv() == "7" else 4)
+asyncio.run(main(sys.argv[1]))
+)";
+  const int rc = std::system(("/usr/bin/python3 " + script.string() +
+                              " ws://127.0.0.1:" + std::to_string(srv.port()) + "/")
+                                 .c_str());
+  EXPECT_EQ(rc, 0) << "3: an extension was answered; 4: the echo differed";
+  std::lock_guard lock(l.mu);
+  EXPECT_EQ(l.at_server, std::vector<int>{7});
+}
+
+}  // namespace
+}  // namespace closewise::net::test
