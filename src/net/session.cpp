@@ -1,5 +1,6 @@
 #include "closewise/net/session.hpp"
 
+#include <charconv>
 #include <utility>
 
 #include "admission.hpp"
@@ -9,6 +10,17 @@
 
 namespace closewise::net {
 namespace detail {
+namespace {
+
+/// The status of a refusal closewise built (proto::server_handshake::refuse
+/// and error_response): "HTTP/1.1 NNN Reason".
+unsigned status_of(std::string_view response) noexcept {
+  unsigned s = 0;
+  if (response.size() >= 12) std::from_chars(response.data() + 9, response.data() + 12, s);
+  return s;
+}
+
+}  // namespace
 
 session_impl::session_impl(std::shared_ptr<server_shared> shared, socket_type sock,
                            const tcp::endpoint& remote, bool counted)
@@ -106,6 +118,7 @@ void session_impl::accept(std::string_view subprotocol, char* rest, std::size_t 
   drv_.open(std::move(pc));
   drv_.start_heartbeat(heartbeat_config{cfg.idle_ping_interval, cfg.idle_timeout},
                        jitter_uniform());
+  if (cfg.observer) cfg.observer->connection_opened(metrics::role::server);
   if (shared_->on_open && shared_->live()) shared_->on_open(*this);
   // A client may send frames right behind its request.
   if (rest_size != 0) drv_.receive_frames(rest, rest_size);
@@ -123,6 +136,7 @@ void session_impl::close_1013(const std::string& reason, char* rest, std::size_t
 }
 
 void session_impl::refuse(std::string response) {
+  if (const auto& o = shared_->cfg.observer) o->handshake_refused(metrics::role::server, status_of(response));
   hs_.reset();
   release_slot();  // a refused client no longer counts against max_connections
   drv_.run(drv_.lifecycle().refuse());
@@ -149,6 +163,7 @@ void session_impl::ended(const close_event& ev) {
   release_slot();
   if (shed_) return;
   auto in_shutdown = shared_->unlink(this);
+  if (const auto& o = shared_->cfg.observer) o->connection_closed(metrics::role::server, ev);
   if (shared_->on_close && shared_->live()) shared_->on_close(*this, ev);
   // After on_close, so the summary comes after every session's last event.
   if (in_shutdown) in_shutdown->on_session_end(ev);

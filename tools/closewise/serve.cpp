@@ -20,6 +20,7 @@
 #include "commands.hpp"
 #include "output.hpp"
 #include "path_script.hpp"
+#include "serve_metrics.hpp"
 
 namespace closewise::cli {
 namespace {
@@ -40,6 +41,8 @@ struct serve_opts {
   std::string tls_cert, tls_key;
   std::optional<std::size_t> max_connections;
   bool shed_1013 = false;
+  // issue 16: Prometheus metrics
+  std::optional<std::string> metrics;
 };
 
 /// What the server does to a connection once it is open.
@@ -106,6 +109,18 @@ int run_serve(const serve_opts& o) {
     cfg.overload_retry_after = std::chrono::seconds(o.retry_after.value_or(5));
   }
   if (!o.tls_cert.empty()) cfg.tls = net::tls_server_options{o.tls_cert, o.tls_key, nullptr};
+  // --metrics: the server reports to a registry served on /metrics.
+  std::optional<serve_metrics> metrics;
+  if (o.metrics) {
+    const auto where = parse_host_port(*o.metrics);
+    if (!where) {
+      out.diag(fmt::format("closewise serve: --metrics {}: expected HOST:PORT", *o.metrics));
+      return 2;
+    }
+    metrics.emplace(ioc, *where);
+    if (!metrics->listen(out)) return 1;
+    cfg.observer = metrics->registry();
+  }
   net::server srv(ioc, cfg);
 
   // Touched on the io_context's one thread only.
@@ -245,6 +260,7 @@ int run_serve(const serve_opts& o) {
             {"tls", !o.tls_cert.empty()}},
            fmt::format("listening on {}://{}:{}/", o.tls_cert.empty() ? "ws" : "wss", o.host,
                        srv.port()));
+  if (metrics) metrics->announce(out);
 
   ioc.run();
   return 0;
@@ -307,6 +323,11 @@ runner add_serve_command(CLI::App& app) {
          "--shed-1013", o->shed_1013,
          "At --max-connections, accept then close with 1013 \"retry-after=S\" instead of 503")
       ->needs(max_conn);
+  // issue 16: Prometheus metrics
+  cmd->add_option("--metrics", o->metrics,
+                  "Serve Prometheus metrics (text format 0.0.4) on http://HOST:PORT/metrics; "
+                  "PORT 0 picks a free one, announced by a metrics_listening line after the "
+                  "listening line");
   return [o] { return run_serve(*o); };
 }
 

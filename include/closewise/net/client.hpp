@@ -15,6 +15,7 @@
 
 #include "closewise/close_code.hpp"
 #include "closewise/close_event.hpp"
+#include "closewise/metrics/observer.hpp"
 #include "closewise/net/endpoint_options.hpp"
 #include "closewise/net/heartbeat.hpp"
 #include "closewise/net/tls.hpp"
@@ -54,6 +55,10 @@ struct client_config : connection_options {
   /// Randomness in [0, 1) for the jitter of the heartbeat's first ping (null:
   /// a per-thread PRNG). Called once per connection, on its executor.
   std::function<double()> uniform;
+  /// Metrics (docs/metrics.md): this connection's open, close, failure before
+  /// open, refusal status and messages handed back. Null (the default) costs
+  /// one pointer test per connection event.
+  std::shared_ptr<metrics::observer> observer;
 };
 
 /// What the server agreed to in its 101 answer.

@@ -92,6 +92,12 @@ struct reconnecting_client_config {
   /// The clock the policy reads (null: policy::clock_reading::now). Delays are
   /// still waited on the io_context's steady timers.
   std::function<policy::clock_reading()> clock;
+  /// Metrics (docs/metrics.md): everything a client_config observer sees for
+  /// each connection, plus attempts, scheduled retries and their delays,
+  /// give-ups, queue depth and messages handed back. Each event is reported
+  /// once: set this or `connection.observer` (then it is used for both), not
+  /// both. Null (the default) costs one pointer test per event.
+  std::shared_ptr<metrics::observer> observer;
 };
 
 /// A WebSocket client that reconnects according to a policy and loses no
