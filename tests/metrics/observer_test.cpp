@@ -1,4 +1,5 @@
 // The network layer reports exact counts to a metrics observer (issue 16).
+// It lives with the metrics tests, which link the whole library for it.
 #include "closewise/metrics/observer.hpp"
 
 #include <gtest/gtest.h>
