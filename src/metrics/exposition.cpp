@@ -11,10 +11,18 @@ std::string escape_label_value(std::string_view v) {
   out.reserve(v.size());
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
+        break;
     }
   }
   return out;
@@ -25,9 +33,15 @@ std::string escape_help(std::string_view v) {
   out.reserve(v.size());
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default: out += c; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
+        break;
     }
   }
   return out;
@@ -79,8 +93,7 @@ void text_writer::sample(std::string_view name, std::initializer_list<label> lab
   sample(name, labels.begin(), labels.size(), std::to_string(value));
 }
 
-void text_writer::sample(std::string_view name, std::initializer_list<label> labels,
-                         double value) {
+void text_writer::sample(std::string_view name, std::initializer_list<label> labels, double value) {
   sample(name, labels.begin(), labels.size(), format_value(value));
 }
 

@@ -6,7 +6,9 @@ namespace closewise::metrics::detail {
 
 family::family(std::string name, std::string type, std::string help,
                std::vector<std::string> labels)
-    : name_(std::move(name)), type_(std::move(type)), help_(std::move(help)),
+    : name_(std::move(name)),
+      type_(std::move(type)),
+      help_(std::move(help)),
       labels_(std::move(labels)) {
   if (labels_.empty()) cells_.emplace(key{}, std::make_unique<std::atomic<std::int64_t>>(0));
 }
@@ -39,7 +41,9 @@ void family::render(text_writer& w) const {
 }
 
 histogram::histogram(std::string name, std::string help, std::vector<double> bounds)
-    : name_(std::move(name)), help_(std::move(help)), bounds_(std::move(bounds)),
+    : name_(std::move(name)),
+      help_(std::move(help)),
+      bounds_(std::move(bounds)),
       counts_(std::make_unique<std::atomic<std::uint64_t>[]>(bounds_.size() + 1)) {}
 
 void histogram::observe(double v) {

@@ -92,15 +92,15 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     res->prepare_payload();
     if (head) res->body().clear();  // HEAD: the headers of GET, no body (RFC 9110 §9.3.2)
     stream_.expires_after(idle_limit);
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, keep](boost::system::error_code ec,
-                                                             std::size_t) {
-                        if (ec || !keep) {
-                          self->close();
-                          return;
-                        }
-                        self->read();
-                      });
+    http::async_write(
+        stream_, *res,
+        [self = shared_from_this(), res, keep](boost::system::error_code ec, std::size_t) {
+          if (ec || !keep) {
+            self->close();
+            return;
+          }
+          self->read();
+        });
   }
 
   boost::beast::tcp_stream stream_;
@@ -142,18 +142,18 @@ class http_endpoint_impl : public std::enable_shared_from_this<http_endpoint_imp
 
  private:
   void accept() {
-    acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
-                                                       tcp::socket s) {
-      if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-      if (!ec) {
-        auto c = std::make_shared<http_connection>(std::move(s), self->render_);
-        // Forget connections that are gone, so the list stays as long as the live ones.
-        std::erase_if(self->conns_, [](const auto& w) { return w.expired(); });
-        self->conns_.push_back(c);
-        c->start();
-      }
-      self->accept();
-    });
+    acceptor_.async_accept(
+        [self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
+          if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+          if (!ec) {
+            auto c = std::make_shared<http_connection>(std::move(s), self->render_);
+            // Forget connections that are gone, so the list stays as long as the live ones.
+            std::erase_if(self->conns_, [](const auto& w) { return w.expired(); });
+            self->conns_.push_back(c);
+            c->start();
+          }
+          self->accept();
+        });
   }
 
   /// The acceptor and the list of connections are touched on this strand only,

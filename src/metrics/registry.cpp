@@ -50,34 +50,44 @@ struct per_role {
 
 struct registry::impl {
   per_role client{role::client}, server{role::server};
-  detail::family sheds{"closewise_server_sheds_total", "counter",
+  detail::family sheds{"closewise_server_sheds_total",
+                       "counter",
                        "Connections turned away at max_connections, by how (http_503: 503 with "
                        "Retry-After; close_1013: 101 then 1013).",
                        {"action"}};
-  detail::family shutdowns{"closewise_server_shutdowns_total", "counter",
-                           "Graceful shutdowns completed.", {}};
+  detail::family shutdowns{
+      "closewise_server_shutdowns_total", "counter", "Graceful shutdowns completed.", {}};
   detail::family shutdown_connections{
-      "closewise_server_shutdown_connections_total", "counter",
+      "closewise_server_shutdown_connections_total",
+      "counter",
       "Connections ended by graceful shutdowns, by outcome (clean, aborted at the deadline, "
       "failed before it, refused while shutting down).",
       {"outcome"}};
   detail::histogram shutdown_duration{"closewise_server_shutdown_duration_seconds",
                                       "Time from shutdown() to the end of the last connection.",
                                       {0.1, 0.5, 1, 2.5, 5, 10, 30}};
-  detail::family attempts{"closewise_reconnect_attempts_total", "counter",
-                          "Connect attempts by reconnecting clients, the first one included.", {}};
-  detail::family scheduled{"closewise_reconnect_scheduled_total", "counter",
-                           "Retries the reconnect policy scheduled, by cause.", {"cause"}};
+  detail::family attempts{"closewise_reconnect_attempts_total",
+                          "counter",
+                          "Connect attempts by reconnecting clients, the first one included.",
+                          {}};
+  detail::family scheduled{"closewise_reconnect_scheduled_total",
+                           "counter",
+                           "Retries the reconnect policy scheduled, by cause.",
+                           {"cause"}};
   detail::histogram delay{"closewise_reconnect_delay_seconds",
                           "Delays the reconnect policy chose before a retry.",
                           {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}};
-  detail::family give_ups{"closewise_reconnect_give_ups_total", "counter",
+  detail::family give_ups{"closewise_reconnect_give_ups_total",
+                          "counter",
                           "Reconnecting clients that stopped because the policy said so, by "
                           "cause.",
                           {"cause"}};
-  detail::family queue_depth{"closewise_reconnect_queue_depth", "gauge",
-                             "Messages waiting in reconnecting clients' queues.", {}};
-  detail::family undelivered{"closewise_undelivered_messages_total", "counter",
+  detail::family queue_depth{"closewise_reconnect_queue_depth",
+                             "gauge",
+                             "Messages waiting in reconnecting clients' queues.",
+                             {}};
+  detail::family undelivered{"closewise_undelivered_messages_total",
+                             "counter",
                              "Messages handed back to the application unsent, by error.",
                              {"error"}};
 

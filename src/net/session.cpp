@@ -136,7 +136,8 @@ void session_impl::close_1013(const std::string& reason, char* rest, std::size_t
 }
 
 void session_impl::refuse(std::string response) {
-  if (const auto& o = shared_->cfg.observer) o->handshake_refused(metrics::role::server, status_of(response));
+  if (const auto& o = shared_->cfg.observer)
+    o->handshake_refused(metrics::role::server, status_of(response));
   hs_.reset();
   release_slot();  // a refused client no longer counts against max_connections
   drv_.run(drv_.lifecycle().refuse());

@@ -68,8 +68,8 @@ std::string http_get(int port, const std::string& target) {
     (void)!::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
     const auto end = std::chrono::steady_clock::now() + 5s;
     for (;;) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
       pollfd p{fd, POLLIN, 0};
       if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
       char buf[4096];
@@ -125,7 +125,8 @@ struct scratch_dir {
 
 TEST(cli_prometheus, a_real_prometheus_scrapes_serve_and_its_query_api_returns_the_exact_counts) {
   if (!std::filesystem::exists(prometheus_path())) {
-    if (in_ci()) FAIL() << "prometheus not found at " << prometheus_path() << " (scripts/deps.sh installs it)";
+    if (in_ci())
+      FAIL() << "prometheus not found at " << prometheus_path() << " (scripts/deps.sh installs it)";
     GTEST_SKIP() << "prometheus not installed";
   }
   cli_process serve(cli({"serve", "--json", "--scripted-paths", "--metrics", "127.0.0.1:0"}));
@@ -179,7 +180,8 @@ TEST(cli_prometheus, a_real_prometheus_scrapes_serve_and_its_query_api_returns_t
   const auto end = std::chrono::steady_clock::now() + 60s;
   while (query_one(prom_port, "up{job=\"closewise\"}", raw) != "1") {
     if (std::chrono::steady_clock::now() > end) break;
-    if (auto st = prom.wait(0ms)) FAIL() << "prometheus exited with " << *st << ": " << prom.read_stderr(1s);
+    if (auto st = prom.wait(0ms))
+      FAIL() << "prometheus exited with " << *st << ": " << prom.read_stderr(1s);
     poll(nullptr, 0, 200);
   }
   ASSERT_EQ(query_one(prom_port, "up{job=\"closewise\"}", raw), "1") << raw;

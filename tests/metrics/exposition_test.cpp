@@ -39,9 +39,8 @@ TEST(exposition, a_family_is_help_type_then_one_line_per_sample) {
   w.family("closewise_server_closes_total", "counter", "Ends of open connections.\nBy code.");
   w.sample("closewise_server_closes_total",
            {{"code", "1012"}, {"initiator", "local"}, {"clean", "true"}}, std::int64_t{3});
-  w.sample("closewise_server_closes_total", {{"code", "4000"}, {"initiator", "remote"},
-                                             {"clean", "false"}},
-           std::int64_t{0});
+  w.sample("closewise_server_closes_total",
+           {{"code", "4000"}, {"initiator", "remote"}, {"clean", "false"}}, std::int64_t{0});
   w.family("closewise_x", "gauge", "X");
   w.sample("closewise_x", {}, -2.5);
   w.sample("closewise_y", {{"cause", "a\\b\"c\nd"}}, std::int64_t{1});

@@ -44,9 +44,7 @@ class recording_observer final : public metrics::observer {
     add("scheduled " + std::to_string(d.count()) + "ms " + std::string(cause));
   }
   void gave_up(std::string_view cause) override { add("gave_up " + std::string(cause)); }
-  void queue_depth_changed(std::ptrdiff_t delta) override {
-    add("depth " + std::to_string(delta));
-  }
+  void queue_depth_changed(std::ptrdiff_t delta) override { add("depth " + std::to_string(delta)); }
   void undelivered(std::error_code why, std::size_t n) override {
     add("undelivered " + std::to_string(n) + " " + why.message());
   }
@@ -111,8 +109,10 @@ TEST(observer, client_and_server_report_one_open_and_one_close_each) {
   while (auto e = ch.pop()) {
     if (e->type == client_event::closed) break;
   }
-  EXPECT_EQ(obs->wait(2), (std::vector<std::string>{"opened client", "closed client 1012 remote clean"}));
-  EXPECT_EQ(s.obs->wait(2), (std::vector<std::string>{"opened server", "closed server 1012 local clean"}));
+  EXPECT_EQ(obs->wait(2),
+            (std::vector<std::string>{"opened client", "closed client 1012 remote clean"}));
+  EXPECT_EQ(s.obs->wait(2),
+            (std::vector<std::string>{"opened server", "closed server 1012 local clean"}));
 }
 
 TEST(observer, a_refused_upgrade_is_reported_by_status_on_both_sides) {
@@ -144,16 +144,16 @@ TEST(observer, a_shed_is_reported_with_its_503_and_a_shutdown_with_its_summary) 
   while (auto e = ch2.pop()) {
     if (e->type == client_event::closed) break;
   }
-  EXPECT_EQ(s.obs->wait(3), (std::vector<std::string>{"opened server", "shed http_503",
-                                                      "refused server 503"}));
+  EXPECT_EQ(s.obs->wait(3),
+            (std::vector<std::string>{"opened server", "shed http_503", "refused server 503"}));
   shutdown_options so;
   so.drain_deadline = 5s;
   const auto sum = s.srv.shutdown_and_wait(so);
   ASSERT_FALSE(sum.error);
-  EXPECT_EQ(s.obs->wait(5), (std::vector<std::string>{"opened server", "shed http_503",
-                                                      "refused server 503",
-                                                      "closed server 1001 local clean",
-                                                      "shutdown total=1 clean=1 aborted=0 failed=0"}));
+  EXPECT_EQ(s.obs->wait(5),
+            (std::vector<std::string>{"opened server", "shed http_503", "refused server 503",
+                                      "closed server 1001 local clean",
+                                      "shutdown total=1 clean=1 aborted=0 failed=0"}));
 }
 
 TEST(observer, a_reconnecting_client_reports_attempts_retries_its_connections_and_the_give_up) {
@@ -203,10 +203,9 @@ TEST(observer, a_reconnecting_client_reports_dropped_and_unsent_messages_and_its
     reconnecting_client c(ioc, rc);
     for (const char* m : {"a", "b", "c"}) ASSERT_FALSE(c.send_text(m));
   }  // destroyed: what is queued is never sent
-  EXPECT_EQ(obs->events(),
-            (std::vector<std::string>{"depth 1", "depth 1",
-                                      "undelivered 1 " + msg(error::message_dropped),
-                                      "depth -2", "undelivered 2 " + msg(error::not_sent)}));
+  EXPECT_EQ(obs->events(), (std::vector<std::string>{
+                               "depth 1", "depth 1", "undelivered 1 " + msg(error::message_dropped),
+                               "depth -2", "undelivered 2 " + msg(error::not_sent)}));
 }
 
 }  // namespace

@@ -54,8 +54,8 @@ TEST(registry, closes_are_counted_by_code_initiator_and_clean) {
   r.connection_opened(role::client);
   r.connection_closed(role::server, {close_code::service_restart, "", true, initiator::local, {}});
   r.connection_closed(role::server, {close_code::service_restart, "", true, initiator::local, {}});
-  r.connection_closed(role::server, {close_code::abnormal, "", false, initiator::none,
-                                     error::heartbeat_timeout});
+  r.connection_closed(role::server,
+                      {close_code::abnormal, "", false, initiator::none, error::heartbeat_timeout});
   const std::string t = r.render();
   EXPECT_EQ(samples(t, "closewise_server_closes_total"),
             "closewise_server_closes_total{code=\"1006\",initiator=\"none\",clean=\"false\"} 1\n"
