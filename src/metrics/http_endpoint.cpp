@@ -58,7 +58,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   void on_read(boost::system::error_code ec) {
     if (ec) {
       // A malformed request gets 400; EOF, timeout and cancel just close.
-      if (ec.category() == http::error::make_error_code(http::error::bad_method).category() &&
+      if (ec.category() == boost::system::error_code(http::error::bad_method).category() &&
           ec != http::error::end_of_stream) {
         respond(http::status::bad_request, "bad request\n", false);
       } else {

@@ -16,7 +16,7 @@ namespace {
 /// and error_response): "HTTP/1.1 NNN Reason".
 unsigned status_of(std::string_view response) noexcept {
   unsigned s = 0;
-  if (response.size() >= 12) std::from_chars(response.data() + 9, response.data() + 12, s);
+  if (response.size() >= 12) (void)std::from_chars(response.data() + 9, response.data() + 12, s);
   return s;
 }
 

@@ -39,12 +39,44 @@ TEST(registry, a_fresh_registry_renders_every_family_with_zeros_for_unlabelled_o
             "# HELP closewise_server_closes_total Ends of open connections by close code, "
             "initiator (local, remote, none) and whether the close was clean.\n"
             "# TYPE closewise_server_closes_total counter\n");
-  // Every family appears once: HELP and TYPE lines pair up.
-  std::size_t help = 0, type = 0;
-  for (std::size_t p = 0; (p = t.find("# HELP ", p)) != std::string::npos; ++p) ++help;
-  for (std::size_t p = 0; (p = t.find("# TYPE ", p)) != std::string::npos; ++p) ++type;
-  EXPECT_EQ(help, 32u);
-  EXPECT_EQ(type, 32u);
+  // Every family, once, in this order (docs/metrics.md), each TYPE right after its HELP.
+  std::vector<std::string> names;
+  for (std::size_t p = 0; (p = t.find("# TYPE ", p)) != std::string::npos; ++p) {
+    const auto sp = t.find(' ', p + 7);
+    names.push_back(t.substr(p + 7, sp - p - 7) + ":" +
+                    t.substr(sp + 1, t.find('\n', sp) - sp - 1));
+    EXPECT_NE(t.rfind("# HELP " + t.substr(p + 7, sp - p - 7) + " ", p), std::string::npos);
+  }
+  const std::vector<std::string> want{
+      "closewise_client_connections_opened_total:counter",
+      "closewise_client_open_connections:gauge",
+      "closewise_client_closes_total:counter",
+      "closewise_client_heartbeat_deaths_total:counter",
+      "closewise_client_handshake_refusals_total:counter",
+      "closewise_client_connect_failures_total:counter",
+      "closewise_client_resumes_total:counter",
+      "closewise_client_resume_failures_total:counter",
+      "closewise_client_resume_replayed_messages_total:counter",
+      "closewise_server_connections_opened_total:counter",
+      "closewise_server_open_connections:gauge",
+      "closewise_server_closes_total:counter",
+      "closewise_server_heartbeat_deaths_total:counter",
+      "closewise_server_handshake_refusals_total:counter",
+      "closewise_server_resumes_total:counter",
+      "closewise_server_resume_failures_total:counter",
+      "closewise_server_resume_replayed_messages_total:counter",
+      "closewise_server_sheds_total:counter",
+      "closewise_server_shutdowns_total:counter",
+      "closewise_server_shutdown_connections_total:counter",
+      "closewise_server_shutdown_duration_seconds:histogram",
+      "closewise_reconnect_attempts_total:counter",
+      "closewise_reconnect_scheduled_total:counter",
+      "closewise_reconnect_delay_seconds:histogram",
+      "closewise_reconnect_give_ups_total:counter",
+      "closewise_reconnect_queue_depth:gauge",
+      "closewise_undelivered_messages_total:counter",
+  };
+  EXPECT_EQ(names, want);
   EXPECT_EQ(t.back(), '\n');
 }
 

@@ -110,16 +110,16 @@ int run_serve(const serve_opts& o) {
   }
   if (!o.tls_cert.empty()) cfg.tls = net::tls_server_options{o.tls_cert, o.tls_key, nullptr};
   // --metrics: the server reports to a registry served on /metrics.
-  std::optional<serve_metrics> metrics;
+  std::optional<serve_metrics> scrape;
   if (o.metrics) {
     const auto where = parse_host_port(*o.metrics);
     if (!where) {
       out.diag(fmt::format("closewise serve: --metrics {}: expected HOST:PORT", *o.metrics));
       return 2;
     }
-    metrics.emplace(ioc, *where);
-    if (!metrics->listen(out)) return 1;
-    cfg.observer = metrics->registry();
+    scrape.emplace(ioc, *where);
+    if (!scrape->listen(out)) return 1;
+    cfg.observer = scrape->registry();
   }
   net::server srv(ioc, cfg);
 
@@ -260,7 +260,7 @@ int run_serve(const serve_opts& o) {
             {"tls", !o.tls_cert.empty()}},
            fmt::format("listening on {}://{}:{}/", o.tls_cert.empty() ? "ws" : "wss", o.host,
                        srv.port()));
-  if (metrics) metrics->announce(out);
+  if (scrape) scrape->announce(out);
 
   ioc.run();
   return 0;
