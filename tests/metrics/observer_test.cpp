@@ -102,8 +102,8 @@ TEST(observer, client_and_server_report_one_open_and_one_close_each) {
   auto obs = std::make_shared<recording_observer>();
   client_config cc;
   cc.observer = obs;
-  client c(s.io.ioc, cc);
   channel<client_event> ch;
+  client c(s.io.ioc, cc);
   record(c, ch);
   ASSERT_FALSE(c.connect(s.url("/close/1012")));
   while (auto e = ch.pop()) {
@@ -134,8 +134,9 @@ TEST(observer, a_shed_is_reported_with_its_503_and_a_shutdown_with_its_summary) 
   cfg.max_connections = 1;
   observed_server s(cfg);
   ASSERT_TRUE(s.listen());
-  client first(s.io.ioc), second(s.io.ioc);
+  // The channels outlive the clients: a client's callbacks stop when it is destroyed.
   channel<client_event> ch1, ch2;
+  client first(s.io.ioc), second(s.io.ioc);
   record(first, ch1);
   record(second, ch2);
   ASSERT_FALSE(first.connect(s.url("/")));
@@ -154,6 +155,9 @@ TEST(observer, a_shed_is_reported_with_its_503_and_a_shutdown_with_its_summary) 
             (std::vector<std::string>{"opened server", "shed http_503", "refused server 503",
                                       "closed server 1001 local clean",
                                       "shutdown total=1 clean=1 aborted=0 failed=0"}));
+  while (auto e = ch1.pop()) {
+    if (e->type == client_event::closed) break;
+  }
 }
 
 TEST(observer, a_reconnecting_client_reports_attempts_retries_its_connections_and_the_give_up) {
@@ -169,8 +173,8 @@ TEST(observer, a_reconnecting_client_reports_attempts_retries_its_connections_an
     (void)ss.close(n++ == 0 ? static_cast<close_code>(4000) : static_cast<close_code>(4500));
   });
   ASSERT_TRUE(s.listen());
-  reconnecting_client c(s.io.ioc, rc);
   channel<std::string> ch;
+  reconnecting_client c(s.io.ioc, rc);
   c.on_give_up([&ch](const give_up_summary&) { ch.push("give_up"); });
   ASSERT_FALSE(c.send_text("a"));
   ASSERT_FALSE(c.send_text("b"));
