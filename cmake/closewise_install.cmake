@@ -2,7 +2,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 set(_cw_cmakedir ${CMAKE_INSTALL_LIBDIR}/cmake/closewise)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/closewise DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-set(_cw_targets closewise closewise_vocab closewise_proto closewise_policy closewise_net
+set(_cw_targets closewise closewise_vocab closewise_proto closewise_policy closewise_metrics closewise_net
   closewise_resume)
 if(CLOSEWISE_HAVE_REDIS)
   list(APPEND _cw_targets closewise_resume_redis)

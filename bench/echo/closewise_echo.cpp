@@ -7,12 +7,16 @@
 // every other setting at its default (handshake and close timeouts on, as
 // the architecture requires). Text and binary are mirrored.
 // Usage: closewise_echo_closewise [PORT]; with PORT 0 the chosen port is printed.
+// CLOSEWISE_ECHO_METRICS=1 installs a metrics::registry as the server's
+// observer (issue 16), to compare against the default run with none.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
+#include "closewise/metrics/registry.hpp"
 #include "closewise/net/server.hpp"
 
 int main(int argc, char** argv) {
@@ -22,6 +26,8 @@ int main(int argc, char** argv) {
   cfg.use_strand = false;
   cfg.keep_request_headers = false;
   cfg.backlog = 4096;
+  if (const char* m = std::getenv("CLOSEWISE_ECHO_METRICS"); m && *m == '1')
+    cfg.observer = std::make_shared<closewise::metrics::registry>();
   closewise::net::server srv(ioc, cfg);
   srv.on_message([](closewise::net::session& s, closewise::proto::message_kind kind,
                     std::string_view payload) { (void)s.send(kind, payload); });

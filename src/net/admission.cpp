@@ -34,7 +34,10 @@ admission refused(std::string response) {
 admission shed(server_shared& sh) {
   const auto wait = sh.cfg.overload_retry_after;
   sh.shed.fetch_add(1, std::memory_order_relaxed);
-  if (sh.cfg.on_overload == overload_action::http_503) {
+  const bool http = sh.cfg.on_overload == overload_action::http_503;
+  if (sh.cfg.observer)
+    sh.cfg.observer->shed(http ? metrics::shed_action::http_503 : metrics::shed_action::close_1013);
+  if (http) {
     // RFC 9110 §15.6.4: 503 "indicates that the server is currently unable to
     // handle the request due to a temporary overload"; Retry-After says when.
     return refused(proto::server_handshake::refuse(503, retry_after(wait), "over capacity"));

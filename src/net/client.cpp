@@ -178,6 +178,8 @@ class client_impl final : public driver_owner {
       case proto::client_handshake::result::need_more:
         return;
       case proto::client_handshake::result::failed:
+        if (hs_->failure() && cfg_.observer)
+          cfg_.observer->handshake_refused(metrics::role::client, hs_->failure()->status);
         if (hs_->failure() && on_refused_ && live()) on_refused_(*hs_->failure());
         drv_.run(
             life().upgrade_failed(hs_->error() ? hs_->error() : std::error_code(error::bad_http)));
@@ -196,6 +198,7 @@ class client_impl final : public driver_owner {
     drv_.open(std::move(pc));
     if (link_) link_->start();  // docs/resume.md §4.4: the replay goes first
     drv_.start_heartbeat(cfg_.heartbeat, cfg_.uniform ? cfg_.uniform() : jitter_uniform());
+    if (cfg_.observer) cfg_.observer->connection_opened(metrics::role::client);
     if (on_open_ && live()) on_open_(info);
     // Frames that arrived with the 101 answer belong to the connection.
     if (consumed < size) drv_.receive_frames(data + consumed, size - consumed);
@@ -225,6 +228,7 @@ class client_impl final : public driver_owner {
     stop_link();
     resolver_.cancel();
     hs_.reset();
+    if (cfg_.observer) cfg_.observer->connect_failed(metrics::role::client, why);
     if (!live()) return;
     if (on_error_) on_error_(why);
     // Browsers report 1006 for every failed attempt; closewise uses 1015 for TLS (ARCHITECTURE §2).
@@ -236,11 +240,13 @@ class client_impl final : public driver_owner {
 
   void ended(const close_event& ev) override {
     stop_link();
+    if (cfg_.observer) cfg_.observer->connection_closed(metrics::role::client, ev);
     if (on_close_ && live()) on_close_(ev);
   }
 
   void undelivered(proto::message_kind kind, std::string_view payload,
                    std::error_code why) override {
+    if (cfg_.observer) cfg_.observer->undelivered(why, 1);
     if (!live()) return;
     if (on_undelivered_) {
       on_undelivered_(kind, payload, why);

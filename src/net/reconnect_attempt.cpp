@@ -46,6 +46,8 @@ std::shared_ptr<attempt> reconnecting_client_impl::begin_attempt_locked() {
   cc.heartbeat = cfg_.heartbeat;
   cc.uniform = [u = cfg_.uniform()] { return u; };
   cc.resume = resume_;
+  cc.observer = conn_obs_;
+  if (obs_) obs_->reconnect_attempt();
   auto att = std::make_shared<attempt>();
   att->conn = std::make_unique<client>(ioc_, std::move(cc));
   wire(*att->conn, att);
@@ -257,6 +259,7 @@ void reconnecting_client_impl::schedule_retry_locked(actions& a, const policy::d
   publish_locked();
   last_delay_ = d.delay;
   const auto n = retry_.context().attempt;
+  if (obs_) obs_->reconnect_scheduled(d.delay, d.cause);
   a.push_back([this, n, delay = d.delay, cause = d.cause] {
     if (on_scheduled_) on_scheduled_(n, delay, cause);
   });
@@ -278,7 +281,9 @@ void reconnecting_client_impl::give_up_locked(actions& a, const policy::decision
   s.reason = d.reason;
   s.attempts = retry_.context().attempt + 1;  // the retries of the streak and the first try
   s.last_outcome = result;
+  if (obs_) obs_->gave_up(d.cause);
   auto left = queue_.take_all();
+  if (obs_ && !on_undelivered_ && !left.empty()) obs_->undelivered(error::not_sent, left.size());
   if (on_undelivered_) {
     undelivered_locked(a, std::move(left), error::not_sent);
   } else {

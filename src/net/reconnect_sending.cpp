@@ -100,6 +100,7 @@ void reconnecting_client_impl::start_close_locked(actions& a) {
 void reconnecting_client_impl::undelivered_locked(actions& a, std::vector<queued_message> msgs,
                                                   std::error_code why) {
   if (msgs.empty()) return;
+  if (obs_) obs_->undelivered(why, msgs.size());
   a.push_back([this, m = std::move(msgs), why]() mutable {
     if (on_undelivered_) on_undelivered_(std::move(m), why);
   });

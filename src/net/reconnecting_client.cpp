@@ -6,6 +6,7 @@
 
 #include "closewise/error.hpp"
 #include "closewise/net/url.hpp"
+#include "connection_observer.hpp"
 #include "reconnecting_client_impl.hpp"
 
 namespace closewise::net {
@@ -43,6 +44,9 @@ reconnecting_client_impl::reconnecting_client_impl(asio::io_context& ioc,
   if (!cfg_.clock) cfg_.clock = [] { return policy::clock_reading::now(); };
   headers_ = cfg_.connection.extra_headers;
   if (cfg_.resume) resume_ = std::make_shared<client_resume>(*cfg_.resume);
+  obs_ = cfg_.observer ? cfg_.observer : cfg_.connection.observer;
+  cfg_.connection.observer = nullptr;
+  if (obs_) conn_obs_ = connection_observer(obs_);
 }
 
 std::error_code reconnecting_client_impl::connect(std::string_view url) {
@@ -184,6 +188,10 @@ void reconnecting_client_impl::shutdown() {
     end_session_locked(a);
   }
   run(a);
+  if (obs_) {
+    note_depth();
+    if (!left.empty()) obs_->undelivered(error::not_sent, left.size());
+  }
   if (!left.empty() && on_undelivered_) on_undelivered_(std::move(left), error::not_sent);
   destroyed_.store(true, std::memory_order_release);
   // net::client's destructor closes an open connection with 1001 (going away)
@@ -233,6 +241,8 @@ void reconnecting_client_impl::cancel(asio::steady_timer& t, std::uint64_t& gen)
 // ------------------------------------------------------------------ helpers --
 
 void reconnecting_client_impl::run(actions& a) {
+  // Every change of the queue ends here (or in shutdown()), so its depth is reported here.
+  if (obs_) note_depth();
   // Callbacks run outside the state lock, one at a time across threads.
   if (a.empty()) return;
   std::lock_guard cb(cb_mu_);
@@ -241,6 +251,17 @@ void reconnecting_client_impl::run(actions& a) {
     f();
   }
   a.clear();
+}
+
+void reconnecting_client_impl::note_depth() {
+  std::ptrdiff_t delta = 0;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = static_cast<std::ptrdiff_t>(queue_.size());
+    delta = now - std::exchange(reported_depth_, now);
+  }
+  // Deltas add up in any order, so reports from two threads cannot skew the sum.
+  if (delta != 0) obs_->queue_depth_changed(delta);
 }
 
 void reconnecting_client_impl::dispose(std::shared_ptr<attempt> att) {

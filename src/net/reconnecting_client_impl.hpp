@@ -121,11 +121,17 @@ class reconnecting_client_impl : public std::enable_shared_from_this<reconnectin
   void run(actions& a);
   void dispose(std::shared_ptr<attempt> att);
   void publish_locked() { pub_state_.store(st_, std::memory_order_release); }
+  /// Reports the queue's depth change since the last report (takes mu_).
+  void note_depth();
   bool destroyed() const noexcept { return destroyed_.load(std::memory_order_acquire); }
 
   boost::asio::io_context& ioc_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   reconnecting_client_config cfg_;
+  /// The metrics observer (config observer, else connection.observer), and
+  /// what each connection gets: the same, minus the messages a connection
+  /// hands back, which this client queues again and reports itself.
+  std::shared_ptr<metrics::observer> obs_, conn_obs_;
 
   mutable std::mutex mu_;       ///< guards everything below
   std::recursive_mutex cb_mu_;  ///< serializes callbacks (re-entered from inside one)
@@ -151,6 +157,7 @@ class reconnecting_client_impl : public std::enable_shared_from_this<reconnectin
   std::thread::id hook_thread_;
   std::vector<queued_message> hook_msgs_;
   std::shared_ptr<client_resume> resume_;  ///< null: resume is off
+  std::ptrdiff_t reported_depth_ = 0;  ///< the queue depth last told to obs_
 };
 
 }  // namespace closewise::net::detail

@@ -1,5 +1,6 @@
 #include "closewise/net/session.hpp"
 
+#include <charconv>
 #include <utility>
 
 #include "admission.hpp"
@@ -9,6 +10,17 @@
 
 namespace closewise::net {
 namespace detail {
+namespace {
+
+/// The status of a refusal closewise built (proto::server_handshake::refuse
+/// and error_response): "HTTP/1.1 NNN Reason".
+unsigned status_of(std::string_view response) noexcept {
+  unsigned s = 0;
+  if (response.size() >= 12) (void)std::from_chars(response.data() + 9, response.data() + 12, s);
+  return s;
+}
+
+}  // namespace
 
 session_impl::session_impl(std::shared_ptr<server_shared> shared, socket_type sock,
                            const tcp::endpoint& remote, bool counted)
@@ -118,6 +130,7 @@ void session_impl::accept(std::string_view subprotocol, char* rest, std::size_t 
   if (rs_) rs_->link->start();  // docs/resume.md §4.4: the replay goes first
   drv_.start_heartbeat(heartbeat_config{cfg.idle_ping_interval, cfg.idle_timeout},
                        jitter_uniform());
+  if (cfg.observer) cfg.observer->connection_opened(metrics::role::server);
   if (shared_->on_open) {
     callback_gate::scope g(shared_->gate);
     if (g.open()) shared_->on_open(*this);
@@ -139,6 +152,8 @@ void session_impl::close_1013(const std::string& reason, char* rest, std::size_t
 }
 
 void session_impl::refuse(std::string response) {
+  if (const auto& o = shared_->cfg.observer)
+    o->handshake_refused(metrics::role::server, status_of(response));
   hs_.reset();
   release_slot();  // a refused client no longer counts against max_connections
   drv_.run(drv_.lifecycle().refuse());
@@ -166,6 +181,7 @@ void session_impl::ended(const close_event& ev) {
   if (shed_) return;
   resume_ended(ev);
   auto in_shutdown = shared_->unlink(this);
+  if (const auto& o = shared_->cfg.observer) o->connection_closed(metrics::role::server, ev);
   if (shared_->on_close) {
     callback_gate::scope g(shared_->gate);
     if (g.open()) shared_->on_close(*this, ev);

@@ -169,6 +169,9 @@ void shutdown_state::finish(std::optional<shutdown_summary> s) {
     release.swap(order);  // the sessions may go now
   }
   const auto sh = shared.lock();
+  if (sh && sh->cfg.observer)
+    sh->cfg.observer->shutdown_completed(
+        {s->total, s->clean, s->aborted, s->failed, s->refused, s->elapsed});
   if (!d || !sh) return;
   callback_gate::scope g(sh->gate);
   if (g.open()) d(*s);

@@ -21,6 +21,7 @@
 #include "output.hpp"
 #include "path_script.hpp"
 #include "resume_option.hpp"
+#include "serve_metrics.hpp"
 
 namespace closewise::cli {
 namespace {
@@ -43,6 +44,8 @@ struct serve_opts {
   bool shed_1013 = false;
   // --- resume (issue 13) ---
   std::optional<std::string> resume;  ///< memory | redis://HOST:PORT
+  // issue 16: Prometheus metrics
+  std::optional<std::string> metrics;
 };
 
 /// What the server does to a connection once it is open.
@@ -121,6 +124,18 @@ int run_serve(const serve_opts& o) {
       j["id"] = s.id();
       out.emit(j, fmt::format("#{} {}", s.id(), describe_resume(j)));
     };
+  }
+  // --metrics: the server reports to a registry served on /metrics.
+  std::optional<serve_metrics> scrape;
+  if (o.metrics) {
+    const auto where = parse_host_port(*o.metrics);
+    if (!where) {
+      out.diag(fmt::format("closewise serve: --metrics {}: expected HOST:PORT", *o.metrics));
+      return 2;
+    }
+    scrape.emplace(ioc, *where);
+    if (!scrape->listen(out)) return 1;
+    cfg.observer = scrape->registry();
   }
   net::server srv(ioc, cfg);
 
@@ -261,6 +276,7 @@ int run_serve(const serve_opts& o) {
             {"tls", !o.tls_cert.empty()}},
            fmt::format("listening on {}://{}:{}/", o.tls_cert.empty() ? "ws" : "wss", o.host,
                        srv.port()));
+  if (scrape) scrape->announce(out);
 
   ioc.run();
   return 0;
@@ -329,6 +345,11 @@ runner add_serve_command(CLI::App& app) {
                   "redis://HOST:PORT, which survives a restart of this process")
       ->expected(0, 1)
       ->default_str("memory");
+  // issue 16: Prometheus metrics
+  cmd->add_option("--metrics", o->metrics,
+                  "Serve Prometheus metrics (text format 0.0.4) on http://HOST:PORT/metrics; "
+                  "PORT 0 picks a free one, announced by a metrics_listening line after the "
+                  "listening line");
   return [o] { return run_serve(*o); };
 }
 

@@ -99,6 +99,12 @@ struct reconnecting_client_config {
   /// not have received come back through on_undelivered with a resume error
   /// (error::resume_unknown, resume_ended, ...) only when the session is lost.
   std::optional<resume::session_settings> resume;
+  /// Metrics (docs/metrics.md): everything a client_config observer sees for
+  /// each connection, plus attempts, scheduled retries and their delays,
+  /// give-ups, queue depth and messages handed back. Each event is reported
+  /// once: set this or `connection.observer` (then it is used for both), not
+  /// both. Null (the default) costs one pointer test per event.
+  std::shared_ptr<metrics::observer> observer;
 };
 
 /// A WebSocket client that reconnects according to a policy and loses no

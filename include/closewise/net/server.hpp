@@ -16,6 +16,7 @@
 
 #include "closewise/close_code.hpp"
 #include "closewise/close_event.hpp"
+#include "closewise/metrics/observer.hpp"
 #include "closewise/net/endpoint_options.hpp"
 #include "closewise/net/resume.hpp"
 #include "closewise/net/session.hpp"
@@ -125,6 +126,11 @@ struct server_config : connection_options {
   /// even answer the ping) is dropped without a close handshake and reported
   /// to on_close as 1006, was_clean=false, error::heartbeat_timeout.
   std::chrono::milliseconds idle_timeout{10000};
+
+  /// Metrics (docs/metrics.md): opens, closes, refusals by status, sheds and
+  /// shutdown summaries of this server's connections. Null (the default)
+  /// costs one pointer test per connection event.
+  std::shared_ptr<metrics::observer> observer;
 };
 
 /// How `server::shutdown` ends the connections.
