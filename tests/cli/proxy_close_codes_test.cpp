@@ -82,9 +82,14 @@ TEST(cli_proxy, every_wire_valid_code_and_reason_from_the_client_reaches_the_ups
       cs.push_back(std::make_unique<probe_client>(io.ioc));
       // close_relay: a client application may not send 1001-1003 or 1007-1014
       // with close(); the relay path may send every wire-valid code.
-      cs.back()->start(url + "/c/" + std::to_string(codes[k]), [code, reason](net::client& c) {
-        EXPECT_FALSE(c.close_relay(code, reason)) << to_int(code);
-      });
+      // The close goes after an echo: the upstream leg is open by then (a
+      // client closing before it is open cancels the upstream attempt).
+      cs.back()->start(
+          url + "/echo/" + std::to_string(codes[k]),
+          [](net::client& c) { EXPECT_FALSE(c.send_text("x")); },
+          [code, reason](net::client& c) {
+            EXPECT_FALSE(c.close_relay(code, reason)) << to_int(code);
+          });
     }
     for (std::size_t k = 0; k < cs.size(); ++k) {
       const close_event ev = cs[k]->wait_close();
@@ -95,7 +100,7 @@ TEST(cli_proxy, every_wire_valid_code_and_reason_from_the_client_reaches_the_ups
     done += cs.size();
     const auto seen = up.wait_ended(done, 20s);
     for (std::size_t k = i; k < i + cs.size(); ++k) {
-      const auto it = seen.find("/c/" + std::to_string(codes[k]));
+      const auto it = seen.find("/echo/" + std::to_string(codes[k]));
       ASSERT_NE(it, seen.end()) << codes[k];
       const close_event& ev = it->second.ended;
       EXPECT_EQ(to_int(ev.code), codes[k]);
@@ -118,10 +123,11 @@ TEST(cli_proxy, a_reason_of_123_utf8_bytes_passes_unchanged_both_ways) {
   reason.resize(123);
   ASSERT_FALSE(validate_close_reason(reason));
   probe_client to_up(io.ioc);
-  to_up.start(url + "/c/4001",
-              [&](net::client& c) { EXPECT_FALSE(c.close_relay(close_code{4001}, reason)); });
+  to_up.start(
+      url + "/echo", [](net::client& c) { EXPECT_FALSE(c.send_text("x")); },
+      [&](net::client& c) { EXPECT_FALSE(c.close_relay(close_code{4001}, reason)); });
   EXPECT_EQ(to_int(to_up.wait_close().code), 4001);
   const auto seen = up.wait_ended(1, 10s);
-  ASSERT_EQ(seen.count("/c/4001"), 1u);
-  EXPECT_EQ(seen.at("/c/4001").ended.reason, reason);
+  ASSERT_EQ(seen.count("/echo"), 1u);
+  EXPECT_EQ(seen.at("/echo").ended.reason, reason);
 }

@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <string>
+#include <utility>
 
 #include "cli/proxy_support.hpp"
 
@@ -31,6 +32,19 @@ close_event close_through(io_thread& io, const std::string& url) {
   probe_client c(io.ioc);
   c.start(url);
   return c.wait_close(15s);
+}
+
+/// Opens `c` through the proxy to a path with /echo and waits for one echo,
+/// so that the upstream leg is open too.
+void open_both_legs(probe_client& c, const std::string& url) {
+  auto echoed = std::make_shared<std::promise<void>>();
+  auto f = echoed->get_future();
+  c.start(
+      url, [](net::client& cl) { EXPECT_FALSE(cl.send_text("x")); },
+      [echoed, first = true](net::client&) mutable {
+        if (std::exchange(first, false)) echoed->set_value();
+      });
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
 }
 
 void expect_1014(const close_event& ev, const std::string& reason) {
@@ -94,18 +108,17 @@ TEST(cli_proxy, sigterm_sends_1001_to_client_and_upstream_and_exits_zero_with_a_
   const int up_port = up.listen();
   cli_process proxy(proxy_args("ws://127.0.0.1:" + std::to_string(up_port)));
   probe_client c(io.ioc);
-  c.start(proxy_url(proxy) + "/stay");
-  ASSERT_EQ(c.open_f.wait_for(10s), std::future_status::ready);
+  open_both_legs(c, proxy_url(proxy) + "/echo");
   proxy.signal(SIGTERM);
   const close_event ev = c.wait_close();
   EXPECT_EQ(to_int(ev.code), 1001);
   EXPECT_EQ(ev.reason, "proxy shutting down");
   EXPECT_TRUE(ev.was_clean);
   const auto seen = up.wait_ended(1, 10s);
-  ASSERT_EQ(seen.count("/stay"), 1u);
-  EXPECT_EQ(to_int(seen.at("/stay").ended.code), 1001);
-  EXPECT_EQ(seen.at("/stay").ended.reason, "proxy shutting down");
-  EXPECT_TRUE(seen.at("/stay").ended.was_clean);
+  ASSERT_EQ(seen.count("/echo"), 1u);
+  EXPECT_EQ(to_int(seen.at("/echo").ended.code), 1001);
+  EXPECT_EQ(seen.at("/echo").ended.reason, "proxy shutting down");
+  EXPECT_TRUE(seen.at("/echo").ended.was_clean);
   const json sum = next_event(proxy, "summary");
   EXPECT_EQ(sum["relayed"], 1);
   EXPECT_EQ(sum["shutdown"]["clean"], 1);
@@ -118,13 +131,12 @@ TEST(cli_proxy, sighup_sends_1012_to_the_client_and_1001_upstream) {
   const int up_port = up.listen();
   cli_process proxy(proxy_args("ws://127.0.0.1:" + std::to_string(up_port)));
   probe_client c(io.ioc);
-  c.start(proxy_url(proxy) + "/stay");
-  ASSERT_EQ(c.open_f.wait_for(10s), std::future_status::ready);
+  open_both_legs(c, proxy_url(proxy) + "/echo");
   proxy.signal(SIGHUP);
   EXPECT_EQ(to_int(c.wait_close().code), 1012);
   const auto seen = up.wait_ended(1, 10s);
-  ASSERT_EQ(seen.count("/stay"), 1u);
-  EXPECT_EQ(to_int(seen.at("/stay").ended.code), 1001);
+  ASSERT_EQ(seen.count("/echo"), 1u);
+  EXPECT_EQ(to_int(seen.at("/echo").ended.code), 1001);
   EXPECT_EQ(proxy.wait(5s), 0);
 }
 
@@ -163,12 +175,16 @@ TEST(cli_proxy, path_query_and_subprotocol_go_upstream_and_the_choice_comes_back
   net::client_config cfg;
   cfg.subprotocols = {"chat.v2", "chat.v1"};
   probe_client c(io.ioc, cfg);
-  c.start(proxy_url(proxy) + "/room/7?x=1", [](net::client& cl) { (void)cl.close(); });
+  // Closed after an echo, so the upstream leg is open (see the close-codes tests).
+  c.start(
+      proxy_url(proxy) + "/echo/7?x=1", [](net::client& cl) { EXPECT_FALSE(cl.send_text("x")); },
+      [](net::client& cl) { EXPECT_FALSE(cl.close()); });
+
   EXPECT_EQ(c.open_f.get().subprotocol, "chat.v2");
   EXPECT_EQ(to_int(c.wait_close().code), 1000);
   const auto seen = up.wait_ended(1, 10s);
-  ASSERT_EQ(seen.count("/base/room/7?k=v&x=1"), 1u) << (seen.empty() ? "" : seen.begin()->first);
-  const auto& r = seen.at("/base/room/7?k=v&x=1");
+  ASSERT_EQ(seen.count("/base/echo/7?k=v&x=1"), 1u) << (seen.empty() ? "" : seen.begin()->first);
+  const auto& r = seen.at("/base/echo/7?k=v&x=1");
   EXPECT_EQ(r.offered, (std::vector<std::string>{"chat.v2", "chat.v1"}));
   EXPECT_EQ(r.forwarded_for, "127.0.0.1");
 }

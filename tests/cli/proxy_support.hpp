@@ -51,7 +51,8 @@ struct upstream_record {
 
 /// The upstream behind the proxy. A request for /close/CODE/REASON closes at
 /// open with CODE (any wire-valid code, or 1005: an empty close frame) and
-/// the reason REASON (not percent-decoded); /echo echoes; others stay open.
+/// the reason REASON (not percent-decoded); a path with /echo in it echoes;
+/// others stay open.
 class upstream_server {
  public:
   explicit upstream_server(boost::asio::io_context& ioc, net::server_config cfg = {})
@@ -61,7 +62,7 @@ class upstream_server {
     });
     srv_.on_open([](net::session& s) { close_as_asked(s); });
     srv_.on_message([](net::session& s, proto::message_kind k, std::string_view m) {
-      if (s.request().target == "/echo") (void)s.send(k, m);
+      if (s.request().target.find("/echo") != std::string::npos) (void)s.send(k, m);
     });
     srv_.on_close([this](net::session& s, const close_event& ev) {
       upstream_record r{s.request().target, s.request().subprotocols, std::nullopt, ev};
@@ -117,13 +118,18 @@ struct probe_client {
 
   explicit probe_client(boost::asio::io_context& ioc, net::client_config cfg = {})
       : c(ioc, std::move(cfg)) {}
-  void start(const std::string& url, std::function<void(net::client&)> on_open_do = {}) {
+  /// Connects; `on_open_do` runs at open and `on_message_do` at each message.
+  void start(const std::string& url, std::function<void(net::client&)> on_open_do = {},
+             std::function<void(net::client&)> on_message_do = {}) {
     c.on_open([this, f = std::move(on_open_do)](const net::open_info& i) {
       open_set = true;
       opened.set_value(i);
       if (f) f(c);
     });
-    c.on_message([this](proto::message_kind, std::string_view m) { messages.emplace_back(m); });
+    c.on_message([this, f = std::move(on_message_do)](proto::message_kind, std::string_view m) {
+      messages.emplace_back(m);
+      if (f) f(c);
+    });
     c.on_close([this](const close_event& ev) { closed.set_value(ev); });
     EXPECT_FALSE(c.connect(url));
   }
