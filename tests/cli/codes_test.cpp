@@ -1,12 +1,12 @@
 // End-to-end tests of `closewise codes`, run as a subprocess.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
 
 namespace {
 
@@ -57,8 +57,7 @@ TEST(cli_codes, explains_a_code_inside_a_range) {
 }
 
 TEST(cli_codes, rejects_bad_arguments_with_one_line_and_nonzero_exit) {
-  for (const char* bad :
-       {"codes abc", "codes 70000", "codes -5", "codes --bogus", "codes 1000 1001"}) {
+  for (const char* bad : {"codes abc", "codes 70000", "codes -5", "codes --bogus", "codes 1000 1001"}) {
     const auto r = run(bad);
     EXPECT_NE(r.status, 0) << bad;
     EXPECT_EQ(r.out.find("terminate"), std::string::npos) << r.out;
@@ -69,8 +68,7 @@ TEST(cli_codes, rejects_bad_arguments_with_one_line_and_nonzero_exit) {
 TEST(cli_codes, table_lists_every_row) {
   const auto r = run("codes");
   EXPECT_EQ(r.status, 0);
-  for (const char* s :
-       {"0-999", "1000", "1015", "1016-2999", "3000-3499", "4500-4999", "5000-65535"})
+  for (const char* s : {"0-999", "1000", "1015", "1016-2999", "3000-3499", "4500-4999", "5000-65535"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
 }
 
