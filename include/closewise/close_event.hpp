@@ -51,6 +51,13 @@ struct close_event {
 [[nodiscard]] std::error_code validate_endpoint_close(close_code code,
                                                       std::string_view reason) noexcept;
 
+/// Like `validate_endpoint_close`, for a relay (a gateway passing on a close
+/// frame it received, docs/proxy.md): every code valid on the wire (1000-1003,
+/// 1007-1014, 3000-4999), and also 1005 with an empty reason, which stands for
+/// a close frame without a body (RFC 6455 §5.5.1: the peer reports 1005 for it).
+[[nodiscard]] std::error_code validate_relay_close(close_code code,
+                                                   std::string_view reason) noexcept;
+
 /// Explicitly shortens `reason` to at most `max_bytes` on a code-point
 /// boundary. Invalid UTF-8 is cut before the first invalid byte.
 [[nodiscard]] std::string_view truncate_close_reason(

@@ -308,7 +308,7 @@ client::~client() {
   // in its handlers.
   switch (d.public_state()) {
     case proto::state::open:
-      (void)d.close(close_code::going_away, {}, true);
+      (void)d.close(close_code::going_away, {}, detail::close_rules::endpoint);
       break;
     case proto::state::closed:
       break;
@@ -364,7 +364,10 @@ std::error_code client::send(proto::message_kind kind, std::string_view payload)
 std::error_code client::ping(std::string_view payload) { return impl_->drv().ping(payload); }
 std::error_code client::probe(std::string_view payload) { return impl_->drv().probe(payload); }
 std::error_code client::close(close_code code, std::string_view reason) {
-  return impl_->drv().close(code, reason, false);
+  return impl_->drv().close(code, reason, detail::close_rules::application);
+}
+std::error_code client::close_relay(close_code code, std::string_view reason) {
+  return impl_->drv().close(code, reason, detail::close_rules::relay);
 }
 void client::abort() { impl_->drv().abort(); }
 void client::pause_reading() { impl_->drv().pause_reading(); }

@@ -149,21 +149,32 @@ std::error_code driver::probe(std::string_view payload) {
   return {};
 }
 
-std::error_code driver::close(close_code code, std::string_view reason, bool endpoint_rules) {
+namespace {
+std::error_code validate_close(close_rules rules, close_code code, std::string_view reason) {
+  switch (rules) {
+    case close_rules::application:
+      return validate_app_close(code, reason);
+    case close_rules::endpoint:
+      return validate_endpoint_close(code, reason);
+    case close_rules::relay:
+      return validate_relay_close(code, reason);
+  }
+  return error::close_code_not_sendable;
+}
+}  // namespace
+
+std::error_code driver::close(close_code code, std::string_view reason, close_rules rules) {
   // ARCHITECTURE §2: refuse a code or reason that may not be sent; never truncate.
-  if (auto ec =
-          endpoint_rules ? validate_endpoint_close(code, reason) : validate_app_close(code, reason))
-    return ec;
+  if (auto ec = validate_close(rules, code, reason)) return ec;
   if (on_executor()) {
     scope s(*this);
-    return close_now(code, reason, endpoint_rules);
+    return close_now(code, reason, rules);
   }
   const auto st = public_state();
   if (st == proto::state::closing_local) return error::already_closing;
   if (st == proto::state::closed) return error::not_open;
-  post_here([code, r = std::string(reason), endpoint_rules](driver& d) {
-    (void)d.close_now(code, r, endpoint_rules);
-  });
+  post_here(
+      [code, r = std::string(reason), rules](driver& d) { (void)d.close_now(code, r, rules); });
   return {};
 }
 
@@ -262,13 +273,21 @@ std::error_code driver::send_shared_now(const std::shared_ptr<const shared_frame
   return {};
 }
 
-std::error_code driver::close_now(close_code code, std::string_view reason, bool endpoint_rules) {
+std::error_code driver::close_now(close_code code, std::string_view reason, close_rules rules) {
   if (lc_.before_open()) {
     run(lc_.cancel(error::aborted));
     return {};
   }
   if (lc_.state() != transport_state::open) return error::not_open;
-  return endpoint_rules ? conn_->close_endpoint(code, reason) : conn_->close(code, reason);
+  switch (rules) {
+    case close_rules::application:
+      return conn_->close(code, reason);
+    case close_rules::endpoint:
+      return conn_->close_endpoint(code, reason);
+    case close_rules::relay:
+      return conn_->close_relay(code, reason);
+  }
+  return error::close_code_not_sendable;
 }
 
 void driver::slow_consumer() {

@@ -38,6 +38,11 @@
 
 namespace closewise::net::detail {
 
+/// Which close codes a close() may send: the application's (1000, 3000-4999),
+/// an endpoint's (also 1001-1003, 1007-1014), or a relay's (also 1005 as an
+/// empty close frame).
+enum class close_rules : std::uint8_t { application, endpoint, relay };
+
 /// What a driver tells the client or the session that owns it: once per
 /// connection, never per message. Messages, pings and pongs go from the
 /// protocol connection straight to the owner, which is its proto::handler.
@@ -100,7 +105,7 @@ class driver {
   [[nodiscard]] std::error_code send_shared(const std::shared_ptr<const shared_frame>& frame);
   [[nodiscard]] std::error_code ping(std::string_view payload);
   [[nodiscard]] std::error_code close(close_code code, std::string_view reason,
-                                      bool endpoint_rules);
+                                      close_rules rules);
   void abort();
   /// Pings now and, with a heartbeat, gives the peer only its grace to answer.
   [[nodiscard]] std::error_code probe(std::string_view payload);
@@ -208,7 +213,7 @@ class driver {
   [[nodiscard]] std::error_code check_send_foreign(std::size_t bytes);
   void release_foreign(std::size_t bytes);
   [[nodiscard]] std::error_code close_now(close_code code, std::string_view reason,
-                                          bool endpoint_rules);
+                                          close_rules rules);
   [[nodiscard]] std::error_code probe_now(std::string_view payload);
   void slow_consumer();
   void after_io();

@@ -147,7 +147,7 @@ void session_impl::close_1013(const std::string& reason, char* rest, std::size_t
   hs_.reset();
   drv_.write_upgrade(std::move(response));
   drv_.open(shared_->cfg.protocol);
-  (void)drv_.close(close_code::try_again_later, reason, true);
+  (void)drv_.close(close_code::try_again_later, reason, close_rules::endpoint);
   if (rest_size != 0) drv_.receive_frames(rest, rest_size);
 }
 
@@ -248,10 +248,13 @@ std::error_code session::send(proto::message_kind kind, std::string_view payload
 }
 std::error_code session::ping(std::string_view payload) { return impl().drv().ping(payload); }
 std::error_code session::close(close_code code, std::string_view reason) {
-  return impl().drv().close(code, reason, false);
+  return impl().drv().close(code, reason, detail::close_rules::application);
 }
 std::error_code session::close_endpoint(close_code code, std::string_view reason) {
-  return impl().drv().close(code, reason, true);
+  return impl().drv().close(code, reason, detail::close_rules::endpoint);
+}
+std::error_code session::close_relay(close_code code, std::string_view reason) {
+  return impl().drv().close(code, reason, detail::close_rules::relay);
 }
 void session::abort() { impl().drv().abort(); }
 void session::pause_reading() { impl().drv().pause_reading(); }

@@ -733,6 +733,10 @@ std::error_code connection::close_endpoint(close_code code, std::string_view rea
   return self()->start_close(validate_endpoint_close(code, reason), code, reason);
 }
 
+std::error_code connection::close_relay(close_code code, std::string_view reason) {
+  return self()->start_close(validate_relay_close(code, reason), code, reason);
+}
+
 std::error_code connection::send_external(message_kind kind, std::string_view payload,
                                           std::uint8_t (&header)[max_header_size],
                                           std::size_t& header_size) {

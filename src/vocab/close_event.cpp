@@ -32,6 +32,14 @@ std::error_code validate_endpoint_close(close_code code, std::string_view reason
   return validate_close_reason(reason);
 }
 
+std::error_code validate_relay_close(close_code code, std::string_view reason) noexcept {
+  // RFC 6455 §5.5.1: a close frame may have no body; its receiver reports
+  // 1005, and a relay passes it on as the same empty frame.
+  if (code == close_code::no_status)
+    return reason.empty() ? std::error_code{} : error::close_code_not_sendable;
+  return validate_endpoint_close(code, reason);
+}
+
 std::string_view truncate_close_reason(std::string_view reason, std::size_t max_bytes) noexcept {
   // Keep the longest prefix that is valid UTF-8, ends on a code point
   // boundary and fits max_bytes.

@@ -177,6 +177,28 @@ TEST(close_handshake, app_close_refuses_codes_it_may_not_send) {
   EXPECT_EQ(c.conn.get_state(), state::closing_local);
 }
 
+// A relay passing on a peer's empty close sends an empty close (RFC 6455
+// §5.5.1), which the other peer reports as 1005; the echo is empty too.
+TEST(close_handshake, relay_passes_on_an_empty_close_as_an_empty_close) {
+  peer c(role::client), s(role::server);
+  ASSERT_FALSE(s.conn.close_relay(close_code::no_status));
+  EXPECT_EQ(to_hex(hop(s, c)), "88 00");
+  EXPECT_EQ(c.rec.closed.at(0), clean(close_code::no_status, initiator::remote));
+  EXPECT_FALSE(hop(c, s).empty());
+  EXPECT_EQ(s.rec.closed.at(0).code, close_code::no_status);
+}
+
+TEST(close_handshake, relay_close_refuses_what_is_never_on_the_wire) {
+  peer c(role::client);
+  for (std::uint16_t code : {0, 1004, 1006, 1015, 1016, 2999, 5000})
+    EXPECT_EQ(c.conn.close_relay(code_of(code)), cw::error::close_code_not_sendable) << code;
+  EXPECT_EQ(c.conn.close_relay(close_code::no_status, "x"), cw::error::close_code_not_sendable);
+  EXPECT_EQ(c.conn.output_size(), 0u);
+  // A client relaying a server-only code, which close() refuses.
+  EXPECT_FALSE(c.conn.close_relay(close_code::internal_error, "boom"));
+  EXPECT_EQ(c.conn.get_state(), state::closing_local);
+}
+
 // ---- received close payloads --------------------------------------------------------
 
 TEST(received_close, one_byte_payload_fails_with_1002) {

@@ -35,6 +35,27 @@ TEST(close_reason, endpoint_close_may_also_send_protocol_codes) {
         << v;
 }
 
+// A relay passes on exactly the codes valid on the wire, and 1005 with no
+// reason for a close frame without a body (docs/proxy.md); over all 65,536.
+TEST(close_reason, relay_close_passes_every_wire_valid_code_and_an_empty_close) {
+  for (unsigned v = 0; v < 65536; ++v) {
+    const auto c = static_cast<cw::close_code>(v);
+    const bool wire = cw::is_endpoint_sendable(c);
+    if (v == 1005u) {
+      EXPECT_FALSE(cw::validate_relay_close(c, ""));
+      EXPECT_EQ(cw::validate_relay_close(c, "x"), cw::error::close_code_not_sendable);
+    } else if (wire) {
+      EXPECT_FALSE(cw::validate_relay_close(c, "r")) << v;
+    } else {
+      EXPECT_EQ(cw::validate_relay_close(c, ""), cw::error::close_code_not_sendable) << v;
+    }
+  }
+  EXPECT_EQ(cw::validate_relay_close(cw::close_code::going_away, std::string(124, 'x')),
+            cw::error::close_reason_too_long);
+  EXPECT_EQ(cw::validate_relay_close(cw::close_code::going_away, "\xFF"),
+            cw::error::close_reason_not_utf8);
+}
+
 TEST(close_reason, truncate_cuts_on_a_code_point_boundary) {
   // 61 two-byte characters = 122 bytes, then a 3-byte euro sign: 125 bytes.
   std::string s;

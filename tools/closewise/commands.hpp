@@ -16,6 +16,7 @@ runner add_codes_command(CLI::App& app);
 runner add_connect_command(CLI::App& app);
 runner add_serve_command(CLI::App& app);
 runner add_demo_command(CLI::App& app);
+runner add_proxy_command(CLI::App& app);
 
 /// Text helpers shared by commands.
 std::string describe_reconnect(unsigned code);

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   add("connect", closewise::cli::add_connect_command(app));
   add("serve", closewise::cli::add_serve_command(app));
   add("demo", closewise::cli::add_demo_command(app));
+  add("proxy", closewise::cli::add_proxy_command(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -177,6 +177,12 @@ class client {
   /// and on_close report 1006 with error::aborted and initiator local.
   [[nodiscard]] std::error_code close(close_code code = close_code::normal,
                                       std::string_view reason = {});
+  /// Starts the close handshake for a gateway passing on a close it received
+  /// from the other side (net/relay.hpp): any code valid on the wire (1000-1003,
+  /// 1007-1014, 3000-4999), or 1005 with no reason for a close frame without a
+  /// body, with a reason of at most 123 bytes of UTF-8 (validate_relay_close).
+  /// Otherwise as close().
+  [[nodiscard]] std::error_code close_relay(close_code code, std::string_view reason = {});
   /// Drops the connection without a close handshake: on_close reports 1006,
   /// was_clean=false, error::aborted.
   void abort();

@@ -50,6 +50,10 @@ class session {
   /// Starts the close handshake with any code an endpoint may send
   /// (1000-1003, 1007-1014, 3000-4999): shutdown 1001, policy 1008, 1012, 1013...
   [[nodiscard]] std::error_code close_endpoint(close_code code, std::string_view reason = {});
+  /// Passes on a close received from the other side of a gateway: any code
+  /// valid on the wire, or 1005 with no reason for an empty close frame
+  /// (validate_relay_close; net/relay.hpp).
+  [[nodiscard]] std::error_code close_relay(close_code code, std::string_view reason = {});
   /// Drops the connection without a close handshake (1006, error::aborted).
   void abort();
   /// Flow control, as client::pause_reading(): while paused, nothing is read

@@ -184,6 +184,10 @@ class connection {
   /// Starts the close handshake from an endpoint path that may also send
   /// 1001-1003 and 1007-1014 (server shutdown, load shedding, policy hooks).
   [[nodiscard]] std::error_code close_endpoint(close_code code, std::string_view reason = {});
+  /// Starts the close handshake for a relay passing on a close it received:
+  /// any code valid on the wire, or 1005 for a close frame without a body
+  /// (validate_relay_close).
+  [[nodiscard]] std::error_code close_relay(close_code code, std::string_view reason = {});
 
   /// Hands the bytes waiting to be written to the caller by swapping buffers;
   /// `buf` should be empty on entry (its capacity is reused).
