@@ -12,8 +12,9 @@ build_pkgs=(g++ cmake ninja-build git pkg-config
 # iproute2: ss, and ip/tc for the network namespace tests (veth, link down, tbf).
 # redis-server: the Redis session store's tests start their own (docs/resume.md §8.3).
 # prometheus: the metrics test scrapes `serve --metrics` with a real one (docs/metrics.md).
+# haproxy: the fleet bench and its ctest put it in front of `closewise serve` (bench/fleet).
 test_pkgs=(python3 python3-websockets chromium iproute2 procps clang libclang-rt-14-dev
-  redis-server prometheus)
+  redis-server prometheus haproxy)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -4,15 +4,20 @@
 // websocket::stream<tcp_stream>, auto_fragment(false) so a message goes out
 // as one frame, no timeouts of any kind, read_message_max 16 MiB, TCP_NODELAY,
 // permessage-deflate off (Beast's default), one io_context on one thread.
-// Text and binary are mirrored. Usage: closewise_echo_beast [PORT]; with
-// PORT 0 (the default) the chosen port is printed on stdout.
+// Text and binary are mirrored. Usage: closewise_echo_beast [PORT [THREADS]];
+// with PORT 0 (the default) the chosen port is printed on stdout. THREADS > 1
+// (issue 14): the one io_context is run by that many threads and each
+// connection gets a strand, as Beast's own multi-threaded examples do.
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <thread>
+#include <vector>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -55,21 +60,27 @@ class session : public std::enable_shared_from_this<session> {
   beast::flat_buffer buf_;
 };
 
-void accept(tcp::acceptor& acc) {
-  acc.async_accept([&acc](beast::error_code ec, tcp::socket s) {
+void accept(tcp::acceptor& acc, asio::io_context& ioc, bool strands) {
+  auto on_accept = [&acc, &ioc, strands](beast::error_code ec, tcp::socket s) {
     if (!ec) {
       s.set_option(tcp::no_delay(true), ec);
       std::make_shared<session>(std::move(s))->start();
     }
-    accept(acc);
-  });
+    accept(acc, ioc, strands);
+  };
+  if (strands) {
+    acc.async_accept(asio::make_strand(ioc), on_accept);
+  } else {
+    acc.async_accept(on_accept);
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const auto port = static_cast<unsigned short>(argc > 1 ? std::atoi(argv[1]) : 0);
-  asio::io_context ioc(1);
+  const int threads = argc > 2 ? std::max(1, std::atoi(argv[2])) : 1;
+  asio::io_context ioc(threads);
   tcp::acceptor acc(ioc);
   const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
   acc.open(ep.protocol());
@@ -80,6 +91,9 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   asio::signal_set sigs(ioc, SIGINT, SIGTERM);
   sigs.async_wait([&](beast::error_code, int) { ioc.stop(); });
-  accept(acc);
+  accept(acc, ioc, threads > 1);
+  std::vector<std::thread> more;
+  for (int i = 1; i < threads; ++i) more.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
+  for (auto& t : more) t.join();
 }

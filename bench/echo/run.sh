@@ -72,6 +72,13 @@ server_cmd() {
     beast) echo "$BIN/closewise_echo_beast" ;;
     closewise) echo "$BIN/closewise_echo_closewise" ;;
     closewise_old) [[ -n "${OLD_BUILD:-}" ]] && echo "$OLD_BUILD/bench/echo/closewise_echo_closewise" ;;
+    # Issue 14: two server threads (pin the server to two CPUs: SERVER_CPU=0,1).
+    # closewise_t2 has an io_context per thread (server_config::threads);
+    # closewise_shared_t2 one io_context run by two threads, strands; beast_t2
+    # Beast's way: one io_context, two threads, a strand per connection.
+    beast_t2) echo "$BIN/closewise_echo_beast" ;;
+    closewise_t2) echo "$BIN/closewise_echo_closewise" ;;
+    closewise_shared_t2) echo "$BIN/closewise_echo_closewise" ;;
     websocketpp) echo "$BIN/closewise_echo_wspp" ;;
     lws) echo "$BIN/closewise_echo_lws" ;;
     ws) echo "node $HERE/ws_echo.js" ;;
@@ -79,6 +86,14 @@ server_cmd() {
     floor_uring) echo "$BIN/closewise_echo_floor_uring" ;;
     beast_uring) echo "$BIN/closewise_echo_beast_uring" ;;
     *) return 1 ;;
+  esac
+}
+
+# Arguments after the port: the thread count and mode of the *_t2 servers.
+server_extra() {
+  case "$1" in
+    beast_t2 | closewise_t2) echo 2 ;;
+    closewise_shared_t2) echo "2 shared" ;;
   esac
 }
 
@@ -108,7 +123,7 @@ start_server() {
   portfile=$(mktemp)
   pidfile=$(mktemp)
   # shellcheck disable=SC2046
-  (run_on "$SERVER_CPU" "$pidfile" $(server_cmd "$name") 0 >"$portfile" 2>>"$BUILD/echo-$name.stderr") &
+  (run_on "$SERVER_CPU" "$pidfile" $(server_cmd "$name") 0 $(server_extra "$name") >"$portfile" 2>>"$BUILD/echo-$name.stderr") &
   for _ in $(seq 100); do
     pid=$(tr -dc 0-9 <"$pidfile")
     port=$(head -n1 "$portfile" | tr -dc 0-9)

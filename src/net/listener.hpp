@@ -23,14 +23,17 @@ class listener : public std::enable_shared_from_this<listener> {
   /// Binds `address:port` (port 0: a free one) and starts accepting. A second
   /// call is error::invalid_argument; a bind failure is the system's error.
   [[nodiscard]] std::error_code listen(std::string_view address, std::uint16_t port);
-  /// Closes the listening socket; connections still in the backlog are dropped by the kernel.
+  /// Accepts the connections already queued on the listening socket, then
+  /// closes it (server::stop_accepting).
   void stop();
   std::uint16_t port() const noexcept { return port_.load(std::memory_order_acquire); }
   const asio::any_io_executor& executor() const noexcept { return ex_; }
 
  private:
   void accept_next();
-  void on_accept(const boost::system::error_code& ec, socket_type sock);
+  void on_accept(const boost::system::error_code& ec, asio::io_context& ctx, socket_type sock);
+  /// Accepts, without waiting, what the kernel already queued on the socket.
+  void accept_queued();
 
   std::shared_ptr<server_shared> shared_;
   asio::any_io_executor ex_;

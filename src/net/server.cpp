@@ -33,9 +33,12 @@ class server_impl {
     shared_->gate.close();  // returns once no callback runs on another thread
     stop_accepting();
     for (auto& s : shared_->open_sessions()) static_cast<session&>(*s).abort();
+    // The aborts run on the pool's threads; they end once nothing is left.
+    if (shared_->pool) shared_->pool->join();
   }
 
   void shutdown(shutdown_options opts, std::function<void(const shutdown_summary&)> done) {
+    shared_->draining.store(true, std::memory_order_release);
     start_shutdown(shared_, listener_->executor(), std::move(opts), std::move(done),
                    [this] { stop_accepting(); });
   }
@@ -92,6 +95,12 @@ std::error_code server::listen(std::string_view address, std::uint16_t port) {
 }
 std::uint16_t server::port() const noexcept { return impl_->listener_->port(); }
 void server::stop_accepting() { impl_->stop_accepting(); }
+void server::mark_draining() noexcept {
+  impl_->shared_->draining.store(true, std::memory_order_release);
+}
+bool server::draining() const noexcept {
+  return impl_->shared_->draining.load(std::memory_order_acquire);
+}
 
 std::vector<std::shared_ptr<session>> server::sessions() const {
   auto open = impl_->shared_->open_sessions();
@@ -108,7 +117,9 @@ void server::shutdown(shutdown_options opts, std::function<void(const shutdown_s
 }
 
 shutdown_summary server::shutdown_and_wait(shutdown_options opts) {
-  if (impl_->shared_->ioc.get_executor().running_in_this_thread()) {
+  const auto& sh = *impl_->shared_;
+  if (sh.ioc.get_executor().running_in_this_thread() ||
+      (sh.pool && sh.pool->running_in_this_thread())) {
     shutdown_summary s;
     s.error = error::invalid_argument;
     return s;

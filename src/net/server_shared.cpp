@@ -25,7 +25,10 @@ bool request_info::same_as(const request_info& o) const {
 }
 
 server_shared::server_shared(asio::io_context& io, server_config c)
-    : ioc(io), cfg(std::move(c)), limits(limits_of(cfg)) {}
+    : ioc(io),
+      cfg(std::move(c)),
+      pool(cfg.threads > 0 ? std::make_shared<io_pool>(cfg.threads) : nullptr),
+      limits(limits_of(cfg)) {}
 
 std::shared_ptr<const request_info> server_shared::intern(request_info info) {
   std::lock_guard lock(mu);

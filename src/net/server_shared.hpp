@@ -13,6 +13,7 @@
 
 #include "callback_gate.hpp"
 #include "closewise/net/server.hpp"
+#include "io_pool.hpp"
 #include "io_types.hpp"
 #include "transport_lifecycle.hpp"
 
@@ -35,6 +36,10 @@ struct server_shared {
 
   asio::io_context& ioc;
   server_config cfg;
+  /// The server's own threads (server_config::threads > 0), else null.
+  std::shared_ptr<io_pool> pool;
+  /// The health path answers 503 (server::mark_draining, shutdown).
+  std::atomic<bool> draining{false};
   /// The durations and bounds every session's driver runs by.
   transport_limits limits;
   std::shared_ptr<ssl::context> tls_ctx;
@@ -52,6 +57,10 @@ struct server_shared {
   std::atomic<std::uint64_t> shed{0};
 
   bool live() const noexcept { return !gate.closed(); }
+  /// The context the next accepted connection runs on.
+  asio::io_context& next_context() noexcept { return pool ? pool->next() : ioc; }
+  /// Whether connections take a strand: not on the pool, one thread per context.
+  bool session_strand() const noexcept { return !pool && cfg.use_strand; }
 
   /// The request details of the last session opened: the next session with
   /// the same ones shares them (guarded by mu). A fleet that connects to one

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "admission.hpp"
+#include "health.hpp"
 #include "jitter.hpp"
 #include "session_impl.hpp"
 #include "shutdown.hpp"
@@ -22,13 +23,13 @@ unsigned status_of(std::string_view response) noexcept {
 
 }  // namespace
 
-session_impl::session_impl(std::shared_ptr<server_shared> shared, socket_type sock,
-                           const tcp::endpoint& remote, bool counted)
+session_impl::session_impl(std::shared_ptr<server_shared> shared, asio::io_context& ctx,
+                           socket_type sock, const tcp::endpoint& remote, bool counted)
     : remote_(remote),
       counted_(counted),
       shed_(!counted),
       shared_(std::move(shared)),
-      drv_(*this, shared_->ioc, shared_->cfg.use_strand, proto::role::server, shared_->limits,
+      drv_(*this, ctx, shared_->session_strand(), proto::role::server, shared_->limits,
            shared_->cfg.close_slow_consumers) {
   drv_.socket() = std::move(sock);
   drv_.report_drain(static_cast<bool>(shared_->on_drain));
@@ -77,6 +78,11 @@ void session_impl::upgrade_bytes(char* data, std::size_t size) {
     case proto::server_handshake::result::need_more:
       return;
     case proto::server_handshake::result::invalid:
+      // A load balancer's plain GET of the health path is no upgrade.
+      if (auto answer = health_answer(*shared_, hs_->request())) {
+        refuse(std::move(*answer));
+        return;
+      }
       // RFC 6455 §4.2.1: a bad request gets an HTTP error (400, or 426 with
       // the supported version) and the server closes the connection.
       refuse(hs_->error_response());
@@ -97,8 +103,12 @@ void session_impl::upgrade_bytes(char* data, std::size_t size) {
   }
   // A shutdown that started meanwhile takes no new session (linked under its lock).
   if (!shared_->link(this)) {
-    if (auto st = shared_->current_shutdown()) st->on_refused();
-    refuse(proto::server_handshake::refuse(503, {}, "shutting down"));
+    proto::http_headers h;
+    if (auto st = shared_->current_shutdown()) {
+      st->on_refused();
+      h = st->refusal_headers();
+    }
+    refuse(proto::server_handshake::refuse(503, h, "shutting down"));
     return;
   }
   if (shared_->cfg.resume_store) {

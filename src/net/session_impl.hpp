@@ -17,8 +17,9 @@ class session_impl final : public session, public driver_owner {
  public:
   /// `counted`: the session holds a max_connections slot; otherwise it was
   /// accepted over the limit and is only there to be turned away.
-  session_impl(std::shared_ptr<server_shared> shared, socket_type sock, const tcp::endpoint& remote,
-               bool counted);
+  /// `ctx`: the io_context `sock` belongs to (server_shared::next_context).
+  session_impl(std::shared_ptr<server_shared> shared, asio::io_context& ctx, socket_type sock,
+               const tcp::endpoint& remote, bool counted);
   ~session_impl() override;
 
   /// Starts the TLS and HTTP handshakes on the session's own executor.

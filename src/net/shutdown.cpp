@@ -1,5 +1,7 @@
 #include "shutdown.hpp"
 
+#include <string_view>
+
 #include "closewise/error.hpp"
 #include "jitter.hpp"
 #include "session_impl.hpp"
@@ -142,6 +144,21 @@ void shutdown_state::on_session_end(const close_event& ev) {
     s = complete_locked();
   }
   finish(std::move(s));
+}
+
+proto::http_headers shutdown_state::refusal_headers() const {
+  // opts is set at construction and never changed: no lock needed.
+  constexpr std::string_view key = "retry-after=";
+  proto::http_headers h;
+  const std::string_view r = opts.reason;
+  if (r.substr(0, key.size()) != key) return h;
+  const std::string_view digits = r.substr(key.size());
+  if (digits.empty() || digits.size() > 9 ||
+      digits.find_first_not_of("0123456789") != std::string_view::npos)
+    return h;
+  // RFC 9110 §10.2.3: Retry-After = HTTP-date / delay-seconds.
+  h.fields.emplace_back("Retry-After", std::string(digits));
+  return h;
 }
 
 void shutdown_state::on_refused() {

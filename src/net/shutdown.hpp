@@ -58,6 +58,10 @@ struct shutdown_state : std::enable_shared_from_this<shutdown_state> {
   void on_session_end(const close_event& ev);
   /// An upgrade completed during the shutdown and got 503.
   void on_refused();
+  /// The 503's headers: `Retry-After: S` when the close reason is
+  /// "retry-after=S" (a restart), so a client refused in the handoff comes
+  /// back when the others do, not after the 5 s floor of a bare 503.
+  proto::http_headers refusal_headers() const;
   /// Makes the summary once every session ended; returns it to run `done` unlocked.
   std::optional<shutdown_summary> complete_locked();
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -22,6 +23,7 @@
 #include "path_script.hpp"
 #include "resume_option.hpp"
 #include "serve_metrics.hpp"
+#include "serve_fleet.hpp"
 
 namespace closewise::cli {
 namespace {
@@ -46,6 +48,7 @@ struct serve_opts {
   std::optional<std::string> resume;  ///< memory | redis://HOST:PORT
   // issue 16: Prometheus metrics
   std::optional<std::string> metrics;
+  fleet_opts fleet;
 };
 
 /// What the server does to a connection once it is open.
@@ -102,6 +105,7 @@ int run_serve(const serve_opts& o) {
   boost::asio::io_context ioc(1);
   net::server_config cfg;
   cfg.use_strand = false;  // one thread runs this io_context
+  apply_fleet(o.fleet, cfg);
   cfg.protocol.max_message = o.max_message;
   cfg.protocol.max_frame = o.max_message;
   cfg.max_buffered = o.max_message + 4096;
@@ -139,13 +143,19 @@ int run_serve(const serve_opts& o) {
   }
   net::server srv(ioc, cfg);
 
-  // Touched on the io_context's one thread only.
+  // Touched on the io_context's one thread only (sessions on the server's
+  // own threads post there).
   std::map<std::uint64_t, std::unique_ptr<boost::asio::steady_timer>> timers;
+  // With --threads, callbacks run on several threads: counts are guarded.
+  std::mutex counts_mu;
   lifetime_counts counts;
 
   auto refuse = [&](const proto::upgrade_request& req, unsigned status, proto::http_headers h,
                     const std::string& why) {
-    ++counts.refused;
+    {
+      std::lock_guard lock(counts_mu);
+      ++counts.refused;
+    }
     out.emit({{"event", "refused"}, {"path", req.target}, {"status", status}, {"why", why}},
              fmt::format("refused {} with HTTP {}: {}", req.target, status, why));
     return net::accept_decision::refused(status, std::move(h),
@@ -182,24 +192,29 @@ int run_serve(const serve_opts& o) {
   };
 
   srv.on_open([&](net::session& s) {
-    ++counts.served;
+    {
+      std::lock_guard lock(counts_mu);
+      ++counts.served;
+    }
     const auto& req = s.request();
     out.emit({{"event", "open"}, {"id", s.id()}, {"path", req.target}, {"remote", remote_text(s)}},
              fmt::format("open #{} {} from {}", s.id(), req.target, remote_text(s)));
     const connection_plan plan = plan_for(s);
     if (plan.what == connection_plan::action::none) return;
-    auto t = std::make_unique<boost::asio::steady_timer>(ioc, plan.after);
-    t->async_wait([h = s.shared(), plan, &out](const boost::system::error_code& ec) {
-      if (ec) return;
-      if (plan.what == connection_plan::action::drop) {
-        h->abort();
-      } else if (const auto e = h->close_endpoint(plan.close.code, plan.close.reason)) {
-        // Checked before; only a connection already closing gets here.
-        out.diag(fmt::format("closewise serve: #{}: close {}: {}", h->id(), to_int(plan.close.code),
-                             e.message()));
-      }
+    boost::asio::post(ioc, [&, h = s.shared(), plan] {
+      auto t = std::make_unique<boost::asio::steady_timer>(ioc, plan.after);
+      t->async_wait([h, plan, &out](const boost::system::error_code& ec) {
+        if (ec) return;
+        if (plan.what == connection_plan::action::drop) {
+          h->abort();
+        } else if (const auto e = h->close_endpoint(plan.close.code, plan.close.reason)) {
+          // Checked before; only a connection already closing gets here.
+          out.diag(fmt::format("closewise serve: #{}: close {}: {}", h->id(),
+                               to_int(plan.close.code), e.message()));
+        }
+      });
+      timers.emplace(h->id(), std::move(t));
     });
-    timers.emplace(s.id(), std::move(t));
   });
   srv.on_message([&](net::session& s, proto::message_kind kind, std::string_view data) {
     if (kind == proto::message_kind::text)
@@ -215,28 +230,23 @@ int run_serve(const serve_opts& o) {
           fmt::format("closewise serve: #{}: a message was not echoed: {}", s.id(), ec.message()));
   });
   srv.on_close([&](net::session& s, const close_event& ev) {
-    timers.erase(s.id());
-    ++(ev.was_clean ? counts.clean : counts.unclean);
-    ++counts.codes[to_int(ev.code)];
+    if (default_plan.what != connection_plan::action::none || o.scripted_paths)
+      boost::asio::post(ioc, [&, id = s.id()] { timers.erase(id); });
+    {
+      std::lock_guard lock(counts_mu);
+      ++(ev.was_clean ? counts.clean : counts.unclean);
+      ++counts.codes[to_int(ev.code)];
+    }
     auto j = event_printer::close_json(ev);
     j["id"] = s.id();
     out.emit(j, fmt::format("#{} {}", s.id(), event_printer::describe_close(ev)));
   });
 
-  // SIGTERM/SIGINT: a graceful shutdown with 1001 to every client. Installed
-  // before the listening line, so a script may signal as soon as it read the port.
-  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (ec) return;
-    out.diag("closewise serve: shutting down with 1001");
-    timers.clear();
-    net::shutdown_options so;
-    so.code = close_code::going_away;
-    so.reason = "server shutting down";
-    so.drain_deadline = std::chrono::seconds(3);
-    srv.shutdown(so, [&](const net::shutdown_summary& sum) {
+  auto summarize = [&](const net::shutdown_summary& sum) {
+    {
       // The summary comes after the last session's on_close, so the lifetime
       // counts are complete here.
+      std::lock_guard lock(counts_mu);
       nlohmann::json codes = nlohmann::json::object();
       for (const auto& [code, n] : counts.codes) codes[std::to_string(code)] = n;
       const std::uint64_t shed = srv.shed_count();
@@ -260,9 +270,42 @@ int run_serve(const serve_opts& o) {
               "refused, {} shed; at shutdown {} open: {} closed cleanly, {} aborted, {} failed",
               counts.served, counts.clean, counts.unclean, counts.refused, shed, sum.total,
               sum.clean, sum.aborted, sum.failed));
-      ioc.stop();
-    });
-  });
+    }
+    ioc.stop();
+  };
+
+  // SIGTERM/SIGINT: a graceful shutdown with 1001 to every client. Installed
+  // before the listening line, so a script may signal as soon as it read the port.
+  // SIGHUP (and SIGTERM with --drain-on-term): the restart drain (serve_fleet.hpp).
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+  fleet_drain drain(ioc, srv, o.fleet, out);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP || (sig == SIGTERM && o.fleet.drain_on_term)) {
+          if (!drain.start([&](const net::shutdown_summary& sum) {
+                timers.clear();
+                summarize(sum);
+              }))
+            out.diag("closewise serve: already draining");
+          signals.async_wait(on_signal);
+          return;
+        }
+        if (drain.shutdown_started()) {
+          out.diag("closewise serve: already draining with 1012");
+          signals.async_wait(on_signal);
+          return;
+        }
+        out.diag("closewise serve: shutting down with 1001");
+        timers.clear();
+        net::shutdown_options so;
+        so.code = close_code::going_away;
+        so.reason = "server shutting down";
+        so.drain_deadline = std::chrono::seconds(3);
+        drain.cancel();
+        srv.shutdown(so, summarize);
+      };
+  signals.async_wait(on_signal);
 
   if (const auto ec = srv.listen(o.host, o.port)) {
     out.diag(
@@ -350,6 +393,7 @@ runner add_serve_command(CLI::App& app) {
                   "Serve Prometheus metrics (text format 0.0.4) on http://HOST:PORT/metrics; "
                   "PORT 0 picks a free one, announced by a metrics_listening line after the "
                   "listening line");
+  add_fleet_flags(*cmd, o->fleet);
   return [o] { return run_serve(*o); };
 }
 

@@ -131,6 +131,27 @@ struct server_config : connection_options {
   /// shutdown summaries of this server's connections. Null (the default)
   /// costs one pointer test per connection event.
   std::shared_ptr<metrics::observer> observer;
+  // ---- fleet (issue 14): threads, zero-downtime restart, health checks ----
+  /// Threads the server runs itself. 0 (the default): connections run on the
+  /// io_context given to the constructor, by whatever threads run it. N > 0:
+  /// the server starts N threads, each running an io_context of its own, and
+  /// hands accepted connections to them in turn (round-robin); the given
+  /// io_context still runs the listener and the shutdown's timers, so someone
+  /// must still run it. Connections then need no strand (one thread per
+  /// context). Callbacks run on those threads: one session's callbacks never
+  /// run concurrently, different sessions' callbacks may. Destroy the server
+  /// from a thread of neither kind's callbacks.
+  std::size_t threads = 0;
+  /// SO_REUSEPORT on the listening socket: a second process (a new version)
+  /// may bind the same address and port while this one still serves, and the
+  /// kernel spreads new connections over both until one closes its listener.
+  bool reuse_port = false;
+  /// A plain HTTP GET (no upgrade) of this path ("/healthz"; the query is
+  /// ignored) is answered `200 ok` while the server serves and `503 draining`
+  /// once mark_draining() was called or a shutdown started, so a load
+  /// balancer's health check stops sending clients before the 1012s go out.
+  /// Empty (the default): such a request gets the usual 400/426.
+  std::string health_path;
 };
 
 /// How `server::shutdown` ends the connections.
@@ -227,8 +248,18 @@ class server {
   [[nodiscard]] std::error_code listen(std::string_view address, std::uint16_t port);
   /// The bound port (0 before listen()).
   std::uint16_t port() const noexcept;
-  /// Stops accepting new connections; open sessions carry on.
+  /// Stops accepting new connections; open sessions carry on. Connections the
+  /// kernel already queued on the listening socket are accepted first (a
+  /// closed listener would reset them), so with `reuse_port` a restart turns
+  /// no client away; the ones arriving in the instant between that last
+  /// accept and the close are reset unless `net.ipv4.tcp_migrate_req = 1`
+  /// (Linux >= 5.14), which hands them to another listener of the port.
   void stop_accepting();
+  /// From now on the health path (server_config::health_path) answers 503;
+  /// nothing else changes. shutdown() does this too.
+  void mark_draining() noexcept;
+  /// True once mark_draining() or shutdown() was called.
+  bool draining() const noexcept;
 
   /// Graceful shutdown (ARCHITECTURE §4): stops accepting, sends `opts.code`
   /// and `opts.reason` to every open connection (spread over `opts.spread`),
