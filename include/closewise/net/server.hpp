@@ -140,7 +140,9 @@ struct server_config : connection_options {
   /// must still run it. Connections then need no strand (one thread per
   /// context). Callbacks run on those threads: one session's callbacks never
   /// run concurrently, different sessions' callbacks may. Destroy the server
-  /// from a thread of neither kind's callbacks.
+  /// from a thread of neither kind's callbacks. After ~server a session handle
+  /// kept by the application may only be read (id, request, remote_endpoint):
+  /// its thread is gone, so a send or close on it is never carried out.
   std::size_t threads = 0;
   /// SO_REUSEPORT on the listening socket: a second process (a new version)
   /// may bind the same address and port while this one still serves, and the
