@@ -190,7 +190,7 @@ class client {
   /// Flow control for a gateway relaying between two connections: while
   /// paused, no bytes are read from the socket, so TCP pushes back on the
   /// peer. A read already in flight when the pause takes effect keeps its
-  /// bytes (at most 64, or one TLS record) until resume_reading(); nothing is
+  /// bytes (at most 64 over plain TCP; over TLS none: OpenSSL keeps undecrypted records) until resume_reading(); nothing is
   /// delivered meanwhile. The pause holds while the connection is open: once
   /// a close frame went either way, reading goes on so the close handshake
   /// finishes within close_timeout (messages the peer sent before its close
