@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <closewise/net/reconnecting_client.hpp>
 #include <closewise/net/server.hpp>
 #include <closewise/resume/memory_store.hpp>
@@ -79,8 +80,10 @@ resume_row run_resume_row(boost::asio::io_context& ioc, int messages) {
     b.cv.notify_all();
   });
   if (c->connect(fmt::format("ws://127.0.0.1:{}/", port))) return r;
-  for (int i = 1; i <= messages; ++i) (void)c->send_text(std::to_string(i));
+  // A third goes out before the death (plus a window in flight), the rest after it.
   const int kill_at = messages / 3;
+  const int before = std::min(messages, kill_at + 64);
+  for (int i = 1; i <= before; ++i) (void)c->send_text(std::to_string(i));
   b.wait([&] { return static_cast<int>(b.echoes.size()) >= kill_at; });
   std::unique_ptr<net::server> second;
   steady::time_point killed;
@@ -95,8 +98,10 @@ resume_row run_resume_row(boost::asio::io_context& ioc, int messages) {
     second = echo_server(ioc, store, port);
     if (!second) std::this_thread::sleep_for(milliseconds(10));
   }
+  for (int i = before + 1; i <= messages; ++i) (void)c->send_text(std::to_string(i));
   b.wait([&] {
-    return static_cast<int>(b.echoes.size()) >= messages || b.back > 0 || b.outcomes.size() > 2;
+    return (static_cast<int>(b.echoes.size()) >= messages && b.outcomes.size() >= 2) ||
+           b.back > 0 || b.outcomes.size() > 2;
   });
   {
     std::lock_guard l(b.mu);
