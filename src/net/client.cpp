@@ -204,9 +204,27 @@ class client_impl final : public driver_owner {
     if (consumed < size) drv_.receive_frames(data + consumed, size - consumed);
   }
 
+  /// docs/metrics.md, "Resume": one event per negotiation that offered a session.
+  static void report_resume(metrics::observer& o, const resume::client_outcome& out) {
+    using k = resume::client_outcome_kind;
+    switch (out.kind) {
+      case k::resumed:
+        o.resumed(metrics::role::client);
+        o.replayed(metrics::role::client, static_cast<std::size_t>(out.replay_out));
+        return;
+      case k::refused:
+        o.resume_failed(metrics::role::client, resume::to_string(out.status));
+        return;
+      case k::not_negotiated: o.resume_failed(metrics::role::client, "not_supported"); return;
+      case k::failed: o.resume_failed(metrics::role::client, "bad_answer"); return;
+      case k::fresh: return;
+    }
+  }
+
   /// docs/resume.md §10, client step 2. False: the answer broke the protocol.
   bool negotiate_resume(proto::config& pc) {
     auto a = read_resume_answer(*cfg_.resume, drv_, hs_->extensions());
+    if (cfg_.observer) report_resume(*cfg_.observer, a.outcome);
     if (on_resume_ && live()) on_resume_(a.outcome);
     if (a.outcome.kind == resume::client_outcome_kind::failed) {
       hs_.reset();

@@ -16,6 +16,11 @@ class forward_connection final : public metrics::observer {
   void handshake_refused(metrics::role r, unsigned status) override {
     t_->handshake_refused(r, status);
   }
+  void resumed(metrics::role r) override { t_->resumed(r); }
+  void resume_failed(metrics::role r, std::string_view cause) override {
+    t_->resume_failed(r, cause);
+  }
+  void replayed(metrics::role r, std::size_t n) override { t_->replayed(r, n); }
 
  private:
   std::shared_ptr<metrics::observer> t_;

@@ -121,6 +121,15 @@ void session_impl::resume_accept() {
 
 void session_impl::resume_report() {
   auto& ev = rs_->event;
+  if (const auto& o = shared_->cfg.observer) {
+    // docs/metrics.md, "Resume": a new session is neither a resume nor a failure.
+    if (ev.status == resume::resume_status::resumed) {
+      o->resumed(metrics::role::server);
+      o->replayed(metrics::role::server, static_cast<std::size_t>(ev.replay_out));
+    } else if (ev.status != resume::resume_status::fresh) {
+      o->resume_failed(metrics::role::server, resume::to_string(ev.status));
+    }
+  }
   if (shared_->cfg.on_resume) {
     callback_gate::scope g(shared_->gate);
     if (g.open()) shared_->cfg.on_resume(*this, ev);
