@@ -67,7 +67,7 @@ bool resume_link::on_message(std::size_t size, resume::seq& n) {
     if (!usable_locked()) return true;
     ec = s_->in().on_message(size, now(), n);
   }
-  if (ec) (void)d_.close(close_code::protocol_error, "resume seq overflow", true);
+  if (ec) (void)d_.close(close_code::protocol_error, "resume seq overflow", close_rules::endpoint);
   return !ec;
 }
 
@@ -94,7 +94,7 @@ void resume_link::on_control(std::uint8_t op, std::string_view payload) {
     }
   }
   // docs/resume.md §3: a bad ack fails the connection with 1002.
-  if (ec) (void)d_.close(close_code::protocol_error, "bad resume ack", true);
+  if (ec) (void)d_.close(close_code::protocol_error, "bad resume ack", close_rules::endpoint);
   if (room && on_room) on_room();
 }
 
