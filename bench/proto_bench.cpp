@@ -33,9 +33,15 @@ std::vector<std::uint8_t> bytes_of(std::size_t n) {
 
 // Text of exactly `n` bytes: ASCII only, or a mix of 1-, 2-, 3- and 4-byte code points.
 std::string text_of(std::size_t n, bool multibyte) {
-  static const std::string_view pieces[] = {"Gr\xC3\xBC\xC3\x9F" "e, ", "\xE4\xB8\x96\xE7\x95\x8C", "! ",
-                                            "\xF0\x9F\x98\x80 ", "caf\xC3\xA9 ", "\xD0\xBF\xD1\x80\xD0\xB8",
-                                            "\xCE\xB1\xCE\xB2\xCE\xB3 "};
+  static const std::string_view pieces[] = {
+      "Gr\xC3\xBC\xC3\x9F"
+      "e, ",
+      "\xE4\xB8\x96\xE7\x95\x8C",
+      "! ",
+      "\xF0\x9F\x98\x80 ",
+      "caf\xC3\xA9 ",
+      "\xD0\xBF\xD1\x80\xD0\xB8",
+      "\xCE\xB1\xCE\xB2\xCE\xB3 "};
   std::string s;
   std::size_t i = 0;
   while (multibyte) {
@@ -47,9 +53,7 @@ std::string text_of(std::size_t n, bool multibyte) {
   return s;
 }
 
-void sizes(benchmark::internal::Benchmark* b) {
-  b->Arg(16)->Arg(1024)->Arg(1 << 20);
-}
+void sizes(benchmark::internal::Benchmark* b) { b->Arg(16)->Arg(1024)->Arg(1 << 20); }
 
 // ---- masking ------------------------------------------------------------------
 
@@ -155,7 +159,8 @@ void parse_small_frames(benchmark::State& st) {
     }
   }
   if (h.messages != per_read * st.iterations()) st.SkipWithError("lost frames");
-  st.counters["frames/s"] = benchmark::Counter(static_cast<double>(h.messages), benchmark::Counter::kIsRate);
+  st.counters["frames/s"] =
+      benchmark::Counter(static_cast<double>(h.messages), benchmark::Counter::kIsRate);
   st.SetBytesProcessed(static_cast<std::int64_t>(st.iterations() * wire.size()));
 }
 BENCHMARK(parse_small_frames<false>)->Name("parse_small_frames/copy")->Arg(32);
@@ -185,7 +190,8 @@ void parse_and_echo(benchmark::State& st) {
     benchmark::DoNotOptimize(out.data());
     out.clear();
   }
-  st.counters["frames/s"] = benchmark::Counter(static_cast<double>(h.messages), benchmark::Counter::kIsRate);
+  st.counters["frames/s"] =
+      benchmark::Counter(static_cast<double>(h.messages), benchmark::Counter::kIsRate);
 }
 BENCHMARK(parse_and_echo)->Arg(32);
 

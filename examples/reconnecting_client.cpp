@@ -18,18 +18,21 @@ int main(int argc, char** argv) {
   cfg.policy.max_attempts = 10;
   cfg.policy.backoff = cw::policy::full_jitter{250ms, 250ms, 10s};  // base, floor, cap
   // Our server uses 4001 for "session replaced": never come back after it.
-  cfg.policy.codes.push_back({4001, 4001, {cw::reconnect_action::stop, {}, {}, {}, "session replaced"}});
+  cfg.policy.codes.push_back(
+      {4001, 4001, {cw::reconnect_action::stop, {}, {}, {}, "session replaced"}});
   cfg.heartbeat = {10s, 5s};
   cfg.queue = {1000, 1 << 20, cw::net::overflow_policy::reject};
 
   boost::asio::io_context ioc;
   cw::net::reconnecting_client c(ioc, cfg);
   c.on_reconnected([&](const cw::net::open_info&) { c.send_text(R"({"op":"resubscribe"})"); });
-  c.on_reconnect_scheduled([](std::uint32_t attempt, std::chrono::milliseconds delay, const std::string& cause) {
-    std::printf("reconnecting in %lld ms (attempt %u, cause %s)\n", static_cast<long long>(delay.count()),
-                attempt, cause.c_str());
-  });
-  c.on_give_up([](const cw::net::give_up_summary& s) { std::printf("stopping: %s\n", s.reason.c_str()); });
+  c.on_reconnect_scheduled(
+      [](std::uint32_t attempt, std::chrono::milliseconds delay, const std::string& cause) {
+        std::printf("reconnecting in %lld ms (attempt %u, cause %s)\n",
+                    static_cast<long long>(delay.count()), attempt, cause.c_str());
+      });
+  c.on_give_up(
+      [](const cw::net::give_up_summary& s) { std::printf("stopping: %s\n", s.reason.c_str()); });
   c.on_undelivered([](std::vector<cw::net::queued_message> msgs, std::error_code ec) {
     std::printf("%zu message(s) handed back: %s\n", msgs.size(), ec.message().c_str());
   });

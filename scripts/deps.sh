@@ -14,7 +14,7 @@ build_pkgs=(g++ cmake ninja-build git pkg-config
 # prometheus: the metrics test scrapes `serve --metrics` with a real one (docs/metrics.md).
 # haproxy: the fleet bench and its ctest put it in front of `closewise serve` (bench/fleet).
 test_pkgs=(python3 python3-websockets chromium iproute2 procps clang libclang-rt-14-dev
-  redis-server prometheus haproxy)
+  redis-server prometheus haproxy clang-format-14)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -3,7 +3,8 @@
 #   1. a normal build (-Werror) and every test;
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build and every test;
 #   3. ThreadSanitizer build and the threaded/network tests (label "net");
-#   4. each libFuzzer target for a bounded time (FUZZ_SECONDS, default 30).
+#   4. each libFuzzer target for a bounded time (FUZZ_SECONDS, default 30);
+#   0. first, a clang-format check of every C++ file.
 # Installs missing Debian/npm packages first. Exits non-zero on any failure.
 # A test skipped for a missing peer (python, node, chromium, namespaces,
 # openssl) is listed in the summary and fails the run, unless ALLOW_SKIP=1:
@@ -45,6 +46,17 @@ stage() {  # stage NAME BUILD_DIR CTEST_ARGS CMAKE_ARGS...
 }
 
 mkdir -p "$out"
+
+# Formatting: every C++ file matches .clang-format (issue 15). Tables opt out
+# with // clang-format off. scripts/format-check.sh --all --fix repairs it.
+s=$SECONDS
+if bash scripts/format-check.sh --all >"$out/format.log" 2>&1; then
+  summary+=("format: clean ($((SECONDS - s)) s)")
+else
+  cat "$out/format.log"
+  failed+=("format")
+  summary+=("format: files drift from .clang-format (scripts/format-check.sh --all --fix)")
+fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}

@@ -44,8 +44,8 @@ void drop(int ep, conn* c) {
 // Sends what is queued; false when the connection is gone.
 bool flush(int ep, conn* c) {
   while (c->out_off < c->out.size()) {
-    const ssize_t n = ::send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off,
-                             MSG_NOSIGNAL);
+    const ssize_t n =
+        ::send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
@@ -59,8 +59,8 @@ bool flush(int ep, conn* c) {
     c->out_off = 0;
     if (c->closing) return false;
   }
-  const std::uint32_t want = (c->closing ? 0u : std::uint32_t{EPOLLIN}) |
-                             (pending ? std::uint32_t{EPOLLOUT} : 0u);
+  const std::uint32_t want =
+      (c->closing ? 0u : std::uint32_t{EPOLLIN}) | (pending ? std::uint32_t{EPOLLOUT} : 0u);
   if (want != c->events) {
     epoll_event ev{};
     ev.events = want;

@@ -33,7 +33,8 @@ inline void stop_on_signals() {
 // A listening socket on 127.0.0.1:`port` (0: any free port) with SO_REUSEADDR,
 // created with `socket_flags` (e.g. SOCK_NONBLOCK). Sets `bound` to the port;
 // -1 after printing why, prefixed with `who`.
-inline int listen_loopback(std::uint16_t port, int socket_flags, const char* who, std::uint16_t& bound) {
+inline int listen_loopback(std::uint16_t port, int socket_flags, const char* who,
+                           std::uint16_t& bound) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | socket_flags, 0);
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -42,8 +43,8 @@ inline int listen_loopback(std::uint16_t port, int socket_flags, const char* who
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t al = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4096) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &al) != 0) {
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(fd, 4096) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &al) != 0) {
     std::fprintf(stderr, "%s: listen on 127.0.0.1:%u: %s\n", who, static_cast<unsigned>(port),
                  std::strerror(errno));
     return -1;
@@ -56,8 +57,8 @@ inline int listen_loopback(std::uint16_t port, int socket_flags, const char* who
 // I/O state.
 struct wire_state {
   bool upgraded = false;
-  bool closing = false;            // close frame echoed: close once output drains
-  std::vector<unsigned char> in;   // unparsed input [0, in_len)
+  bool closing = false;           // close frame echoed: close once output drains
+  std::vector<unsigned char> in;  // unparsed input [0, in_len)
   std::size_t in_len = 0;
   std::vector<unsigned char> out;  // replies not yet handed to the kernel
 };

@@ -10,10 +10,10 @@
 
 #include <liburing.h>
 
-#include <cstring>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include <netinet/in.h>
@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
   io_uring_params p{};
   p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN;
   if (const int rc = io_uring_queue_init_params(4096, &g_ring, &p); rc < 0) {
-    std::fprintf(stderr, "closewise_echo_floor_uring: io_uring_queue_init: %s\n", std::strerror(-rc));
+    std::fprintf(stderr, "closewise_echo_floor_uring: io_uring_queue_init: %s\n",
+                 std::strerror(-rc));
     return 1;
   }
   std::printf("%u\n", static_cast<unsigned>(bound));

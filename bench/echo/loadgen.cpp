@@ -22,11 +22,11 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -111,24 +111,40 @@ options parse(int argc, char** argv) {
       if (i + 1 >= argc) usage("missing value");
       return argv[++i];
     };
-    if (k == "--host") o.host = val();
-    else if (k == "--port") o.port = static_cast<std::uint16_t>(to_uint(val()));
-    else if (k == "--conns") o.conns = to_uint(val());
-    else if (k == "--size") o.size = to_uint(val());
-    else if (k == "--threads") o.threads = static_cast<unsigned>(to_uint(val()));
-    else if (k == "--depth") o.depth = static_cast<unsigned>(to_uint(val()));
-    else if (k == "--warmup") o.warmup = to_double(val());
-    else if (k == "--seconds") o.seconds = to_double(val());
-    else if (k == "--settle") o.settle = to_double(val());
-    else if (k == "--hold") o.hold = to_double(val());
-    else if (k == "--server-pid") o.server_pid = static_cast<int>(to_uint(val()));
-    else if (k == "--server-core") o.server_core = static_cast<int>(to_uint(val()));
-    else if (k == "--client-core") o.client_core = static_cast<int>(to_uint(val()));
-    else if (k == "--text") o.text = true;
-    else usage("unknown option");
+    if (k == "--host")
+      o.host = val();
+    else if (k == "--port")
+      o.port = static_cast<std::uint16_t>(to_uint(val()));
+    else if (k == "--conns")
+      o.conns = to_uint(val());
+    else if (k == "--size")
+      o.size = to_uint(val());
+    else if (k == "--threads")
+      o.threads = static_cast<unsigned>(to_uint(val()));
+    else if (k == "--depth")
+      o.depth = static_cast<unsigned>(to_uint(val()));
+    else if (k == "--warmup")
+      o.warmup = to_double(val());
+    else if (k == "--seconds")
+      o.seconds = to_double(val());
+    else if (k == "--settle")
+      o.settle = to_double(val());
+    else if (k == "--hold")
+      o.hold = to_double(val());
+    else if (k == "--server-pid")
+      o.server_pid = static_cast<int>(to_uint(val()));
+    else if (k == "--server-core")
+      o.server_core = static_cast<int>(to_uint(val()));
+    else if (k == "--client-core")
+      o.client_core = static_cast<int>(to_uint(val()));
+    else if (k == "--text")
+      o.text = true;
+    else
+      usage("unknown option");
   }
   if (o.port == 0) usage("--port is required");
-  if (o.conns == 0 || o.threads == 0 || o.depth == 0) usage("--conns, --threads, --depth must be > 0");
+  if (o.conns == 0 || o.threads == 0 || o.depth == 0)
+    usage("--conns, --threads, --depth must be > 0");
   if (o.threads > o.conns) o.threads = static_cast<unsigned>(o.conns);
   // Bounded by construction: no run may last longer than ten minutes.
   if (o.warmup + o.seconds + o.settle + o.hold > 600) usage("a run is limited to 600 s");
@@ -166,7 +182,9 @@ double proc_cpu_seconds(int pid) {
 double self_cpu_seconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  auto tv = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  auto tv = [](timeval t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
   return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
 
@@ -211,7 +229,9 @@ struct cpu_sample {
   double server = -1, self = 0;
   core_times cores;
   clk::time_point at;
-  static cpu_sample take(int pid) { return {proc_cpu_seconds(pid), self_cpu_seconds(), read_core_times(), clk::now()}; }
+  static cpu_sample take(int pid) {
+    return {proc_cpu_seconds(pid), self_cpu_seconds(), read_core_times(), clk::now()};
+  }
 };
 
 // Which cores the server and this process are pinned to (for the report).
@@ -247,7 +267,8 @@ std::string cpu_fields(const cpu_sample& a, const cpu_sample& b) {
     return pct(b.cores.softirq[i] - a.cores.softirq[i]);
   };
   out += " server_core=" + core(g_server_core) + " client_core=" + core(g_client_core);
-  out += " server_core_softirq=" + core_soft(g_server_core) + " client_core_softirq=" + core_soft(g_client_core);
+  out += " server_core_softirq=" + core_soft(g_server_core) +
+         " client_core_softirq=" + core_soft(g_client_core);
   if (!a.cores.busy.empty() && !b.cores.busy.empty()) {
     const double soft = b.cores.softirq[0] - a.cores.softirq[0];
     out += " softirq_cpu=" + pct(soft);
@@ -255,7 +276,8 @@ std::string cpu_fields(const cpu_sample& a, const cpu_sample& b) {
       // With tick-based accounting (no CONFIG_IRQ_TIME_ACCOUNTING, as here) the
       // softirq work done in a process's context is also in its stime, so it is
       // not subtracted again.
-      const double other = (b.cores.busy[0] - a.cores.busy[0]) - (b.server - a.server) - (b.self - a.self);
+      const double other =
+          (b.cores.busy[0] - a.cores.busy[0]) - (b.server - a.server) - (b.self - a.self);
       out += " other_cpu=" + pct(other);
     }
   }
@@ -278,7 +300,8 @@ std::string upgrade_request(const options& o) {
 }
 
 // One masked client frame (RFC 6455 §5.2, shortest length form).
-std::vector<std::uint8_t> client_frame(std::uint8_t opcode, const std::vector<std::uint8_t>& payload,
+std::vector<std::uint8_t> client_frame(std::uint8_t opcode,
+                                       const std::vector<std::uint8_t>& payload,
                                        std::uint32_t key) {
   std::vector<std::uint8_t> f;
   f.reserve(payload.size() + 14);
@@ -327,7 +350,10 @@ class frame_reader {
         p += take;
         n -= take;
         if (have_ == 2) {
-          need_ = 2 + ((hdr_[1] & 0x7F) == 126 ? 2 : (hdr_[1] & 0x7F) == 127 ? 8 : 0) +
+          need_ = 2 +
+                  ((hdr_[1] & 0x7F) == 126   ? 2
+                   : (hdr_[1] & 0x7F) == 127 ? 8
+                                             : 0) +
                   ((hdr_[1] & 0x80) ? 4 : 0);
         }
         if (have_ < need_) continue;
@@ -444,7 +470,8 @@ std::string fmt_us(double ns) {
 
 double percentile(std::vector<std::uint32_t>& v, double q) {
   if (v.empty()) return 0;
-  const std::size_t k = std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
+  const std::size_t k =
+      std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
   return v[k];
 }
@@ -476,10 +503,20 @@ class echo_conn {
  public:
   // `frames` holds `depth` copies of one frame of `frame_size` bytes, so the
   // replies that one read completes are answered with one write.
-  echo_conn(int fd, int epfd, const std::vector<std::uint8_t>& frames, std::size_t frame_size, std::size_t expect,
-            unsigned depth, const run_window& w, thread_stats& st, std::function<void()>& on_done)
-      : fd_(fd), epfd_(epfd), frames_(frames), frame_size_(frame_size), expect_(expect), depth_(depth),
-        sent_(depth), w_(w), st_(st), on_done_(on_done), rbuf_(std::max<std::size_t>(expect + 64, 16384)) {}
+  echo_conn(int fd, int epfd, const std::vector<std::uint8_t>& frames, std::size_t frame_size,
+            std::size_t expect, unsigned depth, const run_window& w, thread_stats& st,
+            std::function<void()>& on_done)
+      : fd_(fd),
+        epfd_(epfd),
+        frames_(frames),
+        frame_size_(frame_size),
+        expect_(expect),
+        depth_(depth),
+        sent_(depth),
+        w_(w),
+        st_(st),
+        on_done_(on_done),
+        rbuf_(std::max<std::size_t>(expect + 64, 16384)) {}
   echo_conn(const echo_conn&) = delete;
   echo_conn& operator=(const echo_conn&) = delete;
   ~echo_conn() { abort(); }
@@ -649,7 +686,8 @@ int run_echo(const options& o) {
   const tcp::endpoint ep(asio::ip::make_address(o.host), o.port);
   const std::string req = upgrade_request(o);
   std::vector<std::uint8_t> payload(o.size);
-  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::uint8_t>('a' + i % 26);
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    payload[i] = static_cast<std::uint8_t>('a' + i % 26);
   const auto frame = client_frame(o.text ? 0x1 : 0x2, payload, 0x37fa213du);
   std::vector<std::uint8_t> frames;
   frames.reserve(frame.size() * o.depth);
@@ -706,8 +744,8 @@ int run_echo(const options& o) {
           ++st.errors;
           continue;
         }
-        conns.push_back(
-            std::make_unique<echo_conn>(fd, epfd, frames, frame.size(), o.size, o.depth, window, st, on_done));
+        conns.push_back(std::make_unique<echo_conn>(fd, epfd, frames, frame.size(), o.size, o.depth,
+                                                    window, st, on_done));
         ++open;
       }
       for (auto& c : conns) c->start();
@@ -715,11 +753,15 @@ int run_echo(const options& o) {
       const auto dog = window.measure_to + std::chrono::seconds(3);
       std::array<epoll_event, 256> evs;
       while (open > 0 && epfd >= 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(dog - clk::now()).count();
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(dog - clk::now()).count();
         if (left <= 0) break;
-        const int n = ::epoll_wait(epfd, evs.data(), static_cast<int>(evs.size()), static_cast<int>(left) + 1);
+        const int n = ::epoll_wait(epfd, evs.data(), static_cast<int>(evs.size()),
+                                   static_cast<int>(left) + 1);
         if (n < 0 && errno != EINTR) break;
-        for (int i = 0; i < n; ++i) static_cast<echo_conn*>(evs[static_cast<std::size_t>(i)].data.ptr)->on_event(evs[static_cast<std::size_t>(i)].events);
+        for (int i = 0; i < n; ++i)
+          static_cast<echo_conn*>(evs[static_cast<std::size_t>(i)].data.ptr)
+              ->on_event(evs[static_cast<std::size_t>(i)].events);
       }
       st.errors += open;  // cut off by the watchdog
       conns.clear();
@@ -729,9 +771,10 @@ int run_echo(const options& o) {
 
   ready.wait();
   const auto t0 = clk::now() + std::chrono::milliseconds(20);
-  window.measure_from = t0 + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.warmup));
-  window.measure_to =
-      window.measure_from + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.seconds));
+  window.measure_from =
+      t0 + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.warmup));
+  window.measure_to = window.measure_from + std::chrono::duration_cast<clk::duration>(
+                                                std::chrono::duration<double>(o.seconds));
   go.count_down();
   std::this_thread::sleep_until(window.measure_from);
   const auto a = cpu_sample::take(o.server_pid);
@@ -746,7 +789,8 @@ int run_echo(const options& o) {
     all.bytes_mismatch += s.bytes_mismatch;
     all.lat_ns.insert(all.lat_ns.end(), s.lat_ns.begin(), s.lat_ns.end());
   }
-  const double secs = std::chrono::duration<double>(window.measure_to - window.measure_from).count();
+  const double secs =
+      std::chrono::duration<double>(window.measure_to - window.measure_from).count();
   const double rate = static_cast<double>(all.messages) / secs;
   const double p50 = percentile(all.lat_ns, 0.50);
   const double p99 = percentile(all.lat_ns, 0.99);
@@ -755,8 +799,10 @@ int run_echo(const options& o) {
       "mib_per_s=%.1f p50_us=%s p99_us=%s %s open_errors=%llu errors=%llu "
       "size_errors=%llu\n",
       o.conns, o.size, o.depth, o.threads, static_cast<unsigned long long>(all.messages), rate,
-      rate * static_cast<double>(o.size) / (1024.0 * 1024.0), fmt_us(p50).c_str(), fmt_us(p99).c_str(),
-      cpu_fields(a, b).c_str(), static_cast<unsigned long long>(open_errors.load()), static_cast<unsigned long long>(all.errors),
+      rate * static_cast<double>(o.size) / (1024.0 * 1024.0), fmt_us(p50).c_str(),
+      fmt_us(p99).c_str(), cpu_fields(a, b).c_str(),
+      static_cast<unsigned long long>(open_errors.load()),
+      static_cast<unsigned long long>(all.errors),
       static_cast<unsigned long long>(all.bytes_mismatch));
   return all.messages > 0 && open_errors == 0 && all.errors == 0 ? 0 : 1;
 }
@@ -806,7 +852,8 @@ class cycle_worker {
     if (fd_ < 0) return fail();
     const int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&sh_.addr), sizeof sh_.addr) != 0 && errno != EINPROGRESS)
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&sh_.addr), sizeof sh_.addr) != 0 &&
+        errno != EINPROGRESS)
       return fail();
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -936,12 +983,14 @@ int run_cycles(const options& o) {
   sh.req = req;
   sh.addr.sin_family = AF_INET;
   sh.addr.sin_port = htons(o.port);
-  if (::inet_pton(AF_INET, o.host.c_str(), &sh.addr.sin_addr) != 1) usage("--host must be an IPv4 address");
+  if (::inet_pton(AF_INET, o.host.c_str(), &sh.addr.sin_addr) != 1)
+    usage("--host must be an IPv4 address");
   sh.epfd = ::epoll_create1(EPOLL_CLOEXEC);
   if (sh.epfd < 0) return 1;
   const auto t0 = clk::now();
   sh.from = t0 + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.warmup));
-  sh.to = sh.from + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.seconds));
+  sh.to =
+      sh.from + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(o.seconds));
   std::vector<std::unique_ptr<cycle_worker>> workers;
   for (std::size_t w = 0; w < o.conns; ++w) workers.push_back(std::make_unique<cycle_worker>(sh));
   sh.active = workers.size();
@@ -957,7 +1006,8 @@ int run_cycles(const options& o) {
   const auto dog = sh.to + std::chrono::seconds(3);
   std::array<epoll_event, 256> evs;
   while (sh.active > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(dog - clk::now()).count();
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(dog - clk::now()).count();
     if (left <= 0) {
       sh.errors += sh.active;
       break;
@@ -967,19 +1017,23 @@ int run_cycles(const options& o) {
                                static_cast<int>(std::min<long long>(left, 50)));
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < n; ++i)
-      static_cast<cycle_worker*>(evs[static_cast<std::size_t>(i)].data.ptr)->on_event(evs[static_cast<std::size_t>(i)].events);
+      static_cast<cycle_worker*>(evs[static_cast<std::size_t>(i)].data.ptr)
+          ->on_event(evs[static_cast<std::size_t>(i)].events);
   }
   workers.clear();
   ::close(sh.epfd);
   sampler.join();
   const double secs = std::chrono::duration<double>(sh.to - sh.from).count();
   std::printf(
-      "result mode=cycles conns=%zu cycles=%llu cycles_per_s=%.0f upgrade_p50_us=%s close_frame_p50_us=%s "
+      "result mode=cycles conns=%zu cycles=%llu cycles_per_s=%.0f upgrade_p50_us=%s "
+      "close_frame_p50_us=%s "
       "close_p50_us=%s close_p99_us=%s %s errors=%llu unclean=%llu\n",
       o.conns, static_cast<unsigned long long>(sh.cycles), static_cast<double>(sh.cycles) / secs,
-      fmt_us(percentile(sh.upgrade_ns, 0.5)).c_str(), fmt_us(percentile(sh.close_frame_ns, 0.5)).c_str(),
-      fmt_us(percentile(sh.close_eof_ns, 0.5)).c_str(), fmt_us(percentile(sh.close_eof_ns, 0.99)).c_str(),
-      cpu_fields(a, b).c_str(), static_cast<unsigned long long>(sh.errors), static_cast<unsigned long long>(sh.unclean));
+      fmt_us(percentile(sh.upgrade_ns, 0.5)).c_str(),
+      fmt_us(percentile(sh.close_frame_ns, 0.5)).c_str(),
+      fmt_us(percentile(sh.close_eof_ns, 0.5)).c_str(),
+      fmt_us(percentile(sh.close_eof_ns, 0.99)).c_str(), cpu_fields(a, b).c_str(),
+      static_cast<unsigned long long>(sh.errors), static_cast<unsigned long long>(sh.unclean));
   return sh.cycles > 0 && sh.errors == 0 && sh.unclean == 0 ? 0 : 1;
 }
 
@@ -1093,8 +1147,8 @@ int run_idle(const options& o) {
   std::printf(
       "result mode=idle conns=%zu opened=%zu open_s=%.2f rss_before_kib=%ld rss_after_kib=%ld "
       "bytes_per_conn=%.0f errors=%llu unclean_close=%llu\n",
-      o.conns, socks.size(), open_secs, rss0, rss1, per_conn, static_cast<unsigned long long>(errors),
-      static_cast<unsigned long long>(unclean));
+      o.conns, socks.size(), open_secs, rss0, rss1, per_conn,
+      static_cast<unsigned long long>(errors), static_cast<unsigned long long>(unclean));
   return errors == 0 && socks.size() == o.conns ? 0 : 1;
 }
 

@@ -61,7 +61,8 @@ int callback(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
     }
     case LWS_CALLBACK_SERVER_WRITEABLE: {
       if (!s->pending) break;
-      const int n = lws_write(wsi, s->buf + LWS_PRE, s->len, s->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+      const int n =
+          lws_write(wsi, s->buf + LWS_PRE, s->len, s->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
       if (n < static_cast<int>(s->len)) return -1;
       s->pending = false;
       s->len = 0;

@@ -11,8 +11,8 @@
 // "pool" allocates every time) and has no option to avoid that. One
 // io_context on one thread.
 // Usage: closewise_echo_wspp [PORT]; with PORT 0 the chosen port is printed.
-#include <websocketpp/config/asio_no_tls.hpp>
 #include <websocketpp/concurrency/none.hpp>
+#include <websocketpp/config/asio_no_tls.hpp>
 #include <websocketpp/logger/stub.hpp>
 #include <websocketpp/server.hpp>
 

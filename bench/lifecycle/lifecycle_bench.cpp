@@ -14,6 +14,7 @@
 //       session::send_binary, to compare with the shared frame of broadcast().
 //
 // Everything runs on 127.0.0.1; every wait is bounded.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -21,7 +22,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <atomic>
 #include <chrono>
@@ -125,7 +125,8 @@ int run_clients(std::uint16_t port, std::size_t n, int out_fd) {
   const auto t1 = steady::now();
   while (closed.load() < n && steady::now() - t1 < 120s) std::this_thread::sleep_for(5ms);
   const std::string c = "closed " + std::to_string(closed.load()) + " " +
-                        std::to_string(clean.load()) + " " + std::to_string(going_away.load()) + "\n";
+                        std::to_string(clean.load()) + " " + std::to_string(going_away.load()) +
+                        "\n";
   (void)!::write(out_fd, c.data(), c.size());
   return 0;
 }
@@ -184,7 +185,8 @@ int bench_shutdown(std::size_t n, std::chrono::milliseconds deadline,
   ::waitpid(pid, &st, 0);
   for (int fd : mutes) ::close(fd);
   std::printf(
-      "{\"bench\":\"shutdown\",\"mute\":%zu,\"connections\":%zu,\"open_at_shutdown\":%zu,\"deadline_ms\":%lld,"
+      "{\"bench\":\"shutdown\",\"mute\":%zu,\"connections\":%zu,\"open_at_shutdown\":%zu,"
+      "\"deadline_ms\":%lld,"
       "\"spread_ms\":%lld,\"shutdown_ms\":%.1f,\"summary_elapsed_ms\":%lld,\"clean\":%zu,"
       "\"aborted\":%zu,\"failed\":%zu,\"connect_all_ms\":%.1f,\"server_rss_kib\":%ld,"
       "\"client_open\":\"%s\",\"client_closed\":\"%s\"}\n",
@@ -208,7 +210,8 @@ int raw_sink(std::uint16_t port) {
   const std::string req =
       "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return -1;
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+    return -1;
   // Read the 101 answer only.
   std::string resp;
   char buf[512];
@@ -249,7 +252,10 @@ int bench_slow(std::size_t n, std::chrono::seconds secs, std::size_t max_buffere
   while (steady::now() < end) {
     if (copy) {
       for (auto& s : srv.sessions()) {
-        if (s->send_binary(msg)) ++refused; else ++queued;
+        if (s->send_binary(msg))
+          ++refused;
+        else
+          ++queued;
       }
     } else {
       const auto r = srv.broadcast(closewise::proto::message_kind::binary, msg);
@@ -271,11 +277,10 @@ int bench_slow(std::size_t n, std::chrono::seconds secs, std::size_t max_buffere
       "\"max_buffered\":%zu,\"msg_bytes\":%zu,\"rounds\":%llu,\"queued\":%llu,\"refused\":%llu,"
       "\"buffered_sum_peak\":%zu,\"queue_bound_sum\":%zu,\"rss_before_kib\":%ld,"
       "\"rss_peak_kib\":%ld,\"vm_hwm_kib\":%ld,\"open_after\":%zu}\n",
-      copy ? "copy" : "broadcast", sinks.size(), static_cast<long long>(secs.count()),
-      max_buffered, msg_bytes, static_cast<unsigned long long>(rounds),
-      static_cast<unsigned long long>(queued), static_cast<unsigned long long>(refused),
-      buffered_peak, sinks.size() * max_buffered, rss_before, rss_peak_sampled, hwm,
-      srv.session_count());
+      copy ? "copy" : "broadcast", sinks.size(), static_cast<long long>(secs.count()), max_buffered,
+      msg_bytes, static_cast<unsigned long long>(rounds), static_cast<unsigned long long>(queued),
+      static_cast<unsigned long long>(refused), buffered_peak, sinks.size() * max_buffered,
+      rss_before, rss_peak_sampled, hwm, srv.session_count());
   for (int fd : sinks) ::close(fd);
   return 0;
 }
@@ -291,7 +296,8 @@ int main(int argc, char** argv) {
                           argc > 5 ? std::strtoull(argv[5], nullptr, 10) : 0);
   }
   if (mode == "slow" && argc >= 6) {
-    return bench_slow(std::strtoull(argv[2], nullptr, 10), std::chrono::seconds(std::atoll(argv[3])),
+    return bench_slow(std::strtoull(argv[2], nullptr, 10),
+                      std::chrono::seconds(std::atoll(argv[3])),
                       std::strtoull(argv[4], nullptr, 10), std::strtoull(argv[5], nullptr, 10),
                       argc > 6 && std::string(argv[6]) == "copy");
   }

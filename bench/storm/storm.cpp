@@ -124,8 +124,8 @@ struct result {
   std::size_t peak = 0;    ///< most accepts in one window
   /// Accepts per window over the recovery: N / ((last open - server up) / window).
   double mean = 0;
-  std::size_t retries = 0; ///< on_reconnect_scheduled events, all clients
-  std::size_t back = 0;    ///< clients that came back
+  std::size_t retries = 0;  ///< on_reconnect_scheduled events, all clients
+  std::size_t back = 0;     ///< clients that came back
   std::vector<std::size_t> windows;
 };
 
@@ -147,8 +147,8 @@ result run(const options& o, const std::string& policy_name) {
   io_thread server_io;
   io_thread client_io;  // one io_context drives every client
 
-  counter opens;    // server side: sessions opened (timed)
-  counter closes;   // client side: connections closed
+  counter opens;   // server side: sessions opened (timed)
+  counter closes;  // client side: connections closed
   std::atomic<std::size_t> retries{0};
 
   net::server_config scfg;
@@ -238,11 +238,16 @@ int main(int argc, char** argv) {
   options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--clients") o.clients = std::stoi(v);
-    else if (k == "--down-ms") o.down = milliseconds{std::stoi(v)};
-    else if (k == "--window-ms") o.window = milliseconds{std::stoi(v)};
-    else if (k == "--out") o.out = v;
-    else if (k == "--policy") o.policy = v;
+    if (k == "--clients")
+      o.clients = std::stoi(v);
+    else if (k == "--down-ms")
+      o.down = milliseconds{std::stoi(v)};
+    else if (k == "--window-ms")
+      o.window = milliseconds{std::stoi(v)};
+    else if (k == "--out")
+      o.out = v;
+    else if (k == "--policy")
+      o.policy = v;
     else {
       std::cerr << "unknown option " << k << "\n";
       return 2;
@@ -250,8 +255,10 @@ int main(int argc, char** argv) {
   }
   raise_fd_limit(o.clients);
   std::vector<std::string> names;
-  if (o.policy == "all") names = {"default", "exponential", "immediate"};
-  else names = {o.policy};
+  if (o.policy == "all")
+    names = {"default", "exponential", "immediate"};
+  else
+    names = {o.policy};
 
   std::vector<result> results;
   for (const auto& name : names) {
@@ -268,7 +275,9 @@ int main(int argc, char** argv) {
   std::printf("%d clients, one io_context; server down %lld ms after the 1012; %lld ms windows\n\n",
               o.clients, static_cast<long long>(o.down.count()),
               static_cast<long long>(o.window.count()));
-  std::printf("| policy | back | all back, from the 1012 | from the server's return | peak accepts / window | mean / window | peak / mean | retries scheduled |\n");
+  std::printf(
+      "| policy | back | all back, from the 1012 | from the server's return | peak accepts / "
+      "window | mean / window | peak / mean | retries scheduled |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : results) {
     std::printf("| %s | %zu/%d | %.0f ms | %.0f ms | %zu | %.1f | %.1f | %zu |\n", r.policy.c_str(),

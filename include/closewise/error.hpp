@@ -69,10 +69,10 @@ enum class error {
   aborted,                  ///< the connection was aborted locally (shutdown deadline)
 
   // --- queues and backpressure (condition::backpressure) ---
-  queue_full = 400,         ///< a bounded send queue refused the message
-  message_dropped,          ///< the overflow policy dropped the message
-  slow_consumer,            ///< the peer does not read fast enough
-  not_sent,                 ///< the message was never sent (give-up, close deadline)
+  queue_full = 400,  ///< a bounded send queue refused the message
+  message_dropped,   ///< the overflow policy dropped the message
+  slow_consumer,     ///< the peer does not read fast enough
+  not_sent,          ///< the message was never sent (give-up, close deadline)
 
   // --- resumable sessions, docs/resume.md (condition::resume_failed unless noted) ---
   resume_expired = 500,      ///< the session's TTL passed before the resume
@@ -85,8 +85,8 @@ enum class error {
   resume_superseded,         ///< a newer connection resumed this session (stale epoch)
   resume_evicted,            ///< evicted from the replay buffer by evict_oldest (may have arrived)
   replay_buffer_full,        ///< the replay buffer is at its bound (condition::backpressure)
-  bad_resume_ack,            ///< malformed, backwards or too-high ack (condition::protocol_violation, 1002)
-  resume_ack_timeout,        ///< a message stayed unacked past max_age (condition::timeout)
+  bad_resume_ack,  ///< malformed, backwards or too-high ack (condition::protocol_violation, 1002)
+  resume_ack_timeout,  ///< a message stayed unacked past max_age (condition::timeout)
 };
 
 /// Groups of errors that callers compare against.

@@ -215,9 +215,14 @@ class client_impl final : public driver_owner {
       case k::refused:
         o.resume_failed(metrics::role::client, resume::to_string(out.status));
         return;
-      case k::not_negotiated: o.resume_failed(metrics::role::client, "not_supported"); return;
-      case k::failed: o.resume_failed(metrics::role::client, "bad_answer"); return;
-      case k::fresh: return;
+      case k::not_negotiated:
+        o.resume_failed(metrics::role::client, "not_supported");
+        return;
+      case k::failed:
+        o.resume_failed(metrics::role::client, "bad_answer");
+        return;
+      case k::fresh:
+        return;
     }
   }
 

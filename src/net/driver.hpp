@@ -104,8 +104,7 @@ class driver {
   /// compression context is per connection), so it gets its own copy.
   [[nodiscard]] std::error_code send_shared(const std::shared_ptr<const shared_frame>& frame);
   [[nodiscard]] std::error_code ping(std::string_view payload);
-  [[nodiscard]] std::error_code close(close_code code, std::string_view reason,
-                                      close_rules rules);
+  [[nodiscard]] std::error_code close(close_code code, std::string_view reason, close_rules rules);
   void abort();
   /// Pings now and, with a heartbeat, gives the peer only its grace to answer.
   [[nodiscard]] std::error_code probe(std::string_view payload);

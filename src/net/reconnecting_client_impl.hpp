@@ -157,7 +157,7 @@ class reconnecting_client_impl : public std::enable_shared_from_this<reconnectin
   std::thread::id hook_thread_;
   std::vector<queued_message> hook_msgs_;
   std::shared_ptr<client_resume> resume_;  ///< null: resume is off
-  std::ptrdiff_t reported_depth_ = 0;  ///< the queue depth last told to obs_
+  std::ptrdiff_t reported_depth_ = 0;      ///< the queue depth last told to obs_
 };
 
 }  // namespace closewise::net::detail

@@ -33,7 +33,8 @@ std::error_code parse_ws_url(std::string_view text, ws_url& out) {
       out.host = u.host_name();
       out.host_is_ip = false;
       break;
-    default: return error::invalid_url;  // empty host or an IPvFuture literal
+    default:
+      return error::invalid_url;  // empty host or an IPvFuture literal
   }
   if (out.host.empty()) return error::invalid_url;
   for (auto& c : out.host)  // RFC 3986 §3.2.2: host names compare case-insensitively
@@ -44,7 +45,8 @@ std::error_code parse_ws_url(std::string_view text, ws_url& out) {
     const auto digits = u.port();
     unsigned long v = 0;
     if (digits.empty() || digits.size() > 5) return error::invalid_url;
-    for (char c : digits) v = v * 10 + static_cast<unsigned long>(c - '0');  // RFC 3986: port = *DIGIT
+    for (char c : digits)
+      v = v * 10 + static_cast<unsigned long>(c - '0');  // RFC 3986: port = *DIGIT
     if (v == 0 || v > 65535) return error::invalid_url;
     out.port = static_cast<std::uint16_t>(v);
   } else {

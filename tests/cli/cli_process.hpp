@@ -62,7 +62,8 @@ class cli_process {
   void signal(int sig) { kill(pid_, sig); }
 
   /// The next stdout line, or nullopt at EOF or after `timeout`.
-  std::optional<std::string> read_line(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  std::optional<std::string> read_line(
+      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     return read_line_from(stdout_, out_buf_, timeout);
   }
   /// Everything on stderr until EOF (bounded by `timeout`).
@@ -89,7 +90,8 @@ class cli_process {
   }
 
  private:
-  static std::optional<std::string> read_line_from(int fd, std::string& buf, std::chrono::milliseconds timeout) {
+  static std::optional<std::string> read_line_from(int fd, std::string& buf,
+                                                   std::chrono::milliseconds timeout) {
     const auto end = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       if (const auto nl = buf.find('\n'); nl != std::string::npos) {
@@ -97,7 +99,8 @@ class cli_process {
         buf.erase(0, nl + 1);
         return line;
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
       if (left.count() <= 0 || fd < 0) return std::nullopt;
       pollfd p{fd, POLLIN, 0};
       if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;

@@ -31,7 +31,8 @@ struct test_server {
     std::string target;
     closewise::close_event ev;
   };
-  explicit test_server(boost::asio::io_context& ioc, server_config cfg = {}) : srv(ioc, std::move(cfg)) {
+  explicit test_server(boost::asio::io_context& ioc, server_config cfg = {})
+      : srv(ioc, std::move(cfg)) {
     srv.on_open([this](session& s) {
       opened.push(s.request().target);
       if (on_open_hook) on_open_hook(s);
@@ -43,7 +44,9 @@ struct test_server {
         (void)s.send(k, p);  // echo
       }
     });
-    srv.on_close([this](session& s, const closewise::close_event& e) { closes.push({s.request().target, e}); });
+    srv.on_close([this](session& s, const closewise::close_event& e) {
+      closes.push({s.request().target, e});
+    });
     EXPECT_FALSE(srv.listen("127.0.0.1", 0));
   }
   std::uint16_t port() const { return srv.port(); }
@@ -117,7 +120,8 @@ TEST(client_server, server_closes_with_every_code_an_endpoint_may_send) {
       auto& k = conns.emplace_back(std::make_unique<conn>());
       k->c = std::make_unique<client>(io.ioc);
       record(*k->c, k->ev);
-      ASSERT_FALSE(k->c->connect(url(ts.port(), "/" + std::to_string(code) + "/" + std::to_string(r))));
+      ASSERT_FALSE(
+          k->c->connect(url(ts.port(), "/" + std::to_string(code) + "/" + std::to_string(r))));
     }
   }
   std::size_t i = 0;
@@ -125,9 +129,11 @@ TEST(client_server, server_closes_with_every_code_an_endpoint_may_send) {
     for (int r = 0; r < 3; ++r) {
       auto& k = *conns[i++];
       expect_next(k.ev, ce::opened);
-      EXPECT_EQ(expect_next(k.ev, ce::closed).close,
-                cev(static_cast<close_code>(code), r == 0 ? "" : r == 1 ? multibyte : long_reason, true,
-                   initiator::remote))
+      EXPECT_EQ(expect_next(k.ev, ce::closed).close, cev(static_cast<close_code>(code),
+                                                         r == 0   ? ""
+                                                         : r == 1 ? multibyte
+                                                                  : long_reason,
+                                                         true, initiator::remote))
           << code << "/" << r;
     }
   }
@@ -162,7 +168,8 @@ TEST(client_server, app_close_refuses_what_it_may_not_send_and_sends_nothing) {
   ASSERT_FALSE(c.send_text("still here"));
   EXPECT_EQ(expect_next(ev, ce::message).data, "still here");
   ASSERT_FALSE(c.close(static_cast<close_code>(4999), std::string(123, 'x')));
-  EXPECT_EQ(expect_next(ev, ce::closed).close, cev(static_cast<close_code>(4999), "", true, initiator::local));
+  EXPECT_EQ(expect_next(ev, ce::closed).close,
+            cev(static_cast<close_code>(4999), "", true, initiator::local));
   EXPECT_EQ(ts.closes.pop()->ev,
             cev(static_cast<close_code>(4999), std::string(123, 'x'), true, initiator::remote));
 }
@@ -199,7 +206,8 @@ TEST(client_server, server_drops_tcp_client_reports_1006) {
   expect_next(ev, ce::opened);
   EXPECT_EQ(expect_next(ev, ce::closed).close,
             cev(close_code::abnormal, "", false, initiator::none, error::eof_without_close));
-  EXPECT_EQ(ts.closes.pop()->ev, cev(close_code::abnormal, "", false, initiator::none, error::aborted));
+  EXPECT_EQ(ts.closes.pop()->ev,
+            cev(close_code::abnormal, "", false, initiator::none, error::aborted));
 }
 
 TEST(client_server, client_abort_server_reports_1006) {
@@ -380,8 +388,10 @@ raw_tcp accept_and_upgrade(raw_listener& l) {
   const auto k = req.find("Sec-WebSocket-Key: ");
   EXPECT_NE(k, std::string::npos);
   const std::string key = req.substr(k + 19, 24);
-  peer->send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-             "Sec-WebSocket-Accept: " + proto::compute_accept(key) + "\r\n\r\n");
+  peer->send(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: " +
+      proto::compute_accept(key) + "\r\n\r\n");
   return std::move(*peer);
 }
 
@@ -420,7 +430,8 @@ TEST(client_server, client_waits_for_the_server_to_close_tcp_then_closes_itself)
   // The server closes with 1000 "ok" but never closes TCP.
   peer.send(std::string("\x88\x04\x03\xe8ok", 6));
   const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_EQ(expect_next(ev, ce::closed).close, cev(close_code::normal, "ok", true, initiator::remote));
+  EXPECT_EQ(expect_next(ev, ce::closed).close,
+            cev(close_code::normal, "ok", true, initiator::remote));
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(140));
   // The echo arrived, then the client's FIN.
   const auto echo = peer.recv(std::chrono::milliseconds(2000)).value_or("");
@@ -447,8 +458,9 @@ TEST(client_server, wrong_version_gets_426) {
   test_server ts(io.ioc);
   raw_tcp t;
   ASSERT_TRUE(t.connect(ts.port()));
-  ASSERT_TRUE(t.send("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"));
+  ASSERT_TRUE(
+      t.send("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"));
   const auto resp = t.recv_until("\r\n\r\n", std::chrono::milliseconds(2000));
   EXPECT_EQ(resp.substr(0, 12), "HTTP/1.1 426") << resp;
 }
@@ -484,7 +496,8 @@ TEST(client_server, requests_that_arrived_before_the_accept_are_read_at_once) {
   const std::string echo = "\x81\x02hi";
   const auto ra = a.recv_until(echo);
   EXPECT_EQ(ra.substr(0, 12), "HTTP/1.1 101") << ra;
-  EXPECT_NE(ra.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), std::string::npos) << ra;
+  EXPECT_NE(ra.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), std::string::npos)
+      << ra;
   ASSERT_GE(ra.size(), echo.size());
   EXPECT_EQ(ra.substr(ra.size() - echo.size()), echo);
   EXPECT_EQ(b.recv_until("\r\n\r\n").substr(0, 12), "HTTP/1.1 400");
@@ -493,7 +506,8 @@ TEST(client_server, requests_that_arrived_before_the_accept_are_read_at_once) {
   const auto closed = ts.closes.pop();
   ASSERT_TRUE(closed.has_value());
   EXPECT_EQ(closed->target, "/c");
-  EXPECT_EQ(closed->ev, cev(close_code::abnormal, "", false, initiator::none, error::eof_without_close));
+  EXPECT_EQ(closed->ev,
+            cev(close_code::abnormal, "", false, initiator::none, error::eof_without_close));
   EXPECT_EQ(ts.opened.pop(), std::optional<std::string>("/a"));
   EXPECT_EQ(ts.opened.pop(), std::optional<std::string>("/c"));
 }
@@ -672,8 +686,9 @@ TEST(client_server, slow_consumer_is_closed_with_1008_then_aborted) {
   };
   raw_tcp t;
   ASSERT_TRUE(t.connect(ts.port()));
-  ASSERT_TRUE(t.send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+  ASSERT_TRUE(
+      t.send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
   // ... and never reads a byte of what follows.
   auto sc = ts.closes.pop();
   ASSERT_TRUE(sc);
@@ -723,8 +738,8 @@ TEST(client_server, large_messages_echo_intact) {
   record(c, ev);
   ASSERT_FALSE(c.connect(url(ts.port())));
   expect_next(ev, ce::opened);
-  for (std::size_t size : {std::size_t{125}, std::size_t{126}, std::size_t{65535}, std::size_t{65536},
-                           std::size_t{1} << 20, std::size_t{16} << 20}) {
+  for (std::size_t size : {std::size_t{125}, std::size_t{126}, std::size_t{65535},
+                           std::size_t{65536}, std::size_t{1} << 20, std::size_t{16} << 20}) {
     std::string m(size, '\0');
     for (std::size_t i = 0; i < size; ++i) m[i] = static_cast<char>((i * 131) ^ (i >> 8));
     ASSERT_FALSE(c.send_binary(m)) << size;

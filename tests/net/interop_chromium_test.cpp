@@ -38,8 +38,9 @@ const std::map<std::uint16_t, browser_view> chromium_observed = {
 TEST(interop_chromium, close_events_seen_by_the_browser_and_by_the_server) {
   const std::string interop = source_dir() + "/tests/interop";
   const std::string chromium = chromium_path();
-  const bool have = ::access(chromium.c_str(), X_OK) == 0 &&
-                    run_quiet("node -e \"require('" + interop + "/node_modules/playwright-core')\"");
+  const bool have =
+      ::access(chromium.c_str(), X_OK) == 0 &&
+      run_quiet("node -e \"require('" + interop + "/node_modules/playwright-core')\"");
   if (!have) {
     if (in_ci()) {
       FAIL() << "chromium (" << chromium << ") or playwright-core is missing (run scripts/deps.sh)";
@@ -51,10 +52,10 @@ TEST(interop_chromium, close_events_seen_by_the_browser_and_by_the_server) {
   io_thread io;
   server srv(io.ioc);
   channel<std::pair<std::string, closewise::close_event>> closes;
-  srv.on_open([](session& s) {
-    act_on_scripted_path(s);
+  srv.on_open([](session& s) { act_on_scripted_path(s); });
+  srv.on_close([&](session& s, const closewise::close_event& e) {
+    closes.push({s.request().target, e});
   });
-  srv.on_close([&](session& s, const closewise::close_event& e) { closes.push({s.request().target, e}); });
   ASSERT_FALSE(srv.listen("127.0.0.1", 0));
 
   struct case_t {
@@ -69,11 +70,14 @@ TEST(interop_chromium, close_events_seen_by_the_browser_and_by_the_server) {
     const auto id = cases.size();
     const std::string p = path + "/" + std::to_string(id);
     cases.push_back({kind, code, reason, p});
-    cases_json.push_back({{"id", id}, {"path", p}, {"action", action}, {"code", code}, {"reason", reason}});
+    cases_json.push_back(
+        {{"id", id}, {"path", p}, {"action", action}, {"code", code}, {"reason", reason}});
   };
   const std::string multibyte = "redémarrage — 再起動 ✓";
   for (const auto& [code, view] : chromium_observed) {
-    add("server_closes", code, "server says " + std::to_string(code), "/close/" + std::to_string(code) + "/" + hex("server says " + std::to_string(code)), "await");
+    add("server_closes", code, "server says " + std::to_string(code),
+        "/close/" + std::to_string(code) + "/" + hex("server says " + std::to_string(code)),
+        "await");
   }
   add("server_closes", 1012, multibyte, "/close/1012/" + hex(multibyte), "await");
   add("server_closes", 4999, reasons[2], "/close/4999/" + hex(reasons[2]), "await");
@@ -104,8 +108,9 @@ TEST(interop_chromium, close_events_seen_by_the_browser_and_by_the_server) {
     const auto& k = cases[id];
     const auto& b = seen[id];
     const auto& e = ours[k.path];
-    std::cout << k.kind << " " << k.code << ": browser " << b.dump() << " server {" << to_int(e.code)
-              << ", \"" << e.reason << "\", " << e.was_clean << ", " << to_string(e.initiator) << "}\n";
+    std::cout << k.kind << " " << k.code << ": browser " << b.dump() << " server {"
+              << to_int(e.code) << ", \"" << e.reason << "\", " << e.was_clean << ", "
+              << to_string(e.initiator) << "}\n";
     ASSERT_EQ(b["event"], "closed") << b.dump();
     if (k.kind == "server_closes") {
       const auto& v = chromium_observed.at(k.code);
@@ -115,9 +120,11 @@ TEST(interop_chromium, close_events_seen_by_the_browser_and_by_the_server) {
       }
       EXPECT_EQ(b["wasClean"], v.was_clean) << k.path;
       // Chromium echoes code and reason, and lets the server close TCP first.
-      EXPECT_EQ(e, cev(static_cast<close_code>(k.code), k.reason, true, initiator::local)) << k.path;
+      EXPECT_EQ(e, cev(static_cast<close_code>(k.code), k.reason, true, initiator::local))
+          << k.path;
     } else if (k.kind == "browser_closes") {
-      EXPECT_EQ(e, cev(static_cast<close_code>(k.code), k.reason, true, initiator::remote)) << k.path;
+      EXPECT_EQ(e, cev(static_cast<close_code>(k.code), k.reason, true, initiator::remote))
+          << k.path;
       // The CloseEvent carries the server's close frame: closewise echoes the
       // code without the reason (RFC 6455 §5.5.1 "typically echoing the status code").
       EXPECT_EQ(b["code"], k.code);

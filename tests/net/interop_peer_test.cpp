@@ -83,8 +83,8 @@ TEST_P(peer_interop, closewise_client_against_peer_server) {
     j = next_json(peer);
     ASSERT_TRUE(j) << "peer server did not start";
   } while ((*j)["event"] != "listening");
-  const std::string base = std::string(certs ? "wss" : "ws") + "://127.0.0.1:" +
-                           std::to_string((*j)["port"].get<int>());
+  const std::string base =
+      std::string(certs ? "wss" : "ws") + "://127.0.0.1:" + std::to_string((*j)["port"].get<int>());
 
   io_thread io(2);
   client_config cfg;
@@ -98,7 +98,8 @@ TEST_P(peer_interop, closewise_client_against_peer_server) {
     channel<client_event> ev;
   };
   std::vector<std::unique_ptr<conn>> conns;
-  auto add = [&](conn::kind_t kind, std::uint16_t code, const std::string& reason, std::string path) {
+  auto add = [&](conn::kind_t kind, std::uint16_t code, const std::string& reason,
+                 std::string path) {
     auto& k = *conns.emplace_back(std::make_unique<conn>());
     k.kind = kind;
     k.code = code;
@@ -114,7 +115,8 @@ TEST_P(peer_interop, closewise_client_against_peer_server) {
     }
   };
   for (auto code : wire_codes)
-    for (const auto& r : reasons) add(conn::peer_closes, code, r, "/close/" + std::to_string(code) + "/" + hex(r));
+    for (const auto& r : reasons)
+      add(conn::peer_closes, code, r, "/close/" + std::to_string(code) + "/" + hex(r));
   for (auto code : app_codes)
     for (const auto& r : reasons) add(conn::we_close, code, r, "/await");
   add(conn::peer_drops, 0, "", "/drop");
@@ -199,11 +201,11 @@ TEST_P(peer_interop, peer_client_against_closewise_server) {
   }
   server srv(io.ioc, cfg);
   channel<std::pair<std::string, closewise::close_event>> closes;
-  srv.on_open([](session& s) {
-    act_on_scripted_path(s);
-  });
+  srv.on_open([](session& s) { act_on_scripted_path(s); });
   srv.on_message([](session& s, proto::message_kind k, std::string_view p) { (void)s.send(k, p); });
-  srv.on_close([&](session& s, const closewise::close_event& e) { closes.push({s.request().target, e}); });
+  srv.on_close([&](session& s, const closewise::close_event& e) {
+    closes.push({s.request().target, e});
+  });
   ASSERT_FALSE(srv.listen("127.0.0.1", 0));
 
   struct expect_t {
@@ -234,7 +236,8 @@ TEST_P(peer_interop, peer_client_against_closewise_server) {
   add("we_drop", 0, "", "/drop", "await");
   add("echo", 0, "", "/echo", "echo");
 
-  const std::string base = std::string(certs ? "wss" : "ws") + "://127.0.0.1:" + std::to_string(srv.port());
+  const std::string base =
+      std::string(certs ? "wss" : "ws") + "://127.0.0.1:" + std::to_string(srv.port());
   std::vector<std::string> args = {base, cases_json.dump()};
   if (certs) args.insert(args.end(), {"--ca", certs->ca.string()});
   child_process peer(command("client", args));

@@ -26,23 +26,21 @@ inline std::string chromium_path() {
 }
 
 /// Every code valid on the wire that an endpoint may send (RFC 6455 §7.4, IANA).
-inline const std::vector<std::uint16_t> wire_codes = {1000, 1001, 1002, 1003, 1007, 1008,
-                                                      1009, 1010, 1011, 1012, 1013, 1014,
-                                                      3000, 3999, 4000, 4999};
+inline const std::vector<std::uint16_t> wire_codes = {
+    1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
 /// The codes an application's close() may send.
 inline const std::vector<std::uint16_t> app_codes = {1000, 3000, 3999, 4000, 4999};
 
 /// Reasons: empty, multibyte UTF-8, and exactly 123 bytes (61 two-byte letters + 1).
-inline const std::vector<std::string> reasons = {
-    "", "redémarrage — 再起動 ✓", [] {
-      std::string s;
-      for (int i = 0; i < 61; ++i) s += "é";
-      return s + "x";
-    }()};
+inline const std::vector<std::string> reasons = {"", "redémarrage — 再起動 ✓", [] {
+                                                   std::string s;
+                                                   for (int i = 0; i < 61; ++i) s += "é";
+                                                   return s + "x";
+                                                 }()};
 
 /// Message sizes echoed, as (bytes, text?). Text payloads are multibyte UTF-8.
 inline const std::vector<std::pair<std::size_t, bool>> echo_sizes = {
-    {0, false}, {0, true},       {1, false},        {125, true},          {126, false},
+    {0, false},    {0, true},      {1, false},       {125, true},        {126, false},
     {65535, true}, {65536, false}, {1 << 20, false}, {(16 << 20), false}};
 
 /// The same deterministic data the peer scripts build.

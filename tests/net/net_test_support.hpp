@@ -215,8 +215,7 @@ inline bool run_quiet(const std::string& cmd) {
 /// A CA, a server certificate it signed for localhost/127.0.0.1/::1, one for
 /// another name, and an unrelated CA: made at run time, nothing committed.
 struct test_certs {
-  std::filesystem::path dir, ca, server_cert, server_key, wrong_host_cert, wrong_host_key,
-      other_ca;
+  std::filesystem::path dir, ca, server_cert, server_key, wrong_host_cert, wrong_host_key, other_ca;
   bool ok = false;
 
   explicit test_certs(const std::filesystem::path& d) : dir(d) {
@@ -232,16 +231,17 @@ struct test_certs {
       return run_quiet("cd " + D + " && openssl req " + ec + " -keyout " + name + ".key -out " +
                        name + ".csr -subj /CN=" + name) &&
              run_quiet("cd " + D + " && printf 'subjectAltName=" + san +
-                       "\\nbasicConstraints=CA:FALSE\\n' > " + name + ".ext && openssl x509 -req -in " +
-                       name + ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out " +
-                       name + ".pem -extfile " + name + ".ext");
+                       "\\nbasicConstraints=CA:FALSE\\n' > " + name +
+                       ".ext && openssl x509 -req -in " + name +
+                       ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out " + name +
+                       ".pem -extfile " + name + ".ext");
     };
-    ok = run_quiet("cd " + D + " && openssl req -x509 " + ec +
-                   " -keyout ca.key -out ca.pem -days 2 -subj /CN=closewise-test-ca") &&
-         run_quiet("cd " + D + " && openssl req -x509 " + ec +
-                   " -keyout other-ca.key -out other-ca.pem -days 2 -subj /CN=closewise-other-ca") &&
-         leaf("server", "DNS:localhost,IP:127.0.0.1,IP:::1") &&
-         leaf("wrong", "DNS:wrong.example");
+    ok =
+        run_quiet("cd " + D + " && openssl req -x509 " + ec +
+                  " -keyout ca.key -out ca.pem -days 2 -subj /CN=closewise-test-ca") &&
+        run_quiet("cd " + D + " && openssl req -x509 " + ec +
+                  " -keyout other-ca.key -out other-ca.pem -days 2 -subj /CN=closewise-other-ca") &&
+        leaf("server", "DNS:localhost,IP:127.0.0.1,IP:::1") && leaf("wrong", "DNS:wrong.example");
   }
 };
 
@@ -265,12 +265,18 @@ struct client_event {
 
 /// Wires every callback of `c` into `ch`.
 inline void record(client& c, channel<client_event>& ch) {
-  c.on_open([&ch](const open_info& i) { ch.push({client_event::opened, {}, i.subprotocol, {}, {}, 0}); });
+  c.on_open([&ch](const open_info& i) {
+    ch.push({client_event::opened, {}, i.subprotocol, {}, {}, 0});
+  });
   c.on_message([&ch](proto::message_kind k, std::string_view p) {
     ch.push({client_event::message, k, std::string(p), {}, {}, 0});
   });
-  c.on_pong([&ch](std::string_view p) { ch.push({client_event::pong, {}, std::string(p), {}, {}, 0}); });
-  c.on_close([&ch](const closewise::close_event& e) { ch.push({client_event::closed, {}, {}, e, {}, 0}); });
+  c.on_pong([&ch](std::string_view p) {
+    ch.push({client_event::pong, {}, std::string(p), {}, {}, 0});
+  });
+  c.on_close([&ch](const closewise::close_event& e) {
+    ch.push({client_event::closed, {}, {}, e, {}, 0});
+  });
   c.on_error([&ch](std::error_code ec) { ch.push({client_event::errored, {}, {}, {}, ec, 0}); });
   c.on_refused([&ch](const proto::handshake_failure& f) {
     ch.push({client_event::refused, {}, f.body, {}, {}, f.status});
@@ -279,7 +285,7 @@ inline void record(client& c, channel<client_event>& ch) {
 
 /// A close_event for EXPECT_EQ.
 inline closewise::close_event cev(close_code code, std::string reason, bool clean, initiator who,
-                                 std::error_code why = {}) {
+                                  std::error_code why = {}) {
   return closewise::close_event{code, std::move(reason), clean, who, why};
 }
 

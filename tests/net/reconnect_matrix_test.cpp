@@ -24,13 +24,27 @@ struct row {
 /// The default table (ARCHITECTURE §3), written out independently of the registry.
 const std::vector<row>& default_rows() {
   static const std::vector<row> rows = {
-      {1000, false},        {1001, true, spread_first}, {1002, true, plain_first},
-      {1003, true, plain_first}, {1007, true, plain_first}, {1008, false},
-      {1009, false},        {1010, false},              {1011, true, spread_first},
-      {1012, true, spread_first}, {1013, true, raised_first}, {1014, true, plain_first},
-      {3000, true, plain_first}, {3499, true, plain_first}, {3500, false},
-      {3999, false},        {4000, true, plain_first},  {4499, true, plain_first},
-      {4500, false},        {4999, false},              {step::drop, true, plain_first},
+      {1000, false},
+      {1001, true, spread_first},
+      {1002, true, plain_first},
+      {1003, true, plain_first},
+      {1007, true, plain_first},
+      {1008, false},
+      {1009, false},
+      {1010, false},
+      {1011, true, spread_first},
+      {1012, true, spread_first},
+      {1013, true, raised_first},
+      {1014, true, plain_first},
+      {3000, true, plain_first},
+      {3499, true, plain_first},
+      {3500, false},
+      {3999, false},
+      {4000, true, plain_first},
+      {4499, true, plain_first},
+      {4500, false},
+      {4999, false},
+      {step::drop, true, plain_first},
   };
   return rows;
 }

@@ -30,19 +30,19 @@ struct rc_event {
   explicit rc_event(type_t t = open) : type(t) {}
   type_t type;
   steady::time_point at = steady::now();
-  std::string data;                   ///< message payload
-  closewise::close_event close_ev;    ///< close
-  std::uint32_t attempt = 0;          ///< scheduled
-  milliseconds delay{0};              ///< scheduled
-  std::string cause;                  ///< scheduled
-  give_up_summary summary;            ///< give_up
-  std::error_code ec;                 ///< error, undelivered
-  std::vector<queued_message> msgs;   ///< undelivered
+  std::string data;                  ///< message payload
+  closewise::close_event close_ev;   ///< close
+  std::uint32_t attempt = 0;         ///< scheduled
+  milliseconds delay{0};             ///< scheduled
+  std::string cause;                 ///< scheduled
+  give_up_summary summary;           ///< give_up
+  std::error_code ec;                ///< error, undelivered
+  std::vector<queued_message> msgs;  ///< undelivered
 };
 
 inline const char* name(rc_event::type_t t) {
-  static const char* names[] = {"open",     "reconnected", "message", "close",
-                                "scheduled", "give_up",    "error",   "undelivered"};
+  static const char* names[] = {"open",      "reconnected", "message", "close",
+                                "scheduled", "give_up",     "error",   "undelivered"};
   return names[t];
 }
 
@@ -95,8 +95,8 @@ inline rc_event expect_next(channel<rc_event>& ch, rc_event::type_t t,
     ADD_FAILURE() << "timed out waiting for " << name(t);
     return rc_event{t};
   }
-  EXPECT_EQ(name(e->type), std::string(name(t))) << "cause/code: " << e->cause << " "
-                                                 << to_int(e->close_ev.code) << " " << e->ec.message();
+  EXPECT_EQ(name(e->type), std::string(name(t)))
+      << "cause/code: " << e->cause << " " << to_int(e->close_ev.code) << " " << e->ec.message();
   return *e;
 }
 

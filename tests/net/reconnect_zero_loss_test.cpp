@@ -3,8 +3,8 @@
 // Each restart closes every session with 1012 (Service Restart), waits for the
 // close handshakes, destroys the server and, once the client has seen the port
 // refused, creates a new one. During the first two restarts the sender races
-// the close handshake; during the last one it sends while no server exists. Every message must end up either received by a
-// server exactly once, in order, or handed back to the application.
+// the close handshake; during the last one it sends while no server exists. Every message must end
+// up either received by a server exactly once, in order, or handed back to the application.
 #include "closewise/net/reconnecting_client.hpp"
 
 #include <gtest/gtest.h>
@@ -47,8 +47,7 @@ struct ledger {
   /// Waits until every message is accounted for (or the deadline passes).
   bool wait_all(std::chrono::milliseconds limit) {
     std::unique_lock lock(mu);
-    return cv.wait_for(lock, limit,
-                       [&] { return received.size() + handed_back.size() >= total; });
+    return cv.wait_for(lock, limit, [&] { return received.size() + handed_back.size() >= total; });
   }
 };
 
@@ -125,10 +124,13 @@ TEST(reconnect_zero_loss, ten_thousand_messages_across_three_server_restarts) {
   c.on_close([&](const closewise::close_event&) { ++closes; });
   c.on_reconnect_scheduled([&](std::uint32_t, milliseconds, const std::string& cause) {
     // Refused, or reset if the attempt raced the listener's close.
-    if (cause.rfind("1012", 0) != 0) refusals.push(rc_event{rc_event::scheduled});
-    else restart_seen.push(rc_event{rc_event::scheduled});
+    if (cause.rfind("1012", 0) != 0)
+      refusals.push(rc_event{rc_event::scheduled});
+    else
+      restart_seen.push(rc_event{rc_event::scheduled});
   });
-  c.on_undelivered([&](std::vector<queued_message> m, std::error_code ec) { book.add_back(m, ec); });
+  c.on_undelivered(
+      [&](std::vector<queued_message> m, std::error_code ec) { book.add_back(m, ec); });
   ASSERT_FALSE(c.connect("ws://127.0.0.1:" + std::to_string(port) + "/"));
   ASSERT_TRUE(opens.pop());
 
@@ -167,7 +169,7 @@ TEST(reconnect_zero_loss, ten_thousand_messages_across_three_server_restarts) {
       sender.join();
     }
     ASSERT_TRUE(refusals.pop(15s)) << "the client should find the port closed; state "
-                                << to_string(c.get_state()) << ", closes " << closes.load();
+                                   << to_string(c.get_state()) << ", closes " << closes.load();
     ASSERT_TRUE(srv->start_again());
     ASSERT_TRUE(opens.pop()) << "the client should come back after restart " << k + 1;
     ++restarts;

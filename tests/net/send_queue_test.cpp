@@ -71,7 +71,8 @@ TEST(send_queue, drop_newest_hands_back_the_new_message) {
 }
 
 TEST(send_queue, a_message_larger_than_the_bound_is_refused_under_every_policy) {
-  for (auto p : {overflow_policy::reject, overflow_policy::drop_oldest, overflow_policy::drop_newest}) {
+  for (auto p :
+       {overflow_policy::reject, overflow_policy::drop_oldest, overflow_policy::drop_newest}) {
     send_queue q({10, 4, p});
     std::vector<queued_message> back;
     q.push(msg("ok"), back);

@@ -113,9 +113,10 @@ void shutdown_fleet(close_code code, const std::string& reason, std::chrono::mil
       const auto q = static_cast<std::size_t>((t - t0) * 4 / spread);
       ++quarter[std::min<std::size_t>(q, 3)];
     }
-    std::cout << "[ spread ] quarters " << quarter[0] << " " << quarter[1] << " " << quarter[2] << " "
-              << quarter[3] << ", first to last close "
-              << std::chrono::duration_cast<std::chrono::milliseconds>(times.back() - times.front()).count()
+    std::cout << "[ spread ] quarters " << quarter[0] << " " << quarter[1] << " " << quarter[2]
+              << " " << quarter[3] << ", first to last close "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(times.back() - times.front())
+                     .count()
               << " ms (spread " << spread.count() << " ms)\n";
     // Close times are taken in the clients' on_close, on one io thread. Under
     // TSan with both cores busy that thread fell up to ~500 ms behind an 800 ms
@@ -246,7 +247,8 @@ TEST(server_lifecycle, shutdown_refuses_misuse_and_handles_an_empty_server) {
   EXPECT_FALSE(first.error);
   EXPECT_EQ(first.total, 1u);
   EXPECT_EQ(first.clean, 1u);
-  EXPECT_EQ(next_of(ev, ce::closed).close, cev(close_code::going_away, "", true, initiator::remote));
+  EXPECT_EQ(next_of(ev, ce::closed).close,
+            cev(close_code::going_away, "", true, initiator::remote));
   // A second shutdown does nothing, and says so.
   EXPECT_EQ(es.srv.shutdown_and_wait({}).error, error::already_closing);
 }
@@ -288,7 +290,8 @@ TEST(server_lifecycle, restart_with_1012_brings_reconnecting_clients_back_no_soo
   ASSERT_FALSE(next.srv.listen("127.0.0.1", port));
   for (auto& ev : evs) {
     const auto closed = expect_next(*ev, rc_event::close);
-    EXPECT_EQ(closed.close_ev, cev(close_code::service_restart, "retry-after=1", true, initiator::remote));
+    EXPECT_EQ(closed.close_ev,
+              cev(close_code::service_restart, "retry-after=1", true, initiator::remote));
     const auto sched = expect_next(*ev, rc_event::scheduled);
     EXPECT_GE(sched.delay, 1000ms);
     const auto back = expect_next(*ev, rc_event::reconnected, 5s);
@@ -341,7 +344,8 @@ TEST(server_lifecycle, broadcast_reaches_every_session_or_the_filtered_ones) {
   ASSERT_FALSE(s0->send_text("one"));
   ASSERT_FALSE(es.srv.broadcast(proto::message_kind::text, "two").error);
   ASSERT_FALSE(s0->send_text("three"));
-  for (const char* want : {"one", "two", "three"}) EXPECT_EQ(next_of(*evs[0], ce::message).data, want);
+  for (const char* want : {"one", "two", "three"})
+    EXPECT_EQ(next_of(*evs[0], ce::message).data, want);
 
   // Text that is not UTF-8 is refused once, for everyone.
   EXPECT_EQ(es.srv.broadcast(proto::message_kind::text, "\xff").error, error::invalid_utf8);

@@ -134,10 +134,9 @@ TEST(server_limits, on_connect_refuses_with_any_status_headers_and_body) {
     unsigned status;
     std::string header, value, body;
   };
-  for (const auto& x : {expect_t{"/auth", 401, "WWW-Authenticate", "Bearer realm=\"closewise\"",
-                                 "token expired"},
-                        expect_t{"/busy", 503, "Retry-After", "7", "busy"},
-                        expect_t{"/legal", 451, "", "", ""}}) {
+  for (const auto& x :
+       {expect_t{"/auth", 401, "WWW-Authenticate", "Bearer realm=\"closewise\"", "token expired"},
+        expect_t{"/busy", 503, "Retry-After", "7", "busy"}, expect_t{"/legal", 451, "", "", ""}}) {
     channel<proto::handshake_failure> refused;
     channel<closewise::close_event> closed;
     client c(io.ioc);
@@ -198,8 +197,12 @@ std::vector<limit_case> limit_cases() {
        close_code::invalid_payload, "invalid UTF-8", error::invalid_utf8},
       {"binary", proto::message_kind::binary, std::string("\x01\x02", 2),
        close_code::unsupported_data, "unsupported data type", error::unsupported_data},
-      {"policy", proto::message_kind::text, "a forbidden thing", close_code::policy_violation,
-       "forbidden word", {}},
+      {"policy",
+       proto::message_kind::text,
+       "a forbidden thing",
+       close_code::policy_violation,
+       "forbidden word",
+       {}},
   };
 }
 
@@ -217,8 +220,7 @@ TEST(server_limits, each_limit_closes_with_exactly_its_code_closewise_client) {
     EXPECT_EQ(next_of(oc.ev, ce::message).data.size(), 1024u);
     ASSERT_FALSE(oc.c.send(lc.kind, lc.payload));
     // The client sees the server's close frame: a clean close it did not start.
-    EXPECT_EQ(next_of(oc.ev, ce::closed).close,
-              cev(lc.code, lc.reason, true, initiator::remote));
+    EXPECT_EQ(next_of(oc.ev, ce::closed).close, cev(lc.code, lc.reason, true, initiator::remote));
     auto sc = ls.closes.pop();
     ASSERT_TRUE(sc);
     // The server failed the connection (RFC 6455 §7.1.7: was_clean=false) or,
@@ -247,12 +249,12 @@ bool have_python_websockets() {
   return have;
 }
 
-#define REQUIRE_PYTHON()                                                        \
-  do {                                                                          \
-    if (!have_python_websockets()) {                                            \
-      if (in_ci()) FAIL() << "python3-websockets is missing";                   \
-      GTEST_SKIP() << "python3-websockets is missing";                          \
-    }                                                                           \
+#define REQUIRE_PYTHON()                                      \
+  do {                                                        \
+    if (!have_python_websockets()) {                          \
+      if (in_ci()) FAIL() << "python3-websockets is missing"; \
+      GTEST_SKIP() << "python3-websockets is missing";        \
+    }                                                         \
   } while (0)
 
 TEST(server_limits, each_limit_closes_with_exactly_its_code_python_websockets) {
@@ -261,8 +263,9 @@ TEST(server_limits, each_limit_closes_with_exactly_its_code_python_websockets) {
   limited_server ls(io.ioc);
   for (const auto& lc : limit_cases()) {
     SCOPED_TRACE(lc.name);
-    auto j = python_case({ls.url(), "send", lc.kind == proto::message_kind::text ? "text" : "binary",
-                          hex(lc.payload)});
+    auto j =
+        python_case({ls.url(), "send", lc.kind == proto::message_kind::text ? "text" : "binary",
+                     hex(lc.payload)});
     ASSERT_TRUE(j);
     EXPECT_EQ((*j)["event"], "closed") << j->dump();
     EXPECT_EQ((*j)["code"], to_int(lc.code)) << j->dump();

@@ -159,8 +159,13 @@ TEST_F(tls, client_answers_close_notify_and_lets_the_server_close_first) {
     const auto k = head.find("Sec-WebSocket-Key: ");
     if (k == std::string::npos) return report("no key");
     const std::string key = head.substr(k + 19, head.find("\r\n", k) - k - 19);
-    asio::write(s, asio::buffer("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                "Sec-WebSocket-Accept: " + proto::compute_accept(key) + "\r\n\r\n"), ec);
+    asio::write(
+        s,
+        asio::buffer(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: " +
+            proto::compute_accept(key) + "\r\n\r\n"),
+        ec);
     // The client's close 1000: 2 header bytes, 4 mask bytes, 2 payload bytes.
     if (!ec && in.size() < 8) asio::read(s, in, asio::transfer_at_least(8 - in.size()), ec);
     if (ec) return report("close frame: " + ec.message());

@@ -66,8 +66,8 @@ TEST(url, other_schemes_are_unsupported) {
 
 TEST(url, malformed_urls_are_invalid) {
   ws_url u;
-  for (const char* s : {"", "ws", "ws:", "ws:/x", "ws://", "ws://:80/", "ws://h:0/", "ws://h:99999/",
-                        "ws://h:x/", "ws://[::1/", "ws://a b/", "not a url"}) {
+  for (const char* s : {"", "ws", "ws:", "ws:/x", "ws://", "ws://:80/", "ws://h:0/",
+                        "ws://h:99999/", "ws://h:x/", "ws://[::1/", "ws://a b/", "not a url"}) {
     EXPECT_EQ(parse_ws_url(s, u), error::invalid_url) << s;
   }
 }

@@ -15,20 +15,28 @@ namespace {
 
 std::string_view action_name(reconnect_action a) {
   switch (a) {
-    case reconnect_action::stop: return "stop";
-    case reconnect_action::retry: return "retry";
-    case reconnect_action::retry_raised_floor: return "retry_raised_floor";
-    case reconnect_action::retry_with_strikes: return "retry_with_strikes";
+    case reconnect_action::stop:
+      return "stop";
+    case reconnect_action::retry:
+      return "retry";
+    case reconnect_action::retry_raised_floor:
+      return "retry_raised_floor";
+    case reconnect_action::retry_with_strikes:
+      return "retry_with_strikes";
   }
   return "stop";
 }
 
 std::string_view qualifier_name(reconnect_qualifier q) {
   switch (q) {
-    case reconnect_qualifier::none: return "none";
-    case reconnect_qualifier::credential_refresh: return "credential_refresh";
-    case reconnect_qualifier::dead_letter: return "dead_letter";
-    case reconnect_qualifier::tls_verify_stops: return "tls_verify_stops";
+    case reconnect_qualifier::none:
+      return "none";
+    case reconnect_qualifier::credential_refresh:
+      return "credential_refresh";
+    case reconnect_qualifier::dead_letter:
+      return "dead_letter";
+    case reconnect_qualifier::tls_verify_stops:
+      return "tls_verify_stops";
   }
   return "none";
 }
@@ -49,19 +57,24 @@ std::string short_decision(const close_code_info& r) {
   switch (rule.action) {
     case reconnect_action::stop:
       switch (rule.qualifier) {
-        case reconnect_qualifier::credential_refresh: return "S (retry once on new credentials)";
-        case reconnect_qualifier::dead_letter: return "S (R after dead-lettering the message)";
-        default: return "S";
+        case reconnect_qualifier::credential_refresh:
+          return "S (retry once on new credentials)";
+        case reconnect_qualifier::dead_letter:
+          return "S (R after dead-lettering the message)";
+        default:
+          return "S";
       }
     case reconnect_action::retry:
       return rule.qualifier == reconnect_qualifier::tls_verify_stops
                  ? "R (S on certificate verification failure)"
                  : "R";
     case reconnect_action::retry_raised_floor:
-      return rule.floor.count() ? fmt::format("RD (floor {} s, first spread 0-{} s)", rule.floor.count() / 1000,
-                                         rule.first_spread.count() / 1000)
-                           : fmt::format("RD (first spread 0-{} s)", rule.first_spread.count() / 1000);
-    case reconnect_action::retry_with_strikes: return "RS (stop after 3 quick strikes)";
+      return rule.floor.count()
+                 ? fmt::format("RD (floor {} s, first spread 0-{} s)", rule.floor.count() / 1000,
+                               rule.first_spread.count() / 1000)
+                 : fmt::format("RD (first spread 0-{} s)", rule.first_spread.count() / 1000);
+    case reconnect_action::retry_with_strikes:
+      return "RS (stop after 3 quick strikes)";
   }
   return "S";
 }
@@ -86,14 +99,19 @@ nlohmann::json row_json(const close_code_info& r) {
 }
 
 void print_table() {
-  fmt::print("{:<11} {:<31} {:<5} {:<9} {}\n", "CODE", "NAME", "WIRE", "SENDABLE", "DEFAULT DECISION");
+  fmt::print("{:<11} {:<31} {:<5} {:<9} {}\n", "CODE", "NAME", "WIRE", "SENDABLE",
+             "DEFAULT DECISION");
   for (const auto& r : close_code_table) {
-    const char* who = r.app_sendable() ? "app" : r.endpoint_only() ? "endpoint" : r.local_only ? "local" : "no";
-    fmt::print("{:<11} {:<31} {:<5} {:<9} {}\n", range_text(r), r.name, r.on_wire ? "yes" : "no", who,
-               short_decision(r));
+    const char* who = r.app_sendable()    ? "app"
+                      : r.endpoint_only() ? "endpoint"
+                      : r.local_only      ? "local"
+                                          : "no";
+    fmt::print("{:<11} {:<31} {:<5} {:<9} {}\n", range_text(r), r.name, r.on_wire ? "yes" : "no",
+               who, short_decision(r));
   }
-  fmt::print("\nS stop · R retry with backoff · RD raised, jittered floor · RS strike limit.\n"
-             "Run 'closewise codes CODE' to explain one code.\n");
+  fmt::print(
+      "\nS stop · R retry with backoff · RD raised, jittered floor · RS strike limit.\n"
+      "Run 'closewise codes CODE' to explain one code.\n");
 }
 
 void print_one(unsigned value, const close_code_info& r) {
@@ -101,35 +119,41 @@ void print_one(unsigned value, const close_code_info& r) {
   fmt::print("{} {}{}\n", value, r.name, named ? "" : fmt::format(" (range {})", range_text(r)));
   fmt::print("  meaning:      {}\n", r.meaning);
   fmt::print("  on the wire:  {}\n", r.on_wire ? "yes: valid in a close frame"
-                                                : "no: a close frame carrying it fails with 1002");
+                                               : "no: a close frame carrying it fails with 1002");
   fmt::print("  sendable:     {}\n", sender_text(r));
-  fmt::print("  local only:   {}\n", r.local_only ? "yes: reported by the receiving side, never sent" : "no");
+  fmt::print("  local only:   {}\n",
+             r.local_only ? "yes: reported by the receiving side, never sent" : "no");
   fmt::print("  default:      {}: {}\n", short_decision(r), r.reconnect.why);
   if (!r.peer_notes.empty()) fmt::print("  peers:        {}\n", r.peer_notes);
 }
 
 void print_markdown() {
-  fmt::print("# Close codes\n\n"
-             "<!-- Generated by `closewise codes --markdown` from include/closewise/close_code.hpp. "
-             "Do not edit: a test fails when this file is stale. -->\n\n"
-             "Every value 0-65535 belongs to exactly one row. *Wire*: may appear in a close frame. "
-             "*Sendable*: `app` = the application's `close()`; `endpoint` = only server/protocol paths; "
-             "`local` = synthesized locally and never sent.\n\n"
-             "Default decisions (see [reconnect.md](reconnect.md)): **S** stop, **R** retry with backoff, "
-             "**RD** retry with a raised, jittered floor, **RS** retry with a strike limit.\n\n");
+  fmt::print(
+      "# Close codes\n\n"
+      "<!-- Generated by `closewise codes --markdown` from include/closewise/close_code.hpp. "
+      "Do not edit: a test fails when this file is stale. -->\n\n"
+      "Every value 0-65535 belongs to exactly one row. *Wire*: may appear in a close frame. "
+      "*Sendable*: `app` = the application's `close()`; `endpoint` = only server/protocol paths; "
+      "`local` = synthesized locally and never sent.\n\n"
+      "Default decisions (see [reconnect.md](reconnect.md)): **S** stop, **R** retry with backoff, "
+      "**RD** retry with a raised, jittered floor, **RS** retry with a strike limit.\n\n");
   fmt::print("| code | name | meaning | wire | sendable | default | why | peer notes |\n");
   fmt::print("|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : close_code_table) {
-    const char* who = r.app_sendable() ? "app" : r.endpoint_only() ? "endpoint" : r.local_only ? "local" : "no";
+    const char* who = r.app_sendable()    ? "app"
+                      : r.endpoint_only() ? "endpoint"
+                      : r.local_only      ? "local"
+                                          : "no";
     fmt::print("| {} | {} | {} | {} | {} | {} | {} | {} |\n", range_text(r), r.name, r.meaning,
                r.on_wire ? "yes" : "no", who, short_decision(r), r.reconnect.why, r.peer_notes);
   }
-  fmt::print("\n## Peer matrix\n\n"
-             "What other implementations do with each code, on send (can their API send it) and on "
-             "receipt (what they report when closewise sends it). Rows naming python-websockets, "
-             "Node ws and Chromium are asserted by the interop tests on every run; see "
-             "[close-codes-peers.md](close-codes-peers.md) for the details of those runs.\n\n"
-             "| codes | peer | on send | on receipt |\n|---|---|---|---|\n");
+  fmt::print(
+      "\n## Peer matrix\n\n"
+      "What other implementations do with each code, on send (can their API send it) and on "
+      "receipt (what they report when closewise sends it). Rows naming python-websockets, "
+      "Node ws and Chromium are asserted by the interop tests on every run; see "
+      "[close-codes-peers.md](close-codes-peers.md) for the details of those runs.\n\n"
+      "| codes | peer | on send | on receipt |\n|---|---|---|---|\n");
   for (const auto& p : peer_matrix)
     fmt::print("| {} | {} | {} | {} |\n", p.codes, p.peer, p.on_send, p.on_receipt);
 }
@@ -168,7 +192,8 @@ runner add_codes_command(CLI::App& app) {
     }
     const auto code = parse_close_code(o->code);
     if (!code) {
-      fmt::print(stderr, "closewise codes: '{}' is not a close code (expected an integer 0-65535)\n",
+      fmt::print(stderr,
+                 "closewise codes: '{}' is not a close code (expected an integer 0-65535)\n",
                  o->code);
       return 2;
     }

@@ -116,7 +116,9 @@ policy::rule scaled(policy::rule r, int divisor) {
   return r;
 }
 
-bool has_timing(const reconnect_rule& r) { return r.floor.count() != 0 || r.first_spread.count() != 0; }
+bool has_timing(const reconnect_rule& r) {
+  return r.floor.count() != 0 || r.first_spread.count() != 0;
+}
 
 }  // namespace
 

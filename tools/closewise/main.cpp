@@ -13,7 +13,9 @@ int main(int argc, char** argv) {
   app.name("closewise");
   app.require_subcommand(1);
   std::map<std::string, closewise::cli::runner> runners;
-  auto add = [&](const char* name, closewise::cli::runner r) { runners.emplace(name, std::move(r)); };
+  auto add = [&](const char* name, closewise::cli::runner r) {
+    runners.emplace(name, std::move(r));
+  };
   add("codes", closewise::cli::add_codes_command(app));
   add("connect", closewise::cli::add_connect_command(app));
   add("serve", closewise::cli::add_serve_command(app));

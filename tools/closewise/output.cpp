@@ -29,9 +29,15 @@ std::string event_printer::describe_close(const close_event& ev) {
   if (!ev.reason.empty()) s += fmt::format(" \"{}\"", ev.reason);
   s += ev.was_clean ? ", clean" : ", not clean";
   switch (ev.initiator) {
-    case initiator::local: s += ", initiated locally"; break;
-    case initiator::remote: s += ", initiated by the peer"; break;
-    case initiator::none: s += ", no close handshake"; break;
+    case initiator::local:
+      s += ", initiated locally";
+      break;
+    case initiator::remote:
+      s += ", initiated by the peer";
+      break;
+    case initiator::none:
+      s += ", no close handshake";
+      break;
   }
   if (ev.error) s += fmt::format(" ({})", ev.error.message());
   return s;

@@ -23,8 +23,8 @@
 #include "output.hpp"
 #include "path_script.hpp"
 #include "resume_option.hpp"
-#include "serve_metrics.hpp"
 #include "serve_fleet.hpp"
+#include "serve_metrics.hpp"
 
 namespace closewise::cli {
 namespace {

@@ -190,13 +190,12 @@ class client {
   /// Flow control for a gateway relaying between two connections: while
   /// paused, no bytes are read from the socket, so TCP pushes back on the
   /// peer. A read already in flight when the pause takes effect keeps its
-  /// bytes (at most 64 over plain TCP; over TLS none: OpenSSL keeps undecrypted records) until resume_reading(); nothing is
-  /// delivered meanwhile. The pause holds while the connection is open: once
-  /// a close frame went either way, reading goes on so the close handshake
-  /// finishes within close_timeout (messages the peer sent before its close
-  /// frame are then delivered). Writes, pings and the close timer run as
-  /// usual. A heartbeat keeps pinging but reports no dead peer while paused
-  /// (the silence is ours); the peer's silence counts again from the resume.
+  /// bytes (at most 64 over plain TCP; over TLS none: OpenSSL keeps undecrypted records) until
+  /// resume_reading(); nothing is delivered meanwhile. The pause holds while the connection is
+  /// open: once a close frame went either way, reading goes on so the close handshake finishes
+  /// within close_timeout (messages the peer sent before its close frame are then delivered).
+  /// Writes, pings and the close timer run as usual. A heartbeat keeps pinging but reports no dead
+  /// peer while paused (the silence is ours); the peer's silence counts again from the resume.
   /// Before open the upgrade still reads; the pause applies from open on.
   void pause_reading();
   void resume_reading();

@@ -174,7 +174,8 @@ class connection {
   /// A control frame of a negotiated extension: `opcode` must be one of
   /// `config::extension_control_opcodes` and the payload at most 125 bytes
   /// (error::invalid_argument otherwise). Same state rules as `ping`.
-  [[nodiscard]] std::error_code send_extension_control(std::uint8_t opcode, std::string_view payload);
+  [[nodiscard]] std::error_code send_extension_control(std::uint8_t opcode,
+                                                       std::string_view payload);
   /// Starts the close handshake from the application: 1000 and 3000-4999 only,
   /// with a valid reason of at most 123 bytes (never truncated). Errors:
   /// close_code_not_sendable, close_reason_too_long, close_reason_not_utf8,
