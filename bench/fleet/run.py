@@ -143,8 +143,13 @@ def main():
     ap.add_argument("--drain-window-ms", type=int, default=2000)
     ap.add_argument("--interval-ms", type=int, default=200, help="each client sends a message this often")
     ap.add_argument("--proxy", choices=["haproxy", "closewise"], default="haproxy")
-    ap.add_argument("--proxy-cmd", default="{cli} proxy --port {port} {backends}",
-                    help="command for --proxy closewise; {backends} expands to ws://127.0.0.1:P/ each")
+    # `closewise proxy` has one upstream (docs/proxy.md), so in its place the
+    # clients go through it to the first backend: the kill-one comparison
+    # (1006 behind HAProxy vs 1014 behind closewise proxy) needs no balancing.
+    ap.add_argument("--proxy-cmd",
+                    default="{cli} proxy --listen 127.0.0.1:{port} --upstream {first_backend}",
+                    help="command for --proxy closewise; {backends} expands to ws://127.0.0.1:P/ "
+                         "each, {first_backend} to the first")
     ap.add_argument("--kill-one", action="store_true", help="after the restarts, SIGKILL one backend")
     ap.add_argument("--check", action="store_true", help="exit 1 unless nobody gave up, was refused, or stayed away")
     a = ap.parse_args()
@@ -184,7 +189,8 @@ def main():
             lb = Proc([haproxy, "-db", "-f", cfg], name="haproxy")
         else:
             cmd = a.proxy_cmd.format(cli=cli, port=fe,
-                                     backends=" ".join(f"ws://127.0.0.1:{p}/" for p in ports))
+                                     backends=" ".join(f"ws://127.0.0.1:{p}/" for p in ports),
+                                     first_backend=f"ws://127.0.0.1:{ports[0]}/")
             lb = Proc(cmd.split(), name="proxy")
         procs.append(lb)
         if not wait_port(fe):
