@@ -94,7 +94,7 @@ std::string http_get(int port, const std::string& path) {
 }
 
 std::vector<std::string> serve_args(int port, std::initializer_list<std::string> more) {
-  auto a = cli({"serve", "--json", "--echo", "--port", std::to_string(port), "--threads", "2",
+  auto a = cli({"serve", "--json", "--echo", "--port", std::to_string(port), "--threads", "1",
                 "--drain-window-ms", "300"});
   a.insert(a.end(), more);
   return a;
