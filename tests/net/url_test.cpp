@@ -66,8 +66,27 @@ TEST(url, other_schemes_are_unsupported) {
 
 TEST(url, malformed_urls_are_invalid) {
   ws_url u;
-  for (const char* s : {"", "ws", "ws:", "ws:/x", "ws://", "ws://:80/", "ws://h:0/",
-                        "ws://h:99999/", "ws://h:x/", "ws://[::1/", "ws://a b/", "not a url"}) {
+  for (const char* s : {"",
+                        "ws",
+                        "ws:",
+                        "ws:/x",
+                        "ws://",
+                        "ws://:80/",
+                        "ws://h:0/",
+                        "ws://h:99999/",
+                        "ws://h:x/",
+                        "ws://[::1/",
+                        "ws://a b/",
+                        "not a url",
+                        "ws://%2F/path",
+                        "ws://h%3A1/",
+                        "ws://a%20b/",
+                        "ws://%C3%A9.com/",
+                        "ws://h%00/",
+                        "ws://h:8+/x",
+                        "WS://Example.COM:8+",
+                        "ws://1.2.3.4.com/",
+                        "ws://2.0.%352.0.%35"}) {
     EXPECT_EQ(parse_ws_url(s, u), error::invalid_url) << s;
   }
 }

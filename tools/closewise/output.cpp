@@ -2,27 +2,35 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
+
 #include <closewise/close_code.hpp>
 
 namespace closewise::cli {
 
-void event_printer::emit(const nlohmann::json& j, std::string_view text) const {
-  if (json_) {
-    const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fputc('\n', stdout);
-  } else {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fputc('\n', stdout);
-  }
-  std::fflush(stdout);
+namespace {
+
+// One whole line per call, even when `serve --threads N` prints from several threads:
+// stdio locks each call, not the pair of calls that make a line.
+void write_line(std::FILE* f, std::string_view text) {
+  flockfile(f);
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fputc('\n', f);
+  std::fflush(f);
+  funlockfile(f);
 }
 
-void event_printer::diag(std::string_view text) const {
-  std::fwrite(text.data(), 1, text.size(), stderr);
-  std::fputc('\n', stderr);
-  std::fflush(stderr);
+}  // namespace
+
+void event_printer::emit(const nlohmann::json& j, std::string_view text) const {
+  if (json_) {
+    write_line(stdout, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  } else {
+    write_line(stdout, text);
+  }
 }
+
+void event_printer::diag(std::string_view text) const { write_line(stderr, text); }
 
 std::string event_printer::describe_close(const close_event& ev) {
   std::string s = fmt::format("close {} {}", to_int(ev.code), name(ev.code));
