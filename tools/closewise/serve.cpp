@@ -1,6 +1,7 @@
 // `closewise serve --port PORT ...`: a WebSocket server for testing clients (ARCHITECTURE §5).
 #include <fmt/format.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -279,6 +280,8 @@ int run_serve(const serve_opts& o) {
   // before the listening line, so a script may signal as soon as it read the port.
   // SIGHUP (and SIGTERM with --drain-on-term): the restart drain (serve_fleet.hpp).
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      until_summary;
   fleet_drain drain(ioc, srv, o.fleet, out);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
@@ -304,7 +307,14 @@ int run_serve(const serve_opts& o) {
         so.reason = "server shutting down";
         so.drain_deadline = std::chrono::seconds(3);
         drain.cancel();
-        srv.shutdown(so, summarize);
+        // The summary may come on one of the server's threads: print it (and stop
+        // run()) on this one, so nothing still reads the counts as they are destroyed.
+        // With --threads the sessions are not on this io_context: keep run() going
+        // until the summary is posted here.
+        until_summary.emplace(ioc.get_executor());
+        srv.shutdown(so, [&](const net::shutdown_summary& sum) {
+          boost::asio::post(ioc, [&, sum] { summarize(sum); });
+        });
       };
   signals.async_wait(on_signal);
 

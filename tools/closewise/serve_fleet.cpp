@@ -12,8 +12,8 @@ namespace closewise::cli {
 
 void add_fleet_flags(CLI::App& cmd, fleet_opts& o) {
   cmd.add_option("--threads", o.threads,
-                 "Threads serving connections (default 1: one thread for everything; 0: the "
-                 "number of cores)")
+                 "Threads serving connections (default 0: the number of cores; 1: one thread "
+                 "for everything)")
       ->check(CLI::Range(std::size_t{0}, std::size_t{256}));
   cmd.add_option("--health-path", o.health_path,
                  "Answer a plain HTTP GET of this path (e.g. /healthz) with 200, or 503 while "

@@ -18,9 +18,8 @@ namespace closewise::cli {
 
 /// The fleet flags of `serve`.
 struct fleet_opts {
-  /// 0: the number of cores. The default is 1 until the race TSan reported in
-  /// serve's shutdown with threads (cli_serve summary test) is fixed.
-  std::size_t threads = 1;
+  /// 0 (the default): the number of cores.
+  std::size_t threads = 0;
   bool drain_on_term = false;
   unsigned drain_delay_ms = 0;
   unsigned drain_window_ms = 2000;
