@@ -163,7 +163,7 @@ loadgen() {  # SERVER ARGS...
   local name=$1
   shift
   (run_on "$CLIENT_CPU" /dev/null "$BIN/closewise_echo_loadgen" "$@" --port "${PORTS[$name]}" \
-    --server-pid "${SPIDS[$name]}" --server-core "$SERVER_CPU" --client-core "$CLIENT_CPU") \
+    --server-pid "${SPIDS[$name]}" --server-core "${SERVER_CPU%%,*}" --client-core "$CLIENT_CPU") \
     2>>"$BUILD/echo-loadgen.stderr" | grep '^result' || true
 }
 
