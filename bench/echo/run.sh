@@ -71,6 +71,8 @@ server_cmd() {
   case "$1" in
     beast) echo "$BIN/closewise_echo_beast" ;;
     closewise) echo "$BIN/closewise_echo_closewise" ;;
+    # Issue 16: the same server with a metrics registry installed (server_config::observer).
+    closewise_metrics) echo "/usr/bin/env CLOSEWISE_ECHO_METRICS=1 $BIN/closewise_echo_closewise" ;;
     closewise_old) [[ -n "${OLD_BUILD:-}" ]] && echo "$OLD_BUILD/bench/echo/closewise_echo_closewise" ;;
     # Issue 14: two server threads (pin the server to two CPUs: SERVER_CPU=0,1).
     # closewise_t2 has an io_context per thread (server_config::threads);
