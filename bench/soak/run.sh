@@ -9,7 +9,8 @@
 #   WSS=1 bench/soak/run.sh              # over wss:// (a throwaway certificate)
 #
 # Environment: BUILD_DIR (build-bench), SECS (600), WARMUP (60), RESTART (60),
-# CHURN (8), LONG (50), NO_BUILD=1, JOBS (2). The samples go to $BUILD/soak.csv.
+# CHURN (8), LONG (50), NO_BUILD=1, JOBS (2), CSV (where the samples go,
+# default $BUILD/soak.csv; give ws and wss runs side by side their own).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -20,7 +21,7 @@ if [[ "${NO_BUILD:-0}" != 1 ]]; then
   cmake --build "$BUILD" --target closewise_soak -j "${JOBS:-2}" >/dev/null
 fi
 args=(--seconds "${SECS:-600}" --warmup "${WARMUP:-60}" --restart-every "${RESTART:-60}"
-      --churn "${CHURN:-8}" --long "${LONG:-50}" --csv "$BUILD/soak.csv")
+      --churn "${CHURN:-8}" --long "${LONG:-50}" --csv "${CSV:-$BUILD/soak.csv}")
 if [[ "${WSS:-0}" == 1 ]]; then
   CERTS=$(mktemp -d)
   trap 'rm -rf "$CERTS"' EXIT
@@ -28,4 +29,5 @@ if [[ "${WSS:-0}" == 1 ]]; then
     -keyout "$CERTS/key.pem" -out "$CERTS/cert.pem" -subj /CN=localhost 2>/dev/null
   args+=(--wss "$CERTS/cert.pem" "$CERTS/key.pem")
 fi
-exec "$BUILD/bench/soak/closewise_soak" "${args[@]}"
+# Not exec: the EXIT trap removes the throwaway certificate.
+"$BUILD/bench/soak/closewise_soak" "${args[@]}"
