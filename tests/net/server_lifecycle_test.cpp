@@ -8,7 +8,10 @@
 #include <algorithm>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <string>
 #include <tuple>
+#include <utility>
 
 #include "closewise/error.hpp"
 #include "closewise/net/reconnecting_client.hpp"
@@ -184,42 +187,68 @@ TEST(server_lifecycle, peers_that_never_answer_are_aborted_at_the_deadline) {
   EXPECT_NE(bytes.find(std::string("\x88\x02\x03\xe9", 4)), std::string::npos);
 }
 
-TEST(server_lifecycle, a_handshake_completing_during_shutdown_gets_503) {
+// Starts a shutdown with `opts` while one handshake is half sent, then sends
+// the rest: returns the HTTP response it got, and the shutdown's summary.
+std::pair<std::string, std::optional<shutdown_summary>> late_handshake_during_shutdown(
+    shutdown_options opts) {
   io_thread io;
   server_config cfg;
   cfg.close_timeout = 20s;
   event_server es(io.ioc, cfg);
-  ASSERT_TRUE(es.listen());
+  if (!es.listen()) return {};
   auto mute = raw_upgraded(es.port());  // keeps the shutdown busy until its deadline
-  ASSERT_TRUE(mute);
-  ASSERT_TRUE(es.opened.wait_for(1));
+  EXPECT_TRUE(mute);
+  EXPECT_TRUE(es.opened.wait_for(1));
   raw_tcp late;
-  ASSERT_TRUE(late.connect(es.port()));
+  EXPECT_TRUE(late.connect(es.port()));
   const std::string req = upgrade_request();
-  ASSERT_TRUE(late.send(req.substr(0, 30)));
+  EXPECT_TRUE(late.send(req.substr(0, 30)));
   // Connections are accepted in order: once this one is open, `late` was
   // accepted too (a connection still in the listen backlog at shutdown is dropped).
   channel<client_event> pev;
   client probe(io.ioc);
   record(probe, pev);
-  ASSERT_FALSE(probe.connect(es.url()));
+  EXPECT_FALSE(probe.connect(es.url()));
   next_of(pev, ce::opened);
 
   channel<shutdown_summary> done;
-  shutdown_options opts;
   opts.drain_deadline = 1s;
   es.srv.shutdown(opts, [&](const shutdown_summary& s) { done.push(s); });
-  ASSERT_TRUE(late.send(req.substr(30)));
-  const auto resp = late.recv_until("\r\n\r\n");
-  EXPECT_EQ(resp.substr(0, 12), "HTTP/1.1 503") << resp;
-
+  EXPECT_TRUE(late.send(req.substr(30)));
+  std::string resp = late.recv_until("\r\n\r\n");
   auto sum = done.pop();
+  EXPECT_EQ(es.opened.get(), 2u);
+  return {std::move(resp), std::move(sum)};
+}
+
+TEST(server_lifecycle, a_handshake_completing_during_shutdown_gets_503) {
+  const auto [resp, sum] = late_handshake_during_shutdown({});
+  EXPECT_EQ(resp.substr(0, 12), "HTTP/1.1 503") << resp;
+  // The default reason carries no retry hint, so the 503 has no Retry-After.
+  EXPECT_EQ(resp.find("Retry-After"), std::string::npos) << resp;
   ASSERT_TRUE(sum);
   EXPECT_EQ(sum->total, 2u);
   EXPECT_EQ(sum->clean, 1u);
   EXPECT_EQ(sum->aborted, 1u);
   EXPECT_EQ(sum->refused, 1u);
-  EXPECT_EQ(es.opened.get(), 2u);
+}
+
+TEST(server_lifecycle, the_shutdown_503_carries_the_reasons_retry_after) {
+  // A 1012 restart with "retry-after=7": a handshake refused meanwhile gets the
+  // same hint as HTTP (RFC 9110 §10.2.3 delay-seconds), so the client waits alike.
+  shutdown_options opts;
+  opts.code = close_code::service_restart;
+  opts.reason = "retry-after=7";
+  const auto [resp, sum] = late_handshake_during_shutdown(opts);
+  EXPECT_EQ(resp.substr(0, 12), "HTTP/1.1 503") << resp;
+  EXPECT_NE(resp.find("\r\nRetry-After: 7\r\n"), std::string::npos) << resp;
+  ASSERT_TRUE(sum);
+  EXPECT_EQ(sum->refused, 1u);
+  // Not digits after "retry-after=": no header rather than a wrong one.
+  opts.reason = "retry-after=soon";
+  const auto [bad, bad_sum] = late_handshake_during_shutdown(opts);
+  EXPECT_EQ(bad.substr(0, 12), "HTTP/1.1 503") << bad;
+  EXPECT_EQ(bad.find("Retry-After"), std::string::npos) << bad;
 }
 
 TEST(server_lifecycle, shutdown_refuses_misuse_and_handles_an_empty_server) {
