@@ -3,7 +3,7 @@
 // what comes back, while run.sh restarts the backends behind it.
 //
 // Usage: closewise_fleet_load --url ws://H:P/ [--clients N] [--interval-ms MS]
-//                             [--window-ms MS] [--settle-ms MS]
+//                             [--window-ms MS] [--settle-ms MS] [--resume 0|1]
 // Prints {"event":"ready"} once every client opened; reading "stop" (or EOF) on
 // stdin stops the sending, waits --settle-ms for the last echoes and prints one
 // JSON summary: clients that gave up, refused connects (ECONNREFUSED), other
@@ -47,6 +47,7 @@ struct options {
   milliseconds interval{100};
   milliseconds window{100};
   milliseconds settle{2000};
+  bool resume = false;
 };
 
 /// One client's books. Touched only from its own callbacks and the send
@@ -69,8 +70,8 @@ struct shared_books {
 
 class load_client {
  public:
-  load_client(boost::asio::io_context& ioc, int id, shared_books& b)
-      : id_(id), books_(b), rc_(ioc, config()), timer_(ioc) {
+  load_client(boost::asio::io_context& ioc, int id, shared_books& b, bool resume)
+      : id_(id), books_(b), rc_(ioc, config(resume)), timer_(ioc) {
     rc_.on_open([this](const net::open_info&) { opened(); });
     rc_.on_message([this](proto::message_kind, std::string_view d) { echoed(d); });
     rc_.on_close([this](const close_event& ev) {
@@ -115,9 +116,12 @@ class load_client {
   std::size_t queued() const { return rc_.queued(); }
 
  private:
-  static net::reconnecting_client_config config() {
+  static net::reconnecting_client_config config(bool resume) {
     net::reconnecting_client_config c;
     c.heartbeat.interval = milliseconds(0);
+    // --resume (docs/resume.md): every connection offers a resumable session; a
+    // backend with `serve --resume redis://` lets it resume on another process.
+    if (resume) c.resume = resume::session_settings{};
     return c;
   }
   void opened() {
@@ -159,6 +163,8 @@ options parse(int argc, char** argv) {
       o.window = milliseconds(std::stoi(v));
     else if (k == "--settle-ms")
       o.settle = milliseconds(std::stoi(v));
+    else if (k == "--resume")
+      o.resume = v == "1";
     else {
       std::cerr << "closewise_fleet_load: unknown option " << k << "\n";
       std::exit(2);
@@ -166,7 +172,7 @@ options parse(int argc, char** argv) {
   }
   if (o.url.empty()) {
     std::cerr << "usage: closewise_fleet_load --url ws://H:P/ [--clients N] [--interval-ms MS] "
-                 "[--window-ms MS] [--settle-ms MS]\n";
+                 "[--window-ms MS] [--settle-ms MS] [--resume 0|1]\n";
     std::exit(2);
   }
   return o;
@@ -206,7 +212,8 @@ int main(int argc, char** argv) {
   std::thread io([&] { ioc.run(); });
   shared_books books;
   std::vector<std::unique_ptr<load_client>> cs;
-  for (int i = 0; i < o.clients; ++i) cs.push_back(std::make_unique<load_client>(ioc, i, books));
+  for (int i = 0; i < o.clients; ++i)
+    cs.push_back(std::make_unique<load_client>(ioc, i, books, o.resume));
   boost::asio::post(ioc, [&] {
     for (auto& c : cs) {
       if (auto ec = c->start(o.url)) std::cerr << "connect: " << ec.message() << "\n";

@@ -128,10 +128,11 @@ backend be
         f.write(cfg)
 
 
-def serve(cli, port, threads, window_ms):
+def serve(cli, port, threads, window_ms, resume=None):
+    extra = ["--resume", resume] if resume else []
     return Proc([cli, "serve", "--json", "--echo", "--port", str(port), "--threads", str(threads),
                  "--health-path", "/healthz", "--drain-delay-ms", "600",
-                 "--drain-window-ms", str(window_ms)], name=f"serve:{port}")
+                 "--drain-window-ms", str(window_ms)] + extra, name=f"serve:{port}")
 
 
 def main():
@@ -151,6 +152,9 @@ def main():
                     help="command for --proxy closewise; {backends} expands to ws://127.0.0.1:P/ "
                          "each, {first_backend} to the first")
     ap.add_argument("--kill-one", action="store_true", help="after the restarts, SIGKILL one backend")
+    ap.add_argument("--resume", action="store_true",
+                    help="resumable sessions (issue 13): the backends share a redis-server started here "
+                         "(serve --resume redis://...), the clients offer resume")
     ap.add_argument("--check", action="store_true", help="exit 1 unless nobody gave up, was refused, or stayed away")
     a = ap.parse_args()
 
@@ -173,10 +177,22 @@ def main():
     tmp = tempfile.mkdtemp(prefix="closewise-fleet-")
     procs = []
     try:
+        store = None
+        if a.resume:
+            # One Redis for the fleet, no persistence, on a free loopback port.
+            redis = shutil.which("redis-server") or "/usr/bin/redis-server"
+            rp = free_port()
+            rs = Proc([redis, "--port", str(rp), "--bind", "127.0.0.1", "--save", "",
+                       "--appendonly", "no", "--dir", tmp], name="redis")
+            procs.append(rs)
+            if not wait_port(rp):
+                print(f"run.py: redis-server did not listen on {rp}: {rs.err[-3:]}")
+                return 1
+            store = f"redis://127.0.0.1:{rp}"
         ports = [free_port() for _ in range(a.backends)]
         backends = {}
         for p in ports:
-            s = serve(cli, p, a.threads, a.drain_window_ms)
+            s = serve(cli, p, a.threads, a.drain_window_ms, store)
             procs.append(s)
             if not s.wait_event("listening", 10):
                 print(f"run.py: serve on {p} did not start: {s.err[-3:]}")
@@ -199,7 +215,8 @@ def main():
         time.sleep(0.5)  # let HAProxy's first health checks pass (rise 1, inter 200 ms)
 
         ld = Proc([load, "--url", f"ws://127.0.0.1:{fe}/", "--clients", str(a.clients),
-                   "--interval-ms", str(a.interval_ms)], stdin=True, name="load")
+                   "--interval-ms", str(a.interval_ms), "--resume", "1" if a.resume else "0"],
+                  stdin=True, name="load")
         procs.append(ld)
         if not ld.wait_event("ready", 90):
             print(f"run.py: the clients did not all connect: {ld.err[-3:]}")
@@ -208,7 +225,7 @@ def main():
         restarts = []
         t0 = time.time()
         for p in ports:
-            new = serve(cli, p, a.threads, a.drain_window_ms)
+            new = serve(cli, p, a.threads, a.drain_window_ms, store)
             procs.append(new)
             if not new.wait_event("listening", 10):
                 print(f"run.py: new serve on {p} did not bind (SO_REUSEPORT?): {new.err[-3:]}")
@@ -239,7 +256,7 @@ def main():
         if not summary:
             print(f"run.py: no summary from the load: {ld.err[-5:]}")
             return 1
-        result = {"proxy": a.proxy, "clients": a.clients, "backends": a.backends,
+        result = {"proxy": a.proxy, "clients": a.clients, "backends": a.backends, "resume": bool(a.resume),
                   "rolling_restart_s": round(restart_s, 2), "restarts": restarts,
                   "killed_backend": killed, "load": summary}
         print(json.dumps(result, indent=1))
