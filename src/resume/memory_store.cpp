@@ -1,5 +1,7 @@
 #include "closewise/resume/memory_store.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -42,6 +44,16 @@ struct memory_store::impl {
   using deferred = std::vector<std::function<void()>>;
 
   time_point now() const { return opts.clock ? opts.clock() : clock_type::now(); }
+
+  /// The next time create() or detach() sweeps by itself (docs/resume.md §6.2):
+  /// every ttl / 3, so sessions whose clients never came back are released even
+  /// if the application never calls sweep(), and max_sessions is not filled by them.
+  time_point next_sweep{};
+  std::size_t sweep_locked(time_point t, std::vector<session_ptr>& released);
+  void maybe_sweep_locked(time_point t, std::vector<session_ptr>& released) {
+    if (t < next_sweep) return;
+    sweep_locked(t, released);
+  }
 
   void bury(const session_id& id, resume_status st, time_point from) {
     if (opts.max_tombstones == 0) return;
@@ -104,8 +116,10 @@ memory_store::~memory_store() {
 
 void memory_store::create(std::string owner, preempt_handler preempt, open_handler done) {
   session_ptr s;
+  std::vector<session_ptr> released;  // expired ones, destroyed outside the lock
   {
     std::lock_guard lock(impl_->mu);
+    impl_->maybe_sweep_locked(impl_->now(), released);
     if (impl_->live.size() < impl_->opts.max_sessions) {
       session_id id;
       do id = session_id::generate();
@@ -165,11 +179,13 @@ void memory_store::commit(const commit_batch&, done_handler done) {
 }
 
 void memory_store::detach(session_ptr s, detach_handler done) {
+  std::vector<session_ptr> released;  // expired ones, destroyed outside the lock
   impl::deferred later;
   std::error_code ec;
   {
     std::lock_guard lock(impl_->mu);
     const time_point t = impl_->now();
+    impl_->maybe_sweep_locked(t, released);
     auto it = impl_->live.find(s->id());
     if (it == impl_->live.end()) {
       ec = impl_->gone(s->id(), t);
@@ -228,22 +244,27 @@ void memory_store::touch(const session_id& id, std::uint64_t epoch, done_handler
   done(ec);
 }
 
-std::size_t memory_store::sweep() {
-  std::vector<session_ptr> released;  // destroyed outside the lock
-  std::lock_guard lock(impl_->mu);
-  const time_point t = impl_->now();
-  for (auto it = impl_->live.begin(); it != impl_->live.end();) {
+std::size_t memory_store::impl::sweep_locked(time_point t, std::vector<session_ptr>& released) {
+  const std::size_t before = released.size();
+  for (auto it = live.begin(); it != live.end();) {
     if (it->second.parked && t >= it->second.deadline) {
       released.push_back(std::move(it->second.parked));
-      impl_->bury(it->first, resume_status::expired, it->second.deadline);
-      it = impl_->live.erase(it);
+      bury(it->first, resume_status::expired, it->second.deadline);
+      it = live.erase(it);
     } else {
       ++it;
     }
   }
-  for (auto it = impl_->tombs.begin(); it != impl_->tombs.end();)
-    it = t >= it->second.until ? impl_->tombs.erase(it) : std::next(it);
-  return released.size();
+  for (auto it = tombs.begin(); it != tombs.end();)
+    it = t >= it->second.until ? tombs.erase(it) : std::next(it);
+  next_sweep = t + std::max(opts.ttl / 3, std::chrono::milliseconds(1));
+  return released.size() - before;
+}
+
+std::size_t memory_store::sweep() {
+  std::vector<session_ptr> released;  // destroyed outside the lock
+  std::lock_guard lock(impl_->mu);
+  return impl_->sweep_locked(impl_->now(), released);
 }
 
 std::size_t memory_store::sessions() const {

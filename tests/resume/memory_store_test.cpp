@@ -113,6 +113,32 @@ TEST(memory_store, expires_after_ttl_and_answers_expired_then_unknown) {
   EXPECT_EQ(f.attach(id).first, error::resume_unknown) << "the tombstone is gone";
 }
 
+TEST(memory_store, sessions_never_resumed_are_released_without_an_explicit_sweep) {
+  // A server whose application never calls sweep(): clients that went away for
+  // good must not hold their sessions (and replay buffers) forever, nor fill
+  // max_sessions so that every later create is refused.
+  fixture f(/*max_sessions=*/2);
+  ASSERT_FALSE(f.detach(f.create()));
+  ASSERT_FALSE(f.detach(f.create()));
+  EXPECT_EQ(f.store->sessions(), 2u);
+  f.now += 999ms;  // not yet expired: the store is full
+  std::error_code full;
+  f.store->create({}, {}, [&](std::error_code e, session_ptr) { full = e; });
+  EXPECT_EQ(full, error::resume_store_unavailable);
+  // Both expired at +1000 ms (ttl); create sweeps on its own at most every
+  // ttl / 3 (the last sweep was at +999 ms), so by +1333 ms there is room.
+  f.now += 334ms;
+  auto c = f.create();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(f.store->sessions(), 1u);
+  EXPECT_EQ(f.store->tombstones(), 2u);
+  // detach sweeps too, at most every ttl / 3.
+  ASSERT_FALSE(f.detach(std::move(c)));
+  f.now += 1000ms;
+  ASSERT_FALSE(f.detach(f.create()));
+  EXPECT_EQ(f.store->sessions(), 1u) << "the expired one was released by create";
+}
+
 TEST(memory_store, attach_checks_the_deadline_without_a_sweep) {
   fixture f;
   auto s = f.create();
