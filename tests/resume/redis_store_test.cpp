@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <future>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -314,6 +315,33 @@ TEST_F(redis_store_test, a_detach_that_cannot_keep_the_session_hands_its_message
   EXPECT_EQ(ec, error::resume_superseded);
   ASSERT_EQ(back.size(), 1u) << "only what the failed commit held: the rest is the new holder's";
   EXPECT_EQ(back[0].payload, "never committed");
+}
+
+TEST_F(redis_store_test, the_store_touches_held_sessions_so_an_idle_connection_keeps_its_session) {
+  // An attached session with no traffic (an idle connection) commits nothing;
+  // without touches its keys would expire under it after one ttl.
+  redis_store st(options(std::chrono::milliseconds(300)));
+  auto s = create(st);
+  const session_id id = s->id();
+  const auto d0 = redis_->integer({"HGET", key(id, 'm'), "deadline"});
+  ASSERT_TRUE(d0);
+  // Event: the store's own touch moved the deadline (every ttl / 3 = 100 ms).
+  std::optional<long long> d1;
+  for (int i = 0; i < 2000; ++i) {
+    d1 = redis_->integer({"HGET", key(id, 'm'), "deadline"});
+    if (d1 && *d1 > *d0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(d1);
+  EXPECT_GT(*d1, *d0) << "no touch within 2 s";
+  // Past the first deadline by Redis's clock, the session is still there.
+  while (redis_->now_ms() <= *d0 + 50) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(redis_->integer({"EXISTS", key(id, 'm')}), 1);
+  // Detached, it is no longer touched: it expires a ttl after the detach.
+  auto [dec, back] = wait_detach(st, std::move(s));
+  ASSERT_FALSE(dec);
+  wait_past_deadline(id);
+  EXPECT_EQ(attach(st, id).first, error::resume_expired);
 }
 
 TEST_F(redis_store_test, touch_keeps_an_attached_session_alive) {

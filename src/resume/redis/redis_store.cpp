@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -186,6 +188,23 @@ struct redis_store::impl {
   bool stopping = false;
   std::atomic<bool> connected{false};
   std::thread worker;
+  /// Sessions a connection of this process holds, with their epochs: the worker
+  /// touches each every ttl / 3 (docs/resume.md §6.2), so an idle connection's
+  /// session does not expire under it. Under `mu`.
+  std::unordered_map<session_id, std::uint64_t, session_id_hash> held;
+  std::chrono::steady_clock::time_point next_touch{};
+
+  void hold(const session_id& id, std::uint64_t epoch) {
+    std::lock_guard lock(mu);
+    if (held.empty())
+      next_touch =
+          std::chrono::steady_clock::now() + std::max(opts.ttl / 3, std::chrono::milliseconds(1));
+    held[id] = epoch;
+  }
+  void release(const session_id& id, std::uint64_t epoch) {
+    std::lock_guard lock(mu);
+    if (auto it = held.find(id); it != held.end() && it->second <= epoch) held.erase(it);
+  }
   // Owned by the worker thread only.
   redisContext* ctx = nullptr;
   std::string shas[s_count];
@@ -238,8 +257,14 @@ struct redis_store::impl {
         }
         delay = opts.reconnect_delay;
       }
-      cv.wait(lock, [&] { return stopping || !queue.empty(); });
+      if (held.empty()) {
+        cv.wait(lock, [&] { return stopping || !queue.empty(); });
+      } else {
+        cv.wait_until(lock, next_touch, [&] { return stopping || !queue.empty(); });
+      }
       if (stopping) break;
+      touch_held(lock);
+      if (queue.empty()) continue;
       std::deque<request> batch;
       batch.swap(queue);
       lock.unlock();
@@ -247,6 +272,23 @@ struct redis_store::impl {
       lock.lock();
     }
     fail_all(lock);
+  }
+
+  /// Every ttl / 3: a touch for each held session, queued behind what is queued.
+  /// A touch that finds the session superseded, ended or expired stops holding it
+  /// (the connection learns it at its next commit or detach).
+  void touch_held(std::unique_lock<std::mutex>& lock) {
+    const auto now = std::chrono::steady_clock::now();
+    if (held.empty() || now < next_touch) return;
+    next_touch = now + std::max(opts.ttl / 3, std::chrono::milliseconds(1));
+    std::vector<std::pair<session_id, std::uint64_t>> due(held.begin(), held.end());
+    lock.unlock();
+    for (const auto& [id, epoch] : due) {
+      simple(id, s_touch, epoch, [this, id = id, epoch = epoch](std::error_code ec) {
+        if (ec && ec != error::resume_store_unavailable) release(id, epoch);
+      });
+    }
+    lock.lock();
   }
 
   void fail_all(std::unique_lock<std::mutex>& lock) {
@@ -414,11 +456,13 @@ void redis_store::create(std::string owner, preempt_handler, open_handler done) 
   const session_id id = session_id::generate();
   impl* p = impl_.get();
   p->enqueue(id, s_create, {owner, p->ms(p->opts.ttl), p->ms(p->opts.tombstone)},
-             [id, settings = p->opts.session, done = std::move(done)](const redisReply* r,
-                                                                      std::error_code ec) {
+             [p, id, settings = p->opts.session, done = std::move(done)](const redisReply* r,
+                                                                         std::error_code ec) {
                if (!ec) ec = impl::string_outcome(r);
                if (ec) return done(ec, nullptr);
-               done({}, std::make_unique<session>(id, settings, true));
+               auto s = std::make_unique<session>(id, settings, true);
+               p->hold(id, s->epoch());
+               done({}, std::move(s));
              });
 }
 
@@ -428,13 +472,14 @@ void redis_store::attach(const session_id& id, std::string owner, preempt_handle
   // no preempt is needed, the holder's next commit or touch fails.
   impl* p = impl_.get();
   p->enqueue(id, s_attach, {std::move(owner), p->ms(p->opts.tombstone)},
-             [id, settings = p->opts.session, done = std::move(done)](const redisReply* r,
-                                                                      std::error_code ec) {
+             [p, id, settings = p->opts.session, done = std::move(done)](const redisReply* r,
+                                                                         std::error_code ec) {
                session_record rec;
                if (!ec) ec = impl::read_record(r, id, rec);
                if (ec) return done(ec, nullptr);
-               done({},
-                    std::make_unique<session>(session::restore(std::move(rec), settings, true)));
+               auto s = std::make_unique<session>(session::restore(std::move(rec), settings, true));
+               p->hold(id, s->epoch());
+               done({}, std::move(s));
              });
 }
 
@@ -447,6 +492,7 @@ void redis_store::detach(session_ptr s, detach_handler done) {
   // the TTL. Both are queued in order on the one connection, and the session
   // lives until the touch completes, so a failure can hand its messages back.
   std::shared_ptr<session> held(std::move(s));
+  impl_->release(held->id(), held->epoch());  // the TTL runs from here: no more touches
   auto commit_error = std::make_shared<std::error_code>();
   if (held->commit_needed())
     impl_->commit(held->take_commit(), [commit_error](std::error_code ec) { *commit_error = ec; });
@@ -463,6 +509,7 @@ void redis_store::detach(session_ptr s, detach_handler done) {
 }
 
 void redis_store::end(const session_id& id, std::uint64_t epoch, done_handler done) {
+  impl_->release(id, epoch);
   impl_->simple(id, s_end, epoch, std::move(done));
 }
 
