@@ -279,6 +279,7 @@ std::error_code driver::close_now(close_code code, std::string_view reason, clos
     return {};
   }
   if (lc_.state() != transport_state::open) return error::not_open;
+  if (public_state() == proto::state::open) owner_->before_local_close();
   switch (rules) {
     case close_rules::application:
       return conn_->close(code, reason);

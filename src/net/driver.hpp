@@ -68,6 +68,9 @@ class driver_owner : public proto::handler, public std::enable_shared_from_this<
   /// The write buffer became empty after holding bytes of accepted messages
   /// (asked for with driver::report_drain).
   virtual void drained() {}
+  /// close() is about to queue this side's close frame on an open connection
+  /// (on the executor): the last moment to send frames that must precede it.
+  virtual void before_local_close() {}
 };
 
 /// Reads beyond the 64 bytes a connection keeps go through one buffer per

@@ -186,4 +186,11 @@ void session_impl::on_close_frame(close_code, std::string_view) {
   if (rs_ && rs_->link) rs_->link->before_close();
 }
 
+// docs/resume.md §10, server step 6: a close the server starts (1012 restart, 1001
+// shutdown, an application's close) acks what it received first, so the client
+// does not replay messages the server already delivered.
+void session_impl::before_local_close() {
+  if (rs_ && rs_->link) rs_->link->before_close();
+}
+
 }  // namespace closewise::net::detail

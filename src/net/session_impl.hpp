@@ -71,6 +71,7 @@ class session_impl final : public session, public driver_owner {
   void ended_before_open(std::error_code why, initiator who) override;
   void ended(const close_event& ev) override;
   void drained() override;
+  void before_local_close() override;
   // proto::handler: messages go straight to the application
   void on_message(proto::message_kind kind, std::string_view payload) override;
   void on_closed(const close_event&) override {}

@@ -180,6 +180,56 @@ TEST(resume_net, a_lost_session_hands_every_unacked_message_back) {
   EXPECT_TRUE(exactly_once_in_order(l.at_server, 101));
 }
 
+TEST(resume_net, a_close_the_server_starts_acks_first_so_a_lost_session_hands_nothing_back) {
+  io_thread io(2);
+  resume_ledger l;
+  // The server never acks by itself: only the ack it sends before its own close
+  // frame can tell the client that messages 1..10 arrived.
+  resume::memory_store_options never_ack;
+  never_ack.session.acks.every_messages = 1'000'000;
+  never_ack.session.acks.every_bytes = std::size_t{1} << 40;
+  never_ack.session.acks.delay = std::chrono::hours(1);
+  server_config cfg;
+  cfg.resume_store = std::make_shared<resume::memory_store>(never_ack);
+  auto srv = std::make_unique<server>(io.ioc, cfg);
+  srv->on_message([&l](session& s, proto::message_kind, std::string_view p) {
+    l.server_got(p);
+    // RFC 6455 §7.4.1 1012, with a 2 s hint the client honours: time for the
+    // "restart" below to replace the server (and its store) before it returns.
+    if (p == "10") {
+      EXPECT_FALSE(s.close_endpoint(close_code::service_restart, "retry-after=2"));
+    }
+  });
+  ASSERT_FALSE(srv->listen("127.0.0.1", 0));
+  const auto port = srv->port();
+  reconnecting_client c(io.ioc, resume_config());
+  wire(c, l);
+  channel<close_event> closes;
+  c.on_close([&](const close_event& ev) { closes.push(ev); });
+  ASSERT_FALSE(c.connect("ws://127.0.0.1:" + std::to_string(port) + "/"));
+  for (int i = 1; i <= 10; ++i) ASSERT_FALSE(c.send_text(std::to_string(i)));
+  const auto ev = closes.pop();
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->code, close_code::service_restart);
+  EXPECT_TRUE(ev->was_clean);
+  // The restart loses the memory store: the resume will be refused as unknown.
+  srv.reset();
+  std::unique_ptr<server> fresh;
+  for (int i = 0; i < 500; ++i) {
+    server_config c2;
+    c2.resume_store = std::make_shared<resume::memory_store>();
+    fresh = std::make_unique<server>(io.ioc, c2);
+    if (fresh->listen("127.0.0.1", port) != std::errc::address_in_use) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(l.wait([](auto& x) { return x.outcomes.size() >= 2; })) << "no second connection";
+  std::lock_guard lock(l.mu);
+  EXPECT_EQ(l.outcomes[1].kind, client_outcome_kind::refused);
+  EXPECT_TRUE(exactly_once_in_order(l.at_server, 10));
+  // Acked before the close: known delivered, so not handed back as "maybe lost".
+  EXPECT_TRUE(l.handed_back.empty()) << l.handed_back.size() << " handed back";
+}
+
 TEST(resume_net, python_websockets_gets_plain_websocket_from_a_resume_server) {
   if (!run_quiet("/usr/bin/python3 -c 'import websockets'")) {
     if (in_ci()) FAIL() << "python3-websockets is not installed (run scripts/deps.sh)";
