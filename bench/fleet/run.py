@@ -9,12 +9,14 @@ Reports: clients that gave up (target 0), refused connects (target 0),
 reconnects per 100 ms (peak vs mean), the time until every client is back,
 messages lost and duplicated. With --kill-one, a backend is then SIGKILLed and
 the close codes the clients saw are reported (HAProxy: 1006; a closewise proxy
-may say 1014).
+may say 1014). With --resume the backends share a redis-server this script
+starts (serve --resume redis://...) and the clients offer resumable sessions:
+messages lost and duplicated should then both be 0, even across the kill.
 
 Everything runs on loopback, on free ports, and is stopped on exit.
 
   bench/fleet/run.py --build out/normal [--clients 1000] [--backends 3]
-                     [--proxy haproxy|closewise] [--kill-one] [--check]
+                     [--proxy haproxy|closewise] [--kill-one] [--resume] [--check]
 
 --check exits 1 unless gave_up == 0, refused == 0 and every client came back
 (the ctest form). Under CI=true a missing haproxy fails with one line.
