@@ -60,6 +60,15 @@ std::thread send_numbers(reconnecting_client& c, resume_ledger& l, int n, int wi
   });
 }
 
+/// A store whose sessions never ack by themselves (by count, bytes or time).
+resume::memory_store_options never_acking() {
+  resume::memory_store_options o;
+  o.session.acks.every_messages = 1'000'000;
+  o.session.acks.every_bytes = std::size_t{1} << 40;
+  o.session.acks.delay = std::chrono::hours(1);
+  return o;
+}
+
 std::size_t count_resumed(resume_ledger& l) {
   std::size_t n = 0;
   for (const auto& o : l.outcomes) n += o.kind == client_outcome_kind::resumed;
@@ -138,10 +147,7 @@ TEST(resume_net, a_lost_session_hands_every_unacked_message_back) {
   io_thread io(2);
   resume_ledger l;
   // The first server never acknowledges (so all 100 stay unacked at the client).
-  resume::memory_store_options never_ack;
-  never_ack.session.acks.every_messages = 1'000'000;
-  never_ack.session.acks.every_bytes = std::size_t{1} << 40;
-  never_ack.session.acks.delay = std::chrono::hours(1);
+  const resume::memory_store_options never_ack = never_acking();
   auto a = std::make_unique<resume_echo_server>(io.ioc, l,
                                                 std::make_shared<resume::memory_store>(never_ack));
   ASSERT_FALSE(a->ec);
@@ -185,10 +191,7 @@ TEST(resume_net, a_close_the_server_starts_acks_first_so_a_lost_session_hands_no
   resume_ledger l;
   // The server never acks by itself: only the ack it sends before its own close
   // frame can tell the client that messages 1..10 arrived.
-  resume::memory_store_options never_ack;
-  never_ack.session.acks.every_messages = 1'000'000;
-  never_ack.session.acks.every_bytes = std::size_t{1} << 40;
-  never_ack.session.acks.delay = std::chrono::hours(1);
+  const resume::memory_store_options never_ack = never_acking();
   server_config cfg;
   cfg.resume_store = std::make_shared<resume::memory_store>(never_ack);
   auto srv = std::make_unique<server>(io.ioc, cfg);
