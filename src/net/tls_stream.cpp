@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <new>
+#include <string>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -23,8 +24,19 @@ int fd_of(BIO* b) { return static_cast<int>(reinterpret_cast<std::intptr_t>(::BI
 
 bool would_block_now() { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
 
+// While a handshake step runs, its records (a server's flight and its two
+// TLS 1.3 session tickets, each flushed on its own by OpenSSL) gather here and
+// leave in one send() when the step returns (tls_stream::handshake).
+thread_local BIO* corked_bio = nullptr;
+thread_local std::string corked;
+
 int bio_write(BIO* b, const char* data, std::size_t len, std::size_t* written) {
   ::BIO_clear_retry_flags(b);
+  if (b == corked_bio) {
+    corked.append(data, len);
+    *written = len;
+    return 1;
+  }
   const ssize_t n = ::send(fd_of(b), data, len, MSG_NOSIGNAL);
   if (n >= 0) {
     *written = static_cast<std::size_t>(n);
@@ -148,10 +160,56 @@ tls_status tls_stream::status_of(int ret, boost::system::error_code& ec, bool re
   return tls_status::done;
 }
 
+bool tls_stream::send_unsent(boost::system::error_code& ec) {
+  const int fd = fd_of(::SSL_get_wbio(ssl_));
+  std::size_t off = 0;
+  while (off < unsent_.size()) {
+    const ssize_t n = ::send(fd, unsent_.data() + off, unsent_.size() - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      ec.assign(n < 0 ? errno : EPIPE, asio::error::get_system_category());
+      unsent_.clear();
+      return false;
+    }
+  }
+  unsent_.erase(0, off);
+  return true;
+}
+
 tls_status tls_stream::handshake(boost::system::error_code& ec) {
+  ec.clear();
+  // What an earlier step could not send goes first.
+  if (!unsent_.empty()) {
+    if (!send_unsent(ec)) return tls_status::done;
+    if (!unsent_.empty()) return tls_status::want_write;
+  }
   ::ERR_clear_error();
   errno = 0;
-  return status_of(::SSL_do_handshake(ssl_), ec, true);
+  corked.clear();
+  corked_bio = ::SSL_get_wbio(ssl_);
+  const int ret = ::SSL_do_handshake(ssl_);
+  corked_bio = nullptr;
+  const tls_status st = status_of(ret, ec, true);
+  if (corked.empty()) return st;
+  unsent_.swap(corked);
+  corked.clear();
+  boost::system::error_code send_ec;
+  const bool sent = send_unsent(send_ec);
+  if (ec) {  // a failed handshake: its alert went out as far as it could
+    unsent_.clear();
+    return tls_status::done;
+  }
+  if (!sent) {
+    ec = send_ec;
+    return tls_status::done;
+  }
+  // The flight must be out before the step counts as done or waits to read.
+  return unsent_.empty() ? st : tls_status::want_write;
 }
 
 tls_status tls_stream::read(char* buf, std::size_t size, std::size_t& n,

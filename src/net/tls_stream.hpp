@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include <boost/system/error_code.hpp>
 
@@ -45,7 +46,8 @@ class tls_stream {
   /// chain and the name or IP address (RFC 6125) during the handshake.
   void set_client_identity(const char* sni, const char* verify_name, bool name_is_ip, bool verify);
 
-  /// RFC 8446 §4: one step of the handshake, in the constructor's role.
+  /// RFC 8446 §4: one step of the handshake, in the constructor's role. The
+  /// records a step writes leave in one send() when it returns.
   tls_status handshake(boost::system::error_code& ec);
   /// Reads decrypted bytes. done with `n` > 0, or with an error: eof after the
   /// peer's close_notify, ssl::error::stream_truncated for a TCP EOF without it.
@@ -62,8 +64,13 @@ class tls_stream {
 
  private:
   tls_status status_of(int ret, boost::system::error_code& ec, bool reading);
+  /// Sends what `unsent_` holds; false (and `ec`) when the socket failed.
+  bool send_unsent(boost::system::error_code& ec);
 
   ssl_st* ssl_;
+  /// Handshake records OpenSSL counts as written that the socket did not yet
+  /// take (almost always empty: a flight fits a fresh socket's send buffer).
+  std::string unsent_;
 };
 
 }  // namespace closewise::net::detail
