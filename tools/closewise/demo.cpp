@@ -432,6 +432,7 @@ struct demo_opts {
   bool no_color = false;
   int restart_clients = 20;
   std::optional<std::uint64_t> seed;
+  bool only_resume = false;
 };
 
 // Runs the io_context on one thread for as long as it lives.
@@ -1199,9 +1200,32 @@ nlohmann::json report_json(const std::vector<result>& results, const policy::con
           {"elapsed_ms", elapsed.count()}};
 }
 
+// --only-resume: the resume row alone (issue 13), without the table.
+int run_resume_only(const demo_opts& o, console& out) {
+  const auto started = clock::now();
+  cli::demo::resume_row resumed;
+  {
+    io_runner io;
+    resumed = cli::demo::run_resume_row(io.ioc);
+  }
+  for (const auto& l : cli::demo::describe(resumed)) out.line(l);
+  if (o.json) {
+    const nlohmann::json report = {{"report", "closewise demo"},
+                                   {"version", 2},
+                                   {"resume", cli::demo::resume_report(resumed)},
+                                   {"elapsed_ms", since(started, clock::now()).count()}};
+    const std::string doc = report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::fwrite(doc.data(), 1, doc.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+  }
+  return resumed.ok ? 0 : 1;
+}
+
 int run_demo(const demo_opts& o) {
   const bool tty = isatty(fileno(stdout)) != 0;
   console out(!o.json, tty && !o.no_color && !o.json);
+  if (o.only_resume) return run_resume_only(o, out);
   const auto scenarios = demo::make_scenarios(o.restart_clients);
   const auto started = clock::now();
 
@@ -1271,6 +1295,9 @@ runner add_demo_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(1, 200));
   cmd->add_option("--seed", o->seed, "Seed the clients' jitter (default: random)");
+  cmd->add_flag("--only-resume", o->only_resume,
+                "Run only the resume row: `closewise serve --resume redis://...` killed with "
+                "SIGKILL mid-stream and restarted (in-process without redis-server)");
   return [o] { return run_demo(*o); };
 }
 

@@ -22,11 +22,23 @@ struct resume_row {
   long replayed_out = 0, replayed_in = 0;
   std::chrono::milliseconds resume_time{0};  ///< from the kill to the resumed connection
   bool ok = false;
+  std::string store;           ///< redis://127.0.0.1:PORT, or memory in-process
+  long killed_pid = 0;         ///< the `closewise serve` killed (0 in-process)
+  long restarted_pid = 0;      ///< the one that took over its port (0 in-process)
+  std::string server_outcome;  ///< what the restarted serve printed: resumed, ...
+  std::string problem;         ///< why the row did not run through ("" when it did)
 };
 
-/// Runs the row on `ioc` (run by another thread). In-process: a second
-/// server on the same port shares the first one's memory store, and the
-/// first is destroyed abruptly (every connection aborted, no close frame).
+/// Runs the row on `ioc` (run by another thread), from the calling thread,
+/// which must outlive the children it starts (it is their parent, and
+/// PR_SET_PDEATHSIG follows the thread). With redis-server installed (on
+/// PATH, or named by CLOSEWISE_REDIS_SERVER): its own redis-server on a free
+/// loopback port, no persistence; `closewise serve --echo --resume redis://...`
+/// as a child process, killed with SIGKILL mid-stream and started again on
+/// the same port. Without it, in-process: a second server on the same port
+/// shares the first one's memory store, and the first is destroyed abruptly
+/// (every connection aborted, no close frame). Every wait is bounded, and no
+/// child outlives the call.
 resume_row run_resume_row(boost::asio::io_context& ioc, int messages = 2000);
 nlohmann::json resume_report(const resume_row& r);
 std::vector<std::string> describe(const resume_row& r);
