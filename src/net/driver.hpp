@@ -251,6 +251,8 @@ class driver {
   /// A server sends a payload this large from the caller's buffer when nothing
   /// else is queued (one writev, no copy into the output buffer).
   static constexpr std::size_t direct_send_min = 16 * 1024;
+  /// At most this many bytes of queued frames may lead a direct send.
+  static constexpr std::size_t direct_send_max_prefix = 1024;
   std::size_t pending_output() const noexcept;
   bool direct_send_possible() const noexcept;
   [[nodiscard]] std::error_code send_direct(proto::message_kind kind, std::string_view payload);

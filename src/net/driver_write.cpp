@@ -24,23 +24,36 @@ std::size_t driver::pending_output() const noexcept {
 
 bool driver::direct_send_possible() const noexcept {
   return lc_.role() == proto::role::server && !tls_ && !deflate_ && !writing_ && !segs_ &&
-         wbuf_.empty() && conn_->output_size() == 0 && sock_.is_open() && lc_.writes();
+         wbuf_.empty() && conn_->output_size() <= direct_send_max_prefix && sock_.is_open() &&
+         lc_.writes();
 }
 
 std::error_code driver::send_direct(proto::message_kind kind, std::string_view payload) {
   std::uint8_t hdr[proto::max_header_size];
   std::size_t hlen = 0;
   if (auto ec = conn_->send_external(kind, payload, hdr, hlen)) return ec;
-  // Nothing is queued or in flight, so header and payload go out now, from
-  // the caller's buffer; only what the socket does not take is copied.
-  const std::array<asio::const_buffer, 2> bufs{asio::buffer(hdr, hlen), asio::buffer(payload)};
+  // Nothing is in flight, so header and payload go out now, from the
+  // caller's buffer; only what the socket does not take is copied. Small
+  // frames queued before it (a resume ack, a pong) lead the same write, so a
+  // connection that acks each large message still sends them without a copy.
+  if (conn_->output_size() != 0) conn_->swap_output(wbuf_);  // wbuf_ was empty
+  const std::size_t before = wbuf_.size();
+  const std::array<asio::const_buffer, 3> bufs{asio::buffer(wbuf_), asio::buffer(hdr, hlen),
+                                               asio::buffer(payload)};
   boost::system::error_code ec;
-  const std::size_t n = sock_.write_some(bufs, ec);
+  std::size_t sent = sock_.write_some(bufs, ec);
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
     transport_failed(ec);  // accepted, then lost with the connection: on_close says so
     return {};
   }
-  const std::size_t sent = ec ? 0 : n;
+  if (ec) sent = 0;
+  if (sent < before) {
+    wbuf_.erase(0, sent);
+    sent = 0;
+  } else {
+    wbuf_.clear();
+    sent -= before;
+  }
   if (sent < hlen) wbuf_.append(reinterpret_cast<const char*>(hdr) + sent, hlen - sent);
   const std::size_t from = sent > hlen ? sent - hlen : 0;
   if (from < payload.size()) wbuf_.append(payload.substr(from));

@@ -208,6 +208,46 @@ TEST(flow_control, sends_leave_in_the_order_they_were_accepted_across_threads) {
   next_of(ev, ce::closed);
 }
 
+TEST(flow_control, small_frames_queued_before_a_large_send_lead_it_in_order) {
+  // A server's large send leaves from the caller's buffer (driver::send_direct),
+  // and small frames already queued in the same turn (a text, a ping) lead it
+  // in the same write. 8 MiB does not fit one write: the rest is copied and
+  // follows. The client must read every message whole and in order.
+  io_thread io;
+  echo_server es(io.ioc);
+  es.echo = false;
+  std::string big(std::size_t{8} << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + (i >> 13));
+  const std::string mid(std::size_t{64} << 10, 'm');
+  es.srv.on_message([&](session& s, proto::message_kind, std::string_view p) {
+    if (p != "go") return;
+    // One handler turn: each small frame is queued, each large one goes direct.
+    EXPECT_FALSE(s.send_text("a"));
+    EXPECT_FALSE(s.ping("p"));
+    EXPECT_FALSE(s.send_binary(mid));
+    EXPECT_FALSE(s.send_text("b"));
+    EXPECT_FALSE(s.send_binary(big));
+    EXPECT_FALSE(s.send_text("c"));
+  });
+  client c(io.ioc);
+  channel<client_event> ev;
+  record(c, ev);
+  ASSERT_FALSE(c.connect(url(es.srv.port())));
+  next_of(ev, ce::opened);
+  ASSERT_FALSE(c.send_text("go"));
+  EXPECT_EQ(next_of(ev, ce::message).data, "a");
+  const auto m = next_of(ev, ce::message);
+  EXPECT_EQ(m.kind, proto::message_kind::binary);
+  EXPECT_TRUE(m.data == mid) << m.data.size() << " bytes";
+  EXPECT_EQ(next_of(ev, ce::message).data, "b");
+  const auto b = next_of(ev, ce::message);
+  EXPECT_EQ(b.data.size(), big.size());
+  EXPECT_TRUE(b.data == big) << "the 8 MiB message arrived altered";
+  EXPECT_EQ(next_of(ev, ce::message).data, "c");
+  ASSERT_FALSE(c.close());
+  next_of(ev, ce::closed);
+}
+
 // ------------------------------------------------------------ pause_reading --
 
 TEST(flow_control, a_paused_client_reads_nothing_until_resumed_and_its_heartbeat_waits) {
