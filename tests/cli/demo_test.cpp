@@ -1,12 +1,19 @@
 // End to end: `closewise demo --json` walks the close-code table, and every
 // scenario's close, decision and measured wait match the policy table, as
 // this file restates it (never the demo's own expected_* fields alone).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <closewise/error.hpp>
 
+#include <cerrno>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <string>
@@ -14,6 +21,9 @@
 #include <vector>
 
 #include "cli/cli_process.hpp"
+#ifdef CLOSEWISE_HAVE_REDIS
+#include "resume/redis_process.hpp"
+#endif
 
 namespace {
 
@@ -31,27 +41,112 @@ struct demo_run {
   nlohmann::json report;
 };
 
+/// `closewise ARGS...` to its end (bounded): stdout, the exit status, one JSON
+/// report. CLOSEWISE_REDIS_SERVER is set to `redis` for the child when given.
+demo_run run_cli(std::vector<std::string> args, std::optional<std::string> redis = std::nullopt) {
+  demo_run d;
+  const char* old = std::getenv("CLOSEWISE_REDIS_SERVER");
+  const std::optional<std::string> saved = old ? std::optional<std::string>(old) : std::nullopt;
+  if (redis) setenv("CLOSEWISE_REDIS_SERVER", redis->c_str(), 1);
+  args.insert(args.begin(), CLOSEWISE_CLI);
+  closewise::test::cli_process p(args);
+  if (redis && saved) setenv("CLOSEWISE_REDIS_SERVER", saved->c_str(), 1);
+  if (redis && !saved) unsetenv("CLOSEWISE_REDIS_SERVER");
+  p.close_stdin();
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto line = p.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now()));
+    if (!line) break;
+    d.out += *line + "\n";
+  }
+  d.status = p.wait(5s);
+  d.err = p.read_stderr(1s);
+  d.report = nlohmann::json::parse(d.out, nullptr, /*allow_exceptions=*/false);
+  return d;
+}
+
 // The demo runs once (it takes seconds, ctest runs each TEST in its own
 // process), so the checks below are steps of one test reading one report.
 const demo_run& demo() {
-  static const demo_run r = [] {
-    demo_run d;
-    closewise::test::cli_process p({CLOSEWISE_CLI, "demo", "--json"});
-    p.close_stdin();
-    const auto deadline = std::chrono::steady_clock::now() + 120s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      auto line = p.read_line(left);
-      if (!line) break;
-      d.out += *line + "\n";
-    }
-    d.status = p.wait(5s);
-    d.err = p.read_stderr(1s);
-    d.report = nlohmann::json::parse(d.out, nullptr, /*allow_exceptions=*/false);
-    return d;
-  }();
+  static const demo_run r = run_cli({"demo", "--json"});
   return r;
+}
+
+/// Whether the demo's resume row must kill a real process: redis-server is
+/// installed (found as tests/resume/redis_process.hpp finds it, which honours
+/// CLOSEWISE_REDIS_SERVER as the demo does) and the build has the Redis store.
+/// Under CI=true both are required.
+bool redis_row_expected() {
+#ifdef CLOSEWISE_HAVE_REDIS
+  if (!closewise::resume::test::find_redis_server().empty()) return true;
+  if (closewise::resume::test::in_ci())
+    ADD_FAILURE() << "redis-server is required under CI=true (scripts/deps.sh test)";
+#else
+  const char* ci = std::getenv("CI");
+  if (ci != nullptr && std::string(ci) == "true")
+    ADD_FAILURE() << "built without hiredis: the Redis store is required under CI";
+#endif
+  return false;
+}
+
+/// Nothing listens on 127.0.0.1:port any more.
+bool refused(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool r =
+      ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno == ECONNREFUSED;
+  ::close(fd);
+  return r;
+}
+
+/// The port in "redis://127.0.0.1:PORT", or 0.
+int port_of(const nlohmann::json& store) {
+  if (!store.is_string()) return 0;
+  const auto s = store.get<std::string>();
+  const auto colon = s.rfind(':');
+  return colon == std::string::npos ? 0 : std::atoi(s.c_str() + colon + 1);
+}
+
+/// The row's contract (issue 13), whichever way the server died: the second
+/// connection resumed, every echo came back exactly once and in order, and
+/// nothing was handed back.
+void expect_nothing_lost(const nlohmann::json& r) {
+  EXPECT_EQ(r["outcome"], "resumed") << r.dump(2);
+  EXPECT_EQ(r["handed_back"], 0) << r.dump(2);
+  EXPECT_EQ(r["exactly_once_in_order"], true) << r.dump(2);
+  EXPECT_EQ(r["echoes"], r["messages"]) << r.dump(2);
+  EXPECT_GT(r["messages"].get<int>(), 0);
+  EXPECT_GT(r["killed_after_echoes"].get<int>(), 0);
+  EXPECT_LT(r["killed_after_echoes"].get<int>(), r["messages"].get<int>()) << "not mid-stream";
+  EXPECT_TRUE(r["problem"].is_null()) << r.dump(2);
+  EXPECT_EQ(r["agrees"], true) << r.dump(2);
+}
+
+/// A real process was killed and a new one resumed from the demo's Redis,
+/// and none of them (nor redis-server) outlived the demo.
+void expect_a_killed_process(const nlohmann::json& r) {
+  const auto how = r["how"].get<std::string>();
+  EXPECT_EQ(how.rfind("process: `closewise serve --resume redis://127.0.0.1:", 0), 0u) << how;
+  EXPECT_NE(how.find("killed with SIGKILL"), std::string::npos) << how;
+  EXPECT_NE(how.find("on the same port resumed from Redis"), std::string::npos) << how;
+  ASSERT_TRUE(r["killed_pid"].is_number()) << r.dump(2);
+  ASSERT_TRUE(r["restarted_pid"].is_number()) << r.dump(2);
+  EXPECT_NE(r["killed_pid"], r["restarted_pid"]);
+  EXPECT_NE(how.find("(pid " + std::to_string(r["killed_pid"].get<long>()) + ")"),
+            std::string::npos)
+      << how;
+  // The restarted process saw the session come back, not a new one.
+  EXPECT_EQ(r["server_outcome"], "resumed") << r.dump(2);
+  const int redis_port = port_of(r["store"]);
+  ASSERT_GT(redis_port, 0) << r.dump(2);
+  EXPECT_TRUE(refused(redis_port)) << "redis-server outlived the demo";
+  for (const char* pid : {"killed_pid", "restarted_pid"})
+    EXPECT_TRUE(::kill(static_cast<pid_t>(r[pid].get<long>()), 0) != 0 && errno == ESRCH)
+        << pid << " " << r[pid] << " is still a process";
 }
 
 std::map<std::string, nlohmann::json> by_name() {
@@ -299,19 +394,79 @@ TEST(cli_demo, walks_the_table_and_every_decision_and_wait_agrees_with_the_polic
   the_graceful_restart_closes_everyone_cleanly_and_spreads_them();
 }
 
-// Piped, the timeline is plain text: the banner says the timings are scaled,
-// decisions read as sentences, and no ANSI escape leaks into the output.
+// Issue 13: `closewise serve --resume redis://...` is killed with SIGKILL
+// mid-stream and a new process on the same port resumes the client's session
+// from Redis, with nothing lost or duplicated.
 TEST(cli_demo, the_resume_row_loses_and_duplicates_nothing_across_a_server_death) {
   const auto& r = demo().report["resume"];
-  ASSERT_TRUE(r.is_object()) << demo().out;
-  EXPECT_EQ(r["outcome"], "resumed") << r.dump(2);
-  EXPECT_TRUE(r["exactly_once_in_order"].get<bool>()) << r.dump(2);
-  EXPECT_EQ(r["echoes"], r["messages"]);
-  EXPECT_EQ(r["handed_back"], 0);
-  EXPECT_GT(r["killed_after_echoes"].get<int>(), 0);
-  EXPECT_LT(r["killed_after_echoes"].get<int>(), r["messages"].get<int>()) << "not mid-stream";
-  EXPECT_TRUE(r["agrees"].get<bool>());
+  ASSERT_TRUE(r.is_object()) << demo().out << demo().err;
+  expect_nothing_lost(r);
+  if (redis_row_expected()) {
+    expect_a_killed_process(r);
+  } else {
+    EXPECT_NE(r["how"].get<std::string>().find(": in-process:"), std::string::npos) << r["how"];
+    EXPECT_EQ(r["store"], "memory");
+  }
 }
+
+// The same row alone, as its own command, ends the same way.
+TEST(cli_demo, only_resume_runs_the_row_alone) {
+  const auto d = run_cli({"demo", "--json", "--only-resume"});
+  ASSERT_TRUE(d.status.has_value()) << "demo --only-resume did not finish within 120 s";
+  ASSERT_FALSE(d.report.is_discarded()) << d.out << d.err;
+  EXPECT_EQ(*d.status, 0) << d.out << d.err;
+  EXPECT_FALSE(d.report.contains("scenarios"));
+  const auto& r = d.report["resume"];
+  ASSERT_TRUE(r.is_object()) << d.out;
+  expect_nothing_lost(r);
+  if (redis_row_expected()) expect_a_killed_process(r);
+}
+
+// No redis-server: the in-process row runs instead, and `how` says why.
+TEST(cli_demo, without_redis_server_the_row_runs_in_process_and_says_why) {
+  const auto d = run_cli({"demo", "--json", "--only-resume"}, "/nonexistent/redis-server");
+  ASSERT_TRUE(d.status.has_value());
+  ASSERT_FALSE(d.report.is_discarded()) << d.out << d.err;
+  EXPECT_EQ(*d.status, 0) << d.out << d.err;
+  const auto& r = d.report["resume"];
+  expect_nothing_lost(r);
+  const auto how = r["how"].get<std::string>();
+#ifdef CLOSEWISE_HAVE_REDIS
+  EXPECT_EQ(how.rfind("redis-server not found", 0), 0u) << how;
+#else
+  EXPECT_EQ(how.rfind("this build has no Redis support", 0), 0u) << how;
+#endif
+  EXPECT_NE(how.find(": in-process: "), std::string::npos) << how;
+  EXPECT_EQ(r["store"], "memory");
+  EXPECT_TRUE(r["killed_pid"].is_null());
+}
+
+#ifdef CLOSEWISE_HAVE_REDIS
+// redis-server that exits at once (/bin/false stands in for it): the row ends
+// promptly with ok=false and says why; nothing is killed, nothing is left.
+TEST(cli_demo, a_redis_server_that_does_not_start_fails_the_row_with_a_reason) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto d = run_cli({"demo", "--json", "--only-resume"}, "/bin/false");
+  ASSERT_TRUE(d.status.has_value());
+  // Well within the demo's own 10 s start deadline: the death is an event.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 8s);
+  ASSERT_FALSE(d.report.is_discarded()) << d.out << d.err;
+  EXPECT_EQ(*d.status, 1) << d.out << d.err;
+  const auto& r = d.report["resume"];
+  EXPECT_EQ(r["agrees"], false) << r.dump(2);
+  ASSERT_TRUE(r["problem"].is_string()) << r.dump(2);
+  const auto problem = r["problem"].get<std::string>();
+  EXPECT_EQ(
+      problem.rfind("redis-server (/bin/false) exited with status 1 before answering PING", 0), 0u)
+      << problem;
+  EXPECT_NE(r["how"].get<std::string>().find("not killed"), std::string::npos) << r["how"];
+  EXPECT_TRUE(r["killed_pid"].is_null());
+  EXPECT_EQ(r["outcome"], "");
+}
+#endif
+
+// Piped, the timeline is plain text: the banner says the timings are scaled,
+// decisions read as sentences, and no ANSI escape leaks into the output.
 
 TEST(cli_demo, piped_output_is_a_plain_readable_timeline) {
   closewise::test::cli_process p({CLOSEWISE_CLI, "demo"});
