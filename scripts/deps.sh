@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what closewise needs on Debian 12, as root, non-interactively.
-# Only what is missing is installed. Usage: scripts/deps.sh [build|test]
+# Only what is missing is installed. Usage: scripts/deps.sh [build|demo|test]
+#   build: what the library and the CLI need to build;
+#   demo:  build, plus what `closewise demo` runs (scripts/demo.sh);
+#   test:  demo, plus every peer the test suite drives (the default).
 set -euo pipefail
 mode=${1:-test}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -9,15 +12,23 @@ build_pkgs=(g++ cmake ninja-build git pkg-config
   libboost1.81-dev libboost-url1.81-dev libssl-dev openssl zlib1g-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libhiredis-dev)
+# redis-server: `closewise demo`'s resume row starts its own and kills a
+# `closewise serve --resume redis://...` process mid-stream (docs/resume.md §7.5);
+# the Redis session store's tests start their own too (docs/resume.md §8.3).
+demo_pkgs=(redis-server)
 # iproute2: ss, and ip/tc for the network namespace tests (veth, link down, tbf).
-# redis-server: the Redis session store's tests start their own (docs/resume.md §8.3).
 # prometheus: the metrics test scrapes `serve --metrics` with a real one (docs/metrics.md).
 # haproxy: the fleet bench and its ctest put it in front of `closewise serve` (bench/fleet).
 test_pkgs=(python3 python3-websockets chromium iproute2 procps clang libclang-rt-14-dev
-  redis-server prometheus haproxy clang-format-14)
+  prometheus haproxy clang-format-14)
 
+case "$mode" in
+  build | demo | test) ;;
+  *) echo "usage: scripts/deps.sh [build|demo|test]" >&2; exit 2 ;;
+esac
 pkgs=("${build_pkgs[@]}")
-[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+if [ "$mode" = demo ] || [ "$mode" = test ]; then pkgs+=("${demo_pkgs[@]}"); fi
+if [ "$mode" = test ]; then pkgs+=("${test_pkgs[@]}"); fi
 # Node.js: keep a newer one if the machine has it, else Debian's.
 if [ "$mode" = test ] && ! command -v node >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
 
