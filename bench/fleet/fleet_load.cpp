@@ -191,6 +191,7 @@ nlohmann::json reconnect_rates(const shared_books& b, milliseconds window) {
     if (w >= 0 && w < span) ++per[static_cast<std::size_t>(w)];
   }
   j["window_ms"] = window.count();
+  j["per_window"] = per;  // the whole series, for a plot
   j["peak_per_window"] = *std::max_element(per.begin(), per.end());
   j["mean_per_window"] = static_cast<double>(b.reopens.size()) / static_cast<double>(span);
   j["first_close_to_last_reopen_ms"] =

@@ -23,6 +23,7 @@ Everything runs on loopback, on free ports, and is stopped on exit.
 """
 import argparse
 import json
+import re
 import os
 import shutil
 import signal
@@ -93,6 +94,17 @@ class Proc:
                     return None
                 self.cv.wait(min(left, 0.2))
 
+    def wait_err(self, pattern, timeout=10.0):
+        """The first group of the first stderr line matching `pattern`, or None."""
+        end = time.time() + timeout
+        while time.time() < end:
+            for line in list(self.err):
+                m = re.search(pattern, line)
+                if m:
+                    return m.group(1)
+            time.sleep(0.02)
+        return None
+
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
         if self.p.poll() is None:
             self.p.send_signal(sig)
@@ -130,11 +142,12 @@ backend be
         f.write(cfg)
 
 
-def serve(cli, port, threads, window_ms, resume=None):
+def serve(cli, port, threads, window_ms, resume=None, rate=0):
     extra = ["--resume", resume] if resume else []
     return Proc([cli, "serve", "--json", "--echo", "--port", str(port), "--threads", str(threads),
                  "--health-path", "/healthz", "--drain-delay-ms", "600",
-                 "--drain-window-ms", str(window_ms)] + extra, name=f"serve:{port}")
+                 "--drain-window-ms", str(window_ms), "--drain-rate", str(rate)] + extra,
+                name=f"serve:{port}")
 
 
 def main():
@@ -144,6 +157,10 @@ def main():
     ap.add_argument("--backends", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="--threads of each serve")
     ap.add_argument("--drain-window-ms", type=int, default=2000)
+    ap.add_argument("--no-pipeline", dest="pipeline", action="store_false",
+                    help="restart the next backend only after the previous one exited")
+    ap.add_argument("--drain-rate", type=int, default=200,
+                    help="serve --drain-rate: 1012s per second at most (0: the window alone)")
     ap.add_argument("--interval-ms", type=int, default=200, help="each client sends a message this often")
     ap.add_argument("--proxy", choices=["haproxy", "closewise"], default="haproxy")
     # `closewise proxy` has one upstream (docs/proxy.md), so in its place the
@@ -194,7 +211,7 @@ def main():
         ports = [free_port() for _ in range(a.backends)]
         backends = {}
         for p in ports:
-            s = serve(cli, p, a.threads, a.drain_window_ms, store)
+            s = serve(cli, p, a.threads, a.drain_window_ms, store, a.drain_rate)
             procs.append(s)
             if not s.wait_event("listening", 10):
                 print(f"run.py: serve on {p} did not start: {s.err[-3:]}")
@@ -225,23 +242,39 @@ def main():
             return 1
 
         restarts = []
+        draining = []
         t0 = time.time()
-        for p in ports:
-            new = serve(cli, p, a.threads, a.drain_window_ms, store)
+        for i, p in enumerate(ports):
+            new = serve(cli, p, a.threads, a.drain_window_ms, store, a.drain_rate)
             procs.append(new)
             if not new.wait_event("listening", 10):
                 print(f"run.py: new serve on {p} did not bind (SO_REUSEPORT?): {new.err[-3:]}")
                 return 1
             old = backends[p]
             old.p.send_signal(signal.SIGHUP)
+            signalled = time.time()
+            draining.append((p, old))
+            backends[p] = new
+            if i + 1 == len(ports):
+                break
+            if a.pipeline:
+                # Like a deploy tool that moves on once the new process is ready: the
+                # next backend's 503 period (the drain delay) runs while this one's
+                # 1012s still go out, so its first 1012 follows this one's last.
+                spread = old.wait_err(r"1012s spread over (\d+) ms", 10) if a.drain_rate else None
+                spread_s = (int(spread) if spread else a.drain_window_ms) / 1000
+                time.sleep(max(0.0, signalled + spread_s - time.time()))
+            else:
+                summ = old.wait_event("summary", 60)
+        for p, old in draining:
             summ = old.wait_event("summary", 60)
             old.p.wait(10)
             restarts.append({"port": p, "exit": old.p.returncode,
                              "shutdown": summ and summ.get("shutdown")})
-            backends[p] = new
         restart_s = time.time() - t0
         # The last 1012s' clients come back: the default policy's first retry after
-        # 1012 waits 500 ms + U(0, 5 s), so 6.5 s covers every one of them.
+        # a 1012 waits for its retry-after hint (1 s + U(0, 0.2 s)), or 500 ms + U(0, 5 s)
+        # without one, so 6.5 s covers every one of them.
         time.sleep(6.5)
 
         killed = None

@@ -277,9 +277,14 @@ decision decide(const outcome& what, const retry_context& ctx, const config& cfg
   } else if (ev != nullptr) {
     hint = parse_close_retry_after(ev->reason);
   }
-  // HTTP's Retry-After replaces the raised floor (RFC 9110 §10.2.3 is precise);
-  // a close code's raised floor stays, the reason's hint can only lengthen it.
-  const bool replaces_floor = refusal != nullptr && hint.has_value();
+  // HTTP's Retry-After replaces the raised floor (RFC 9110 §10.2.3 is precise).
+  // A close code's raised floor stays (1013 waits 5 s whatever the reason says),
+  // but a code that only spreads its first retry (1001, 1011, 1012) takes the
+  // reason's hint instead of its own spread: a server that names the time has
+  // paced its closes itself (closewise's shutdown spreads them), and a second,
+  // client-side spread on top only bunches the reconnects (bench/RESULTS.md,
+  // "reconnect spread").
+  const bool replaces_floor = hint.has_value() && (refusal != nullptr || r.floor.count() == 0);
   if (r.action == A::retry_raised_floor && !replaces_floor) {
     const milliseconds raised = std::max(r.floor, minimum_delay(cfg.backoff));
     if (ctx.attempt == 0 && r.first_spread.count() > 0) {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -150,7 +151,7 @@ TEST(cli_fleet, sighup_hands_every_client_to_a_new_serve_on_the_same_port_with_c
   EXPECT_EQ(sum["shutdown"]["aborted"], 0) << sum;
   EXPECT_EQ(sum["shutdown"]["failed"], 0) << sum;
 
-  // Every client is back, on b: 1012's first retry waits 20-120 ms (scaled policy).
+  // Every client is back, on b: 1012 "retry-after=1" brings each back after 1-1.2 s.
   ASSERT_TRUE(opened.wait_for(2 * fleet, 30s)) << opened.get();
   EXPECT_EQ(refused.load(), 0u);
   EXPECT_EQ(other_errors.load(), 0u);
@@ -165,6 +166,53 @@ TEST(cli_fleet, sighup_hands_every_client_to_a_new_serve_on_the_same_port_with_c
   EXPECT_EQ(b_exit, 0);
   if (b_exit != 0 || !b_sum.contains("shutdown"))
     ADD_FAILURE() << "b's stderr:\n" << b.read_stderr(2s);
+  cs.clear();
+}
+
+TEST(cli_fleet, drain_rate_paces_the_1012s_by_the_number_of_clients) {
+  // --drain-window-ms 0 alone would close all 100 at once; --drain-rate 200
+  // stretches the window to 100 / 200 s = 500 ms, stratified over it.
+  constexpr std::size_t n = 100;
+  const int port = free_port();
+  cli_process a(cli({"serve", "--json", "--echo", "--port", std::to_string(port), "--threads", "1",
+                     "--drain-window-ms", "0", "--drain-rate", "200"}));
+  stdout_log a_out(a);
+  ASSERT_EQ(a_out.wait_for("listening")["port"], port);
+  net::test::io_thread io(2);
+  net::test::counter opened;
+  std::mutex mu;
+  std::vector<std::chrono::steady_clock::time_point> closed_at;
+  std::vector<std::unique_ptr<net::reconnecting_client>> cs;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto cfg = net::test::test_config(i + 1);
+    cfg.policy.max_attempts = 0;  // each client counts one 1012, then stops
+    auto c = std::make_unique<net::reconnecting_client>(io.ioc, cfg);
+    c->on_open([&](const net::open_info&) { opened.add(); });
+    c->on_close([&](const close_event& ev) {
+      if (ev.code != close_code::service_restart) return;
+      std::lock_guard l(mu);
+      closed_at.push_back(std::chrono::steady_clock::now());
+    });
+    ASSERT_FALSE(c->connect("ws://127.0.0.1:" + std::to_string(port) + "/"));
+    cs.push_back(std::move(c));
+  }
+  ASSERT_TRUE(opened.wait_for(n, 30s)) << opened.get();
+  a.signal(SIGHUP);
+  const json sum = a_out.wait_for("summary", 30s);
+  ASSERT_EQ(sum["event"], "summary") << sum;
+  EXPECT_EQ(sum["shutdown"]["clean"], n) << sum;
+  EXPECT_EQ(a.wait(10s), 0);
+  const std::string err = a.read_stderr(2s);
+  EXPECT_NE(err.find("100 clients at 200 per second: 1012s spread over 500 ms"), std::string::npos)
+      << err;
+  std::lock_guard l(mu);
+  ASSERT_EQ(closed_at.size(), n);
+  const auto [lo, hi] = std::minmax_element(closed_at.begin(), closed_at.end());
+  // Stratified: the first close lands in [0, 5 ms), the last in [495, 500 ms);
+  // 400 ms leaves room for a slow close handshake at either end, and a window
+  // of 0 (no pacing) gives a few ms.
+  EXPECT_GE(*hi - *lo, 400ms);
+  EXPECT_LT(*hi - *lo, 3s);
   cs.clear();
 }
 

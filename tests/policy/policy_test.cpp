@@ -308,6 +308,20 @@ TEST(decide, close_reason_retry_after_is_honoured_clamped_and_jittered) {
   // Not a hint: the normal first spread applies.
   d = cw::decide(remote_close(1012, "retry-after=soon"), {}, cfg, constant(0.0));
   EXPECT_EQ(d.delay, 500ms);
+  d = cw::decide(remote_close(1012, "retry-after=soon"), {}, cfg, constant(almost_one));
+  EXPECT_EQ(d.delay, 5499ms);
+  // A hint replaces 1001/1011/1012's own first spread (500 ms + U(0, 5 s)): the
+  // server paced its closes. 1 s + U(0, 0.2 s), never the 5.5 s of the spread.
+  for (std::uint16_t code : {1001, 1011, 1012}) {
+    d = cw::decide(remote_close(code, "retry-after=1"), {}, cfg, constant(0.0));
+    EXPECT_EQ(d.delay, 1000ms) << code;
+    d = cw::decide(remote_close(code, "retry-after=1"), {}, cfg, constant(almost_one));
+    EXPECT_EQ(d.delay, 1199ms) << code;
+    // retry-after=0: "now" means the backoff's own first delay, 500 ms to 1 s.
+    d = cw::decide(remote_close(code, "retry-after=0"), {}, cfg, constant(almost_one));
+    EXPECT_GE(d.delay, 500ms) << code;
+    EXPECT_LT(d.delay, 1000ms) << code;
+  }
 }
 
 TEST(decide, raised_floor_rows_spread_the_first_retry_then_keep_a_jittered_floor) {

@@ -5,7 +5,9 @@
 #include <boost/asio/post.hpp>
 #include <closewise/close_code.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <thread>
 
 namespace closewise::cli {
@@ -32,6 +34,12 @@ void add_fleet_flags(CLI::App& cmd, fleet_opts& o) {
                  "On SIGHUP, spread the 1012 closes over this window, so clients come back spread")
       ->capture_default_str()
       ->check(CLI::Range(0u, 3600000u));
+  cmd.add_option("--drain-rate", o.drain_rate,
+                 "On SIGHUP, send at most this many 1012s per second: the window grows to "
+                 "clients / rate, so a backend holding more clients does not close them faster "
+                 "(0: the window alone)")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 1000000u));
   cmd.add_option("--drain-retry-after", o.drain_retry_after,
                  "The retry-after=S sent with 1012 on SIGHUP (seconds)")
       ->capture_default_str()
@@ -75,6 +83,15 @@ void fleet_drain::close_all() {
   so.code = close_code::service_restart;
   so.reason = fmt::format("retry-after={}", o_.drain_retry_after);
   so.spread = std::chrono::milliseconds(o_.drain_window_ms);
+  if (o_.drain_rate != 0) {
+    // Paced: each backend of a rolling restart sends its 1012s at the same
+    // rate, however many clients the earlier restarts moved onto it.
+    const auto paced = std::chrono::milliseconds(static_cast<std::int64_t>(srv_.session_count()) *
+                                                 1000 / o_.drain_rate);
+    so.spread = std::max(so.spread, paced);
+    out_.diag(fmt::format("closewise serve: {} clients at {} per second: 1012s spread over {} ms",
+                          srv_.session_count(), o_.drain_rate, so.spread.count()));
+  }
   // Every close is out by the end of the window; the handshakes then get the
   // close timeout's worth of time.
   so.drain_deadline = so.spread + std::chrono::seconds(5);

@@ -23,6 +23,8 @@ struct fleet_opts {
   bool drain_on_term = false;
   unsigned drain_delay_ms = 0;
   unsigned drain_window_ms = 2000;
+  /// Closes per second at most; 0: the window alone sets the pace.
+  unsigned drain_rate = 0;
   unsigned drain_retry_after = 1;
   std::string health_path;
 };

@@ -225,7 +225,9 @@ class retry_state {
 /// - a server hint H (HTTP Retry-After, or `retry-after=` in a 1012/1013 close
 ///   reason) is clamped to `max_retry_after`, jittered to `H + U(0, hint_jitter·H)`
 ///   and taken when larger. For HTTP it replaces the raised floor, so the
-///   wait is `max(Retry-After, backoff)`; a close code's raised floor stays.
+///   wait is `max(Retry-After, backoff)`; a close code's raised floor stays
+///   (1013), but a code with only a first spread (1001, 1011, 1012) takes the
+///   hint instead of the spread: `max(H', backoff)`.
 [[nodiscard]] decision decide(const outcome& what, const retry_context& ctx, const config& cfg,
                               const uniform_source& uniform);
 
