@@ -180,10 +180,20 @@ void session_impl::release_slot() noexcept {
   if (std::exchange(counted_, false)) give_back_slot(*shared_);
 }
 
-void session_impl::ended_before_open(std::error_code, initiator) {
+void session_impl::ended_before_open(std::error_code ec, initiator who) {
   // Before the 101 nothing was reported, so nothing is: the socket is dropped.
   release_slot();
   hs_.reset();
+  // A session is linked before its resume store answers (negotiate_resume),
+  // so a shutdown that started meanwhile counts it and waits for its end:
+  // without this, a store that answered late (or never) held the shutdown,
+  // and `closewise serve`, forever.
+  if (auto st = shared_->unlink(this)) {
+    close_event ev;
+    ev.error = ec;
+    ev.initiator = who;
+    st->on_session_end(ev);
+  }
 }
 
 void session_impl::ended(const close_event& ev) {

@@ -10,7 +10,10 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include "closewise/error.hpp"
@@ -231,6 +234,78 @@ TEST(resume_net, a_close_the_server_starts_acks_first_so_a_lost_session_hands_no
   EXPECT_TRUE(exactly_once_in_order(l.at_server, 10));
   // Acked before the close: known delivered, so not handed back as "maybe lost".
   EXPECT_TRUE(l.handed_back.empty()) << l.handed_back.size() << " handed back";
+}
+
+/// A store that holds every create and attach until release() (or forever).
+class held_store final : public resume::session_store {
+ public:
+  bool durable() const noexcept override { return false; }
+  void create(std::string, preempt_handler, open_handler done) override { hold(std::move(done)); }
+  void attach(const resume::session_id&, std::string, preempt_handler, open_handler done) override {
+    hold(std::move(done));
+  }
+  void commit(const resume::commit_batch&, done_handler done) override { done({}); }
+  void detach(session_ptr, detach_handler done) override { done({}, {}); }
+  void end(const resume::session_id&, std::uint64_t, done_handler done) override { done({}); }
+  void touch(const resume::session_id&, std::uint64_t, done_handler done) override { done({}); }
+  bool wait_held(std::size_t n) {
+    std::unique_lock l(mu_);
+    return cv_.wait_for(l, 10s, [&] { return held_.size() >= n; });
+  }
+  /// Answers every held request with `ec` (no session).
+  void release(std::error_code ec) {
+    std::vector<open_handler> h;
+    {
+      std::lock_guard l(mu_);
+      h.swap(held_);
+    }
+    for (auto& d : h) d(ec, nullptr);
+  }
+
+ private:
+  void hold(open_handler done) {
+    std::lock_guard l(mu_);
+    held_.push_back(std::move(done));
+    cv_.notify_all();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<open_handler> held_;
+};
+
+TEST(resume_net, a_shutdown_ends_even_while_the_store_still_holds_a_handshake) {
+  // The session is linked before the store answers, so the shutdown counts
+  // it. Its close cannot go out before the 101; the drain deadline aborts
+  // it, and the summary must come. Before the fix it never came, and a
+  // `closewise serve --resume` against a Redis that answered nonsense ignored
+  // SIGTERM.
+  for (const bool answer_late : {false, true}) {
+    io_thread io(2);
+    auto store = std::make_shared<held_store>();
+    server_config scfg;
+    scfg.resume_store = store;
+    server srv(io.ioc, scfg);
+    ASSERT_FALSE(srv.listen("127.0.0.1", 0));
+    auto cfg = resume_config();
+    cfg.policy.max_attempts = 0;
+    reconnecting_client c(io.ioc, cfg);
+    ASSERT_FALSE(c.connect("ws://127.0.0.1:" + std::to_string(srv.port()) + "/"));
+    ASSERT_TRUE(store->wait_held(1));
+    std::promise<shutdown_summary> got;
+    shutdown_options so;
+    so.drain_deadline = 300ms;
+    srv.shutdown(so, [&](const shutdown_summary& s) { got.set_value(s); });
+    // Late: the store answers (unavailable) after the shutdown started, before
+    // its deadline; the refusal ends the session. Otherwise the deadline does.
+    if (answer_late) store->release(error::resume_store_unavailable);
+    auto f = got.get_future();
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready) << "no shutdown summary";
+    const auto sum = f.get();
+    EXPECT_EQ(sum.total, 1u);
+    EXPECT_EQ(sum.clean, 0u);
+    EXPECT_EQ(sum.clean + sum.aborted + sum.failed, 1u);
+    store->release(error::resume_store_unavailable);  // a request the abort left behind
+  }
 }
 
 TEST(resume_net, python_websockets_gets_plain_websocket_from_a_resume_server) {
