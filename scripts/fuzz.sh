@@ -64,7 +64,8 @@ for t in "${targets[@]}"; do
   dict=()
   [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
   log="$out/$name.log"
-  echo "== [fuzz] $name: ${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-${seconds}s}"
+  if [ -n "${FUZZ_RUNS:-}" ]; then bound="$FUZZ_RUNS runs"; else bound="${seconds}s"; fi
+  echo "== [fuzz] $name: $bound"
   s=$SECONDS
   # shellcheck disable=SC2086
   if "$out/fuzz/closewise_$name" "${limit[@]}" -rss_limit_mb=2048 -timeout=25 -print_final_stats=1 \
