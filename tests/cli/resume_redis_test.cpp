@@ -87,14 +87,8 @@ TEST(resume_redis_e2e, ten_thousand_messages_survive_three_sigkills_of_the_serve
   constexpr int total = 10'000;
   net::test::io_thread io(2);
   resume_ledger l;
-  auto cfg = net::test::test_config();
-  cfg.resume = resume::session_settings{};
-  cfg.queue.max_messages = 20'000;
-  cfg.queue.max_bytes = std::size_t{16} << 20;
-  net::reconnecting_client c(io.ioc, cfg);
-  c.on_message([&l](proto::message_kind, std::string_view p) { l.client_got(p); });
-  c.on_undelivered([&l](std::vector<net::queued_message> m, std::error_code ec) { l.back(m, ec); });
-  c.on_resume([&l](const resume::client_outcome& o) { l.outcome(o); });
+  net::reconnecting_client c(io.ioc, net::test::resumable());
+  net::test::wire(c, l);
   ASSERT_FALSE(c.connect("ws://127.0.0.1:" + std::to_string(port) + "/"));
   std::thread sender([&c] {
     for (int i = 1; i <= total; ++i)
@@ -144,13 +138,8 @@ std::vector<std::chrono::milliseconds> stream_through_redis_faults(
   net::test::fault_relay relay("127.0.0.1", static_cast<std::uint16_t>(srv.port()));
   net::test::io_thread io(2);
   resume_ledger l;
-  cfg.resume = resume::session_settings{};
-  cfg.queue.max_messages = 20'000;
-  cfg.queue.max_bytes = std::size_t{16} << 20;
-  net::reconnecting_client c(io.ioc, cfg);
-  c.on_message([&l](proto::message_kind, std::string_view p) { l.client_got(p); });
-  c.on_undelivered([&l](std::vector<net::queued_message> m, std::error_code ec) { l.back(m, ec); });
-  c.on_resume([&l](const resume::client_outcome& o) { l.outcome(o); });
+  net::reconnecting_client c(io.ioc, net::test::resumable(std::move(cfg)));
+  net::test::wire(c, l);
   EXPECT_FALSE(c.connect(relay.url()));
   // At most 256 ahead of the echoes, so each fault lands mid-stream.
   std::thread sender([&c, &l, total] {

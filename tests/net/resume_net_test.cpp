@@ -27,19 +27,7 @@ namespace {
 using namespace std::chrono_literals;
 using resume::client_outcome_kind;
 
-reconnecting_client_config resume_config() {
-  auto cfg = test_config();
-  cfg.resume = resume::session_settings{};
-  cfg.queue.max_messages = 20'000;  // the sender never waits on the queue
-  cfg.queue.max_bytes = std::size_t{16} << 20;
-  return cfg;
-}
-
-void wire(reconnecting_client& c, resume_ledger& l) {
-  c.on_message([&l](proto::message_kind, std::string_view p) { l.client_got(p); });
-  c.on_undelivered([&l](std::vector<queued_message> m, std::error_code ec) { l.back(m, ec); });
-  c.on_resume([&l](const resume::client_outcome& o) { l.outcome(o); });
-}
+reconnecting_client_config resume_config() { return resumable(); }
 
 /// Sends 1..n from its own thread, at most `window` ahead of the echoes, so
 /// every fault lands mid-stream; a full send queue waits for room.

@@ -15,6 +15,7 @@
 #include "closewise/net/server.hpp"
 #include "closewise/resume/memory_store.hpp"
 #include "net/net_test_support.hpp"
+#include "net/reconnect_support.hpp"
 
 namespace closewise::net::test {
 
@@ -74,6 +75,21 @@ struct resume_echo_server {
   std::unique_ptr<server> srv;
   std::error_code ec;
 };
+
+/// `cfg` offering a resumable session, with a queue the sender never waits on.
+inline reconnecting_client_config resumable(reconnecting_client_config cfg = test_config()) {
+  cfg.resume = resume::session_settings{};
+  cfg.queue.max_messages = 20'000;
+  cfg.queue.max_bytes = std::size_t{16} << 20;
+  return cfg;
+}
+
+/// Routes `c`'s messages, hand-backs and resume outcomes into `l`.
+inline void wire(reconnecting_client& c, resume_ledger& l) {
+  c.on_message([&l](proto::message_kind, std::string_view p) { l.client_got(p); });
+  c.on_undelivered([&l](std::vector<queued_message> m, std::error_code ec) { l.back(m, ec); });
+  c.on_resume([&l](const resume::client_outcome& o) { l.outcome(o); });
+}
 
 /// Checks that `v` is exactly 1..n.
 inline ::testing::AssertionResult exactly_once_in_order(const std::vector<int>& v, int n) {
