@@ -288,7 +288,6 @@ class client_impl final : public driver_owner {
     resume::seq n = 0;
     if (link_ && !link_->on_message(payload.size(), n)) return;
     if (on_message_ && live()) on_message_(kind, payload);
-    if (link_) link_->after_message();
   }
   void on_extension_control(std::uint8_t op, std::string_view payload) override {
     if (link_) link_->on_control(op, payload);

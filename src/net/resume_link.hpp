@@ -42,11 +42,10 @@ class resume_link {
   // ---- on the executor -------------------------------------------------------
   /// The connection opened: docs/resume.md §4.4, replays go first.
   void start();
-  /// A data message arrived: counts it. False: the seq space ran out and the
+  /// A data message arrived, about to be delivered: counts it, and acks if
+  /// due (else arms the timer). False: the seq space ran out and the
   /// connection is failed with 1002.
   bool on_message(std::size_t size, resume::seq& n);
-  /// After the application saw the message: ack if due, else arm the timer.
-  void after_message();
   /// The 0xB frame (docs/resume.md §3); a bad one fails the connection with 1002.
   void on_control(std::uint8_t op, std::string_view payload);
   /// docs/resume.md §5.2: flush the pending ack before a close frame goes out.
@@ -64,7 +63,7 @@ class resume_link {
 
  private:
   bool usable_locked() const noexcept;
-  void write_locked();
+  void write_locked(std::string_view newest = {});
   void ack_locked();
   void arm_locked();
   void on_timer(const boost::system::error_code& ec);

@@ -226,7 +226,6 @@ void session_impl::on_message(proto::message_kind kind, std::string_view payload
     callback_gate::scope g(shared_->gate);
     if (g.open()) shared_->on_message(*this, kind, payload);
   }
-  if (link) link->after_message();
 }
 
 #if defined(__x86_64__) && defined(__GLIBCXX__) && !defined(_GLIBCXX_DEBUG)

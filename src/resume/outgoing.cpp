@@ -1,11 +1,50 @@
 #include "closewise/resume/outgoing.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <new>
 #include <utility>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "closewise/error.hpp"
 
 namespace closewise::resume {
+namespace {
+
+/// From this size a replay copy bypasses the cache (docs/design-notes.md,
+/// "The replay copy"): the connection writes a message from the caller's
+/// buffer, so its replay copy is read only if a resume replays it. Below it the
+/// copy stays in cache as plain memcpy does, which is cheaper for small ones.
+constexpr std::size_t stream_copy_min = std::size_t{16} << 10;
+
+/// memcpy with non-temporal stores: no read-for-ownership of cold
+/// destination lines, and no eviction of the connection's hot data.
+void stream_copy(char* dst, const char* src, std::size_t n) noexcept {
+#if defined(__SSE2__)
+  while (n != 0 && (reinterpret_cast<std::uintptr_t>(dst) & 15) != 0) {
+    *dst++ = *src++;
+    --n;
+  }
+  for (; n >= 64; n -= 64, dst += 64, src += 64) {
+    const auto* s = reinterpret_cast<const __m128i*>(src);
+    auto* d = reinterpret_cast<__m128i*>(dst);
+    const __m128i a = _mm_loadu_si128(s), b = _mm_loadu_si128(s + 1);
+    const __m128i c = _mm_loadu_si128(s + 2), e = _mm_loadu_si128(s + 3);
+    _mm_stream_si128(d, a);
+    _mm_stream_si128(d + 1, b);
+    _mm_stream_si128(d + 2, c);
+    _mm_stream_si128(d + 3, e);
+  }
+  _mm_sfence();  // the streamed stores are ordered before anything after the copy
+#endif
+  std::memcpy(dst, src, n);
+}
+
+}  // namespace
 
 outgoing::outgoing(replay_limits limits, bool needs_commit)
     : limits_(limits), needs_commit_(needs_commit) {}
@@ -34,6 +73,28 @@ std::error_code outgoing::push(proto::message_kind kind, std::string payload, ti
   buffer_.push_back(message{++sent_, kind, std::move(payload), now});
   if (!needs_commit_) committed_ = sent_;
   return {};
+}
+
+std::error_code outgoing::push_copy(proto::message_kind kind, std::string_view payload,
+                                    time_point now) {
+  if (spare_.empty()) return push(kind, std::string(payload), now);
+  std::string& s = spare_.back();
+  const std::size_t had = s.capacity();
+  if (payload.size() >= stream_copy_min && s.size() >= payload.size()) {
+    s.resize(payload.size());  // shrinks: nothing is written
+    stream_copy(s.data(), payload.data(), payload.size());
+  } else {
+    s.assign(payload);
+  }
+  const auto ec = push(kind, std::move(s), now);
+  // On success the string moved into the buffer; on error it is still spare.
+  if (ec) {
+    spare_capacity_ += s.capacity() - had;
+    return ec;
+  }
+  spare_.pop_back();
+  spare_capacity_ -= had;
+  return ec;
 }
 
 std::error_code outgoing::make_room(std::size_t n) {
@@ -65,6 +126,8 @@ std::error_code outgoing::make_room(std::size_t n) {
 
 const message* outgoing::next_to_write() const noexcept {
   if (written_ >= committed_) return nullptr;
+  // The common case, a stream: the one message just pushed (no deque indexing).
+  if (written_ + 1 == sent_) return &buffer_.back();
   return find(written_ + 1);
 }
 
@@ -83,8 +146,21 @@ std::error_code outgoing::on_ack(seq n) {
 
 void outgoing::drop_through(seq n) noexcept {
   while (!buffer_.empty() && buffer_.front().number <= n) {
-    bytes_ -= buffer_.front().payload.size();
+    std::string& p = buffer_.front().payload;
+    bytes_ -= p.size();
+    const std::size_t cap = p.capacity();
+    if (spare_.size() < spare_count && spare_capacity_ + cap <= spare_bytes) {
+      try {
+        spare_.push_back(std::move(p));
+        spare_capacity_ += cap;
+      } catch (const std::bad_alloc&) {  // a spare is an optimisation only
+      }
+    }
     buffer_.pop_front();
+  }
+  if (buffer_.empty()) {
+    std::vector<std::string>().swap(spare_);
+    spare_capacity_ = 0;
   }
 }
 

@@ -57,6 +57,88 @@ TEST(outgoing, assigns_seqs_from_one_and_keeps_copies) {
   EXPECT_EQ(o.next_to_write(), nullptr);
 }
 
+TEST(outgoing, push_copy_reuses_acked_payloads_and_keeps_none_when_idle) {
+  outgoing o;
+  const std::string a(100, 'a'), b(100, 'b'), c(40, 'c');
+  ASSERT_FALSE(o.push_copy(message_kind::text, a, t0));
+  ASSERT_FALSE(o.push_copy(message_kind::text, b, t0));
+  const char* a_bytes = o.find(1)->payload.data();
+  EXPECT_EQ(write_all(o), (std::vector<seq>{1, 2}));
+  EXPECT_EQ(o.spares(), 0u);
+  ASSERT_FALSE(o.on_ack(1));
+  EXPECT_EQ(o.spares(), 1u) << "message 1's string is kept while 2 is unacked";
+  ASSERT_FALSE(o.push_copy(message_kind::binary, c, t0 + 1ms));
+  EXPECT_EQ(o.spares(), 0u);
+  const message* m = o.find(3);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(*m, (message{3, message_kind::binary, c, t0 + 1ms}));
+  EXPECT_EQ(m->payload.data(), a_bytes) << "no allocation: message 1's buffer holds message 3";
+  EXPECT_EQ(o.bytes(), 140u);
+  EXPECT_EQ(write_all(o), (std::vector<seq>{3}));
+  ASSERT_FALSE(o.on_ack(2));
+  EXPECT_EQ(o.spares(), 1u);
+  ASSERT_FALSE(o.on_ack(3));
+  EXPECT_EQ(o.spares(), 0u) << "nothing unacked: an idle session keeps no spare memory";
+}
+
+TEST(outgoing, spares_are_bounded_by_count_and_capacity) {
+  outgoing o;
+  const std::string big(std::size_t{100} << 10, 'x');  // 100 KiB: two fit in 256 KiB of spares
+  for (int i = 0; i < 4; ++i) ASSERT_FALSE(o.push_copy(message_kind::binary, big, t0));
+  ASSERT_FALSE(o.push_copy(message_kind::text, "last", t0));
+  write_all(o);
+  ASSERT_FALSE(o.on_ack(4));
+  EXPECT_EQ(o.spares(), 2u) << "256 KiB of spare capacity holds two 100 KiB strings, not four";
+  for (int i = 0; i < 100; ++i)
+    ASSERT_FALSE(o.push_copy(message_kind::text, std::string(20, 'y'), t0));
+  write_all(o);
+  ASSERT_FALSE(o.on_ack(o.sent() - 1));
+  EXPECT_EQ(o.spares(), outgoing::spare_count);
+}
+
+TEST(outgoing, push_copy_streams_large_payloads_byte_exactly) {
+  // Large payloads are copied with non-temporal stores into a reused string:
+  // an unaligned source, a length that is not a multiple of 64, and a spare
+  // both larger and smaller than the payload.
+  outgoing o;
+  std::string src(std::size_t{70} << 10, '\0');
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<char>(i * 131 + (i >> 9));
+  ASSERT_FALSE(o.push_copy(message_kind::binary, src, t0));
+  ASSERT_FALSE(o.push_copy(message_kind::binary, "keeps the buffer non-empty", t0));
+  write_all(o);
+  ASSERT_FALSE(o.on_ack(1));
+  ASSERT_EQ(o.spares(), 1u);
+  const std::string_view smaller = std::string_view(src).substr(3, (std::size_t{64} << 10) + 37);
+  ASSERT_FALSE(o.push_copy(message_kind::binary, smaller, t0));
+  EXPECT_EQ(o.find(3)->payload, smaller);
+  write_all(o);
+  ASSERT_FALSE(o.on_ack(2));
+  ASSERT_EQ(o.spares(), 1u) << "message 2's short string";
+  ASSERT_FALSE(o.push_copy(message_kind::binary, src, t0));
+  EXPECT_EQ(o.find(4)->payload, src) << "a spare smaller than the payload grows";
+  EXPECT_EQ(o.bytes(), smaller.size() + src.size());
+}
+
+TEST(outgoing, a_refused_push_copy_keeps_its_spare_and_changes_nothing) {
+  replay_limits lim;
+  lim.max_bytes = 100;
+  outgoing o(lim);
+  ASSERT_FALSE(o.push_copy(message_kind::text, std::string(30, 'a'), t0));
+  ASSERT_FALSE(o.push_copy(message_kind::text, std::string(60, 'b'), t0));
+  write_all(o);
+  ASSERT_FALSE(o.on_ack(1));
+  ASSERT_EQ(o.spares(), 1u);
+  EXPECT_EQ(o.push_copy(message_kind::text, std::string(50, 'c'), t0), error::replay_buffer_full);
+  EXPECT_EQ(o.spares(), 1u) << "the refused copy leaves the spare spare";
+  EXPECT_EQ(o.sent(), 2u);
+  EXPECT_EQ(o.size(), 1u);
+  EXPECT_EQ(o.bytes(), 60u);
+  EXPECT_EQ(o.next_to_write(), nullptr);
+  ASSERT_FALSE(o.push_copy(message_kind::text, std::string(40, 'd'), t0));
+  EXPECT_EQ(o.spares(), 0u);
+  EXPECT_EQ(o.find(3)->payload, std::string(40, 'd'));
+}
+
 TEST(outgoing, acks_trim_and_are_checked) {
   outgoing o;
   for (int i = 0; i < 5; ++i) ASSERT_FALSE(o.push(message_kind::text, "x", t0));

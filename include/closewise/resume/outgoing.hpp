@@ -66,6 +66,9 @@ class outgoing {
   /// changed and the caller still holds the message.
   /// The payload is moved into the buffer (one copy at most, made by the caller).
   std::error_code push(proto::message_kind kind, std::string payload, time_point now);
+  /// The same, copying `payload` into a string recycled from an acked message
+  /// when one is spare: no allocation in a steady stream.
+  std::error_code push_copy(proto::message_kind kind, std::string_view payload, time_point now);
 
   /// The next message to write to the connection, or nullptr when every
   /// committed message is written. Valid until the next non-const call.
@@ -119,6 +122,16 @@ class outgoing {
   seq evicted_through() const noexcept { return evicted_through_; }
   std::size_t size() const noexcept { return buffer_.size(); }
   std::size_t bytes() const noexcept { return bytes_; }
+  /// Acked payload strings kept for push_copy to reuse.
+  std::size_t spares() const noexcept { return spare_.size(); }
+
+  /// Acked payloads are kept for push_copy, up to spare_count strings and
+  /// spare_bytes of capacity (a 64-message ack frees 64 at once, more than
+  /// malloc's per-thread cache holds; a 64 KiB one freed and allocated again
+  /// costs glibc a trim and 16 page faults), and all freed when nothing is
+  /// unacked, so an idle session keeps none.
+  static constexpr std::size_t spare_count = 64;
+  static constexpr std::size_t spare_bytes = std::size_t{256} << 10;
   const replay_limits& limits() const noexcept { return limits_; }
   bool needs_commit() const noexcept { return needs_commit_; }
 
@@ -130,6 +143,8 @@ class outgoing {
   bool needs_commit_;
   std::deque<message> buffer_;  // oldest() .. sent_; a deque keeps payload addresses stable
   std::vector<message> evicted_;
+  std::vector<std::string> spare_;
+  std::size_t spare_capacity_ = 0;  ///< the sum of spare_'s capacities
   std::size_t bytes_ = 0;
   seq sent_ = 0;
   seq committed_ = 0;
