@@ -43,6 +43,13 @@ void reconnecting_client_impl::settle_session_locked(actions& a, const attempt& 
   undelivered_locked(a, to_queued(std::move(back)), error::resume_ended);
 }
 
+void reconnecting_client_impl::expire_session_locked(actions& a) {
+  if (!resume_) return;
+  // The replay stamps read the real clock (resume_link), so the age does too.
+  undelivered_locked(a, to_queued(resume_->expire(resume::clock_type::now())),
+                     error::resume_expired);
+}
+
 void reconnecting_client_impl::end_session_locked(actions& a) {
   if (!resume_) return;
   undelivered_locked(a, to_queued(resume_->end()), error::resume_ended);

@@ -79,11 +79,13 @@ std::error_code reconnecting_client_impl::reconnect() {
 
 void reconnecting_client_impl::network_changed() {
   std::shared_ptr<attempt> att;
+  actions a;
   {
     std::lock_guard lock(mu_);
     if (st_ == state::waiting) {
       // The wait was for a network that is gone; the new one may work now.
       cancel(wait_timer_, wait_gen_);
+      expire_session_locked(a);
       att = begin_attempt_locked();
     } else if (st_ == state::open && cur_) {
       // A connection over the old network may be dead without knowing it:
@@ -91,6 +93,7 @@ void reconnecting_client_impl::network_changed() {
       (void)cur_->conn->probe("closewise-probe");
     }
   }
+  run(a);
   if (att) start(att);
 }
 
@@ -213,11 +216,14 @@ std::function<void(const boost::system::error_code&)> reconnecting_client_impl::
 
 void reconnecting_client_impl::wait_over(std::uint64_t gen) {
   std::shared_ptr<attempt> att;
+  actions a;
   {
     std::lock_guard lock(mu_);
     if (st_ != state::waiting || gen != wait_gen_) return;
+    expire_session_locked(a);  // the new connection then offers a fresh session
     att = begin_attempt_locked();
   }
+  run(a);
   start(att);
 }
 

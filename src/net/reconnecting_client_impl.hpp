@@ -111,6 +111,9 @@ class reconnecting_client_impl : public std::enable_shared_from_this<reconnectin
   void settle_session_locked(actions& a, const attempt& att, bool retries);
   /// stop/destruction: the session ends; its unacked messages go back.
   void end_session_locked(actions& a);
+  /// Before an attempt: a session detached for longer than its max_age is
+  /// over on this side too (docs/resume.md §4.3); its messages go back.
+  void expire_session_locked(actions& a);
 
   // ---- timers and helpers (reconnecting_client.cpp) --------------------------
   using timer_fn = void (reconnecting_client_impl::*)(std::uint64_t);

@@ -177,6 +177,56 @@ TEST(resume_net, a_lost_session_hands_every_unacked_message_back) {
   EXPECT_TRUE(exactly_once_in_order(l.at_server, 101));
 }
 
+TEST(resume_net, a_session_detached_past_its_max_age_expires_on_the_client_and_hands_back) {
+  // docs/resume.md §4.3: while the server is unreachable the client keeps
+  // reconnecting; once its oldest unacked message is older than max_age the
+  // session is over on this side too. The next attempt hands the messages
+  // back with resume_expired and offers a fresh session.
+  io_thread io(2);
+  resume_ledger l;
+  auto a = std::make_unique<resume_echo_server>(
+      io.ioc, l, std::make_shared<resume::memory_store>(never_acking()));
+  ASSERT_FALSE(a->ec);
+  const auto port = a->port();
+  auto cfg = resume_config();
+  cfg.resume->replay.max_age = 400ms;
+  reconnecting_client c(io.ioc, cfg);
+  wire(c, l);
+  ASSERT_FALSE(c.connect("ws://127.0.0.1:" + std::to_string(port) + "/"));
+  for (int i = 1; i <= 3; ++i) ASSERT_FALSE(c.send_text(std::to_string(i)));
+  ASSERT_TRUE(l.wait([](auto& x) { return x.at_client.size() >= 3; }));
+  const auto sent = std::chrono::steady_clock::now();
+  a.reset();  // gone, and nothing listens on the port: every attempt is refused
+  ASSERT_TRUE(l.wait([](auto& x) { return !x.why.empty(); }));
+  const auto expired = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(l.mu);
+    ASSERT_EQ(l.why.size(), 1u);
+    EXPECT_EQ(l.why[0], error::resume_expired);
+    EXPECT_TRUE(exactly_once_in_order(l.handed_back, 3));
+  }
+  EXPECT_GE(expired - sent, 400ms) << "handed back before max_age";
+  // A new server on the port: the client's next offer is a fresh session.
+  std::unique_ptr<resume_echo_server> b;
+  for (int i = 0; i < 500; ++i) {
+    b = std::make_unique<resume_echo_server>(io.ioc, l, std::make_shared<resume::memory_store>(),
+                                             port);
+    if (b->ec != std::errc::address_in_use) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(b->ec) << b->ec.message();
+  ASSERT_TRUE(l.wait([](auto& x) { return x.outcomes.size() >= 2; }));
+  {
+    std::lock_guard lock(l.mu);
+    EXPECT_EQ(l.outcomes[1].kind, client_outcome_kind::fresh);
+  }
+  ASSERT_FALSE(c.send_text("4"));
+  ASSERT_TRUE(l.wait([](auto& x) { return x.at_server.size() >= 4; }));
+  std::lock_guard lock(l.mu);
+  EXPECT_TRUE(exactly_once_in_order(l.at_server, 4));
+  EXPECT_EQ(l.why.size(), 1u) << "nothing else handed back";
+}
+
 TEST(resume_net, a_close_the_server_starts_acks_first_so_a_lost_session_hands_nothing_back) {
   io_thread io(2);
   resume_ledger l;

@@ -38,6 +38,12 @@ class client_resume {
     std::lock_guard lock(mu_);
     return cs_.end();
   }
+  /// A detached session whose oldest unacked message is older than the
+  /// replay's max_age ends here: its unacked messages (docs/resume.md §4.3).
+  std::vector<resume::message> expire(resume::time_point now) {
+    std::lock_guard lock(mu_);
+    return cs_.expire(now);
+  }
   bool has_session() const {
     std::lock_guard lock(mu_);
     return cs_.has_session();
