@@ -178,13 +178,13 @@ std::error_code driver::close(close_code code, std::string_view reason, close_ru
   return {};
 }
 
-void driver::abort() {
+void driver::abort(std::error_code why) {
   if (on_executor()) {
     scope s(*this);
-    run(lc_.abort(error::aborted));
+    run(lc_.abort(why));
     return;
   }
-  post_here([](driver& d) { d.run(d.lc_.abort(error::aborted)); });
+  post_here([why](driver& d) { d.run(d.lc_.abort(why)); });
 }
 
 void driver::pause_reading() {

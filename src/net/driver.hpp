@@ -28,6 +28,7 @@
 #include <boost/asio/post.hpp>
 
 #include "closewise/close_event.hpp"
+#include "closewise/error.hpp"
 #include "closewise/net/heartbeat.hpp"
 #include "closewise/proto/connection.hpp"
 #include "deadline_table.hpp"
@@ -108,7 +109,7 @@ class driver {
   [[nodiscard]] std::error_code send_shared(const std::shared_ptr<const shared_frame>& frame);
   [[nodiscard]] std::error_code ping(std::string_view payload);
   [[nodiscard]] std::error_code close(close_code code, std::string_view reason, close_rules rules);
-  void abort();
+  void abort(std::error_code why = error::aborted);
   /// Pings now and, with a heartbeat, gives the peer only its grace to answer.
   [[nodiscard]] std::error_code probe(std::string_view payload);
   /// Stops and restarts reading from the socket (flow control). See client::pause_reading.

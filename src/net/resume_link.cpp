@@ -46,13 +46,16 @@ std::error_code resume_link::send(proto::message_kind kind, std::string_view pay
   if (d_.on_executor()) {
     driver::scope sc(d_);
     write_locked(payload);
+    arm_locked();  // the age bound of what is now unacked
     return {};
   }
   lock.unlock();
   d_.post_to_ex([self = d_.self(), this] {
     driver::scope sc(*self);
     std::lock_guard l(mu_);
-    if (usable_locked()) write_locked();
+    if (!usable_locked()) return;
+    write_locked();
+    arm_locked();
   });
   return {};
 }
@@ -138,10 +141,12 @@ void resume_link::ack_locked() {
   (void)d_.send_extension_control(resume::ack_opcode, std::string_view(p.data(), p.size()));
 }
 
-/// One timer per resumed connection, at the ack deadline of a trickle
-/// (docs/resume.md §5.2: 50 ms by default).
+/// One timer per resumed connection, at the earlier of the ack deadline of a
+/// trickle (docs/resume.md §5.2: 50 ms by default) and the time the oldest
+/// unacked sent message reaches max_age (§4.3: 120 s by default).
 void resume_link::arm_locked() {
-  const auto when = s_->in().ack_deadline();
+  auto when = s_->in().ack_deadline();
+  if (const auto age = s_->out().age_deadline(); age && (!when || *age < *when)) when = age;
   if (!when || (armed_for_ && *armed_for_ <= *when)) return;
   if (!timer_) timer_.emplace(d_.ioc_ex());
   armed_for_ = when;
@@ -154,11 +159,21 @@ void resume_link::arm_locked() {
 }
 
 void resume_link::on_timer(const boost::system::error_code& ec) {
-  std::lock_guard lock(mu_);
-  if (ec || !usable_locked()) return;
-  armed_for_.reset();
-  if (s_->in().ack_due(now())) ack_locked();
-  arm_locked();
+  {
+    std::lock_guard lock(mu_);
+    if (ec || !usable_locked()) return;
+    armed_for_.reset();
+    const auto t = now();
+    if (!s_->out().too_old(t)) {
+      if (s_->in().ack_due(t)) ack_locked();
+      arm_locked();
+      return;
+    }
+  }
+  // docs/resume.md §4.3: a peer that acknowledges nothing for max_age while
+  // the connection is open is not reading. A 1006 keeps the session, so the
+  // next resume replays what it missed or reports the gap.
+  d_.abort(error::resume_ack_timeout);
 }
 
 }  // namespace closewise::net::detail

@@ -227,6 +227,46 @@ TEST(resume_net, a_session_detached_past_its_max_age_expires_on_the_client_and_h
   EXPECT_EQ(l.why.size(), 1u) << "nothing else handed back";
 }
 
+TEST(resume_net, an_open_connection_whose_peer_acks_nothing_for_max_age_is_aborted) {
+  // docs/resume.md §4.3: the server never acknowledges, so the client's
+  // message stays unacked on an open connection. At max_age the client
+  // aborts with resume_ack_timeout (1006). The message is then max_age old,
+  // so the next attempt expires the session: it comes back with
+  // resume_expired (the server may or may not have it: here it does) and a
+  // fresh session starts.
+  io_thread io(2);
+  resume_ledger l;
+  resume_echo_server a(io.ioc, l, std::make_shared<resume::memory_store>(never_acking()));
+  ASSERT_FALSE(a.ec);
+  auto cfg = resume_config();
+  cfg.resume->replay.max_age = 300ms;
+  reconnecting_client c(io.ioc, cfg);
+  wire(c, l);
+  std::vector<close_event> closes;
+  c.on_close([&](const close_event& e) {
+    std::lock_guard lock(l.mu);
+    closes.push_back(e);
+    l.cv.notify_all();
+  });
+  ASSERT_FALSE(c.connect("ws://127.0.0.1:" + std::to_string(a.port()) + "/"));
+  ASSERT_FALSE(c.send_text("1"));
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(l.wait([&](auto&) { return !closes.empty(); }));
+  const auto aborted = std::chrono::steady_clock::now();
+  ASSERT_TRUE(l.wait([](auto& x) { return x.outcomes.size() >= 2 && !x.why.empty(); }));
+  std::lock_guard lock(l.mu);
+  EXPECT_EQ(closes[0].code, close_code::abnormal);
+  EXPECT_EQ(closes[0].error, error::resume_ack_timeout) << closes[0].error.message();
+  EXPECT_FALSE(closes[0].was_clean);
+  EXPECT_GE(aborted - sent, 300ms);
+  EXPECT_LT(aborted - sent, 10s);
+  EXPECT_EQ(l.outcomes[1].kind, client_outcome_kind::fresh);
+  EXPECT_EQ(l.handed_back, std::vector<int>{1});
+  ASSERT_EQ(l.why.size(), 1u);
+  EXPECT_EQ(l.why[0], error::resume_expired);
+  EXPECT_EQ(l.at_server, std::vector<int>{1});
+}
+
 TEST(resume_net, a_close_the_server_starts_acks_first_so_a_lost_session_hands_nothing_back) {
   io_thread io(2);
   resume_ledger l;
