@@ -46,7 +46,9 @@ std::error_code resume_link::send(proto::message_kind kind, std::string_view pay
   if (d_.on_executor()) {
     driver::scope sc(d_);
     write_locked(payload);
-    arm_locked();  // the age bound of what is now unacked
+    // The age bound follows the oldest unacked message: it is this one only
+    // when it is alone (an ack or the timer re-arms for the others).
+    if (s_->out().size() == 1) arm_locked();
     return {};
   }
   lock.unlock();
@@ -67,7 +69,9 @@ bool resume_link::usable_locked() const noexcept {
 
 void resume_link::start() {
   std::lock_guard lock(mu_);
-  if (usable_locked()) write_locked();
+  if (!usable_locked()) return;
+  write_locked();
+  arm_locked();  // a replay is unacked from the start
 }
 
 /// Writes every message the connection has not carried yet, in seq order; a
