@@ -48,7 +48,7 @@ std::error_code resume_link::send(proto::message_kind kind, std::string_view pay
     write_locked(payload);
     // The age bound follows the oldest unacked message: it is this one only
     // when it is alone (an ack or the timer re-arms for the others).
-    if (s_->out().size() == 1) arm_locked();
+    if (s_->out().size() == 1) arm_for_locked(s_->out().age_deadline());
     return {};
   }
   lock.unlock();
@@ -98,7 +98,7 @@ bool resume_link::on_message(std::size_t size, resume::seq& n) {
     if (!ec) {
       if (store_) want_commit_locked();
       if (s_->in().ack_due(t)) ack_locked();
-      arm_locked();
+      arm_for_locked(s_->in().ack_deadline());  // a receive moves only the ack deadline
     }
   }
   if (ec) (void)d_.close(close_code::protocol_error, "resume seq overflow", close_rules::endpoint);
@@ -151,6 +151,11 @@ void resume_link::ack_locked() {
 void resume_link::arm_locked() {
   auto when = s_->in().ack_deadline();
   if (const auto age = s_->out().age_deadline(); age && (!when || *age < *when)) when = age;
+  arm_for_locked(when);
+}
+
+/// Arms the timer for `when` unless it is already armed as early.
+void resume_link::arm_for_locked(std::optional<resume::time_point> when) {
   if (!when || (armed_for_ && *armed_for_ <= *when)) return;
   if (!timer_) timer_.emplace(d_.ioc_ex());
   armed_for_ = when;

@@ -66,6 +66,7 @@ class resume_link {
   void write_locked(std::string_view newest = {});
   void ack_locked();
   void arm_locked();
+  void arm_for_locked(std::optional<resume::time_point> when);
   void on_timer(const boost::system::error_code& ec);
   void want_commit_locked();
   void commit_now();
