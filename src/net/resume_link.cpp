@@ -180,8 +180,8 @@ void resume_link::on_timer(const boost::system::error_code& ec) {
     }
   }
   // docs/resume.md §4.3: a peer that acknowledges nothing for max_age while
-  // the connection is open is not reading. A 1006 keeps the session, so the
-  // next resume replays what it missed or reports the gap.
+  // the connection is open is not reading. A server keeps the session through
+  // the 1006; a client's is then past max_age and expires at its next attempt.
   d_.abort(error::resume_ack_timeout);
 }
 

@@ -213,7 +213,7 @@ void outgoing::mark_committed(seq n) noexcept {
 }
 
 std::optional<time_point> outgoing::age_deadline() const noexcept {
-  if (buffer_.empty()) return std::nullopt;
+  if (buffer_.empty() || limits_.max_age <= std::chrono::milliseconds::zero()) return std::nullopt;
   return buffer_.front().sent_at + limits_.max_age;
 }
 

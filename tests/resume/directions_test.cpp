@@ -307,6 +307,19 @@ TEST(outgoing, age_deadline_follows_the_oldest_unacked_message) {
   EXPECT_FALSE(o.too_old(t0 + 24h));
 }
 
+TEST(outgoing, a_max_age_of_zero_or_less_turns_the_age_bound_off) {
+  // Not "every message is already too old": that would abort every
+  // connection with an unacked message and expire every detached session.
+  for (const auto age : {0ms, -5ms}) {
+    replay_limits l;
+    l.max_age = age;
+    outgoing o(l);
+    ASSERT_FALSE(o.push(message_kind::text, "a", t0));
+    EXPECT_EQ(o.age_deadline(), std::nullopt);
+    EXPECT_FALSE(o.too_old(t0 + 24h));
+  }
+}
+
 TEST(outgoing, stops_at_max_seq) {
   std::deque<message> none;
   auto o = outgoing::restore({}, false, max_seq, none, max_seq);

@@ -35,6 +35,8 @@ struct replay_limits {
   std::size_t max_bytes = std::size_t{4} << 20;  ///< payload bytes
   /// Open: an unacked message this old means the peer stopped acking
   /// (error::resume_ack_timeout). Detached: the session expired on this side.
+  /// Zero or less turns the age bound off (a message may wait for its ack
+  /// as long as the session lives).
   std::chrono::milliseconds max_age{120'000};
   overflow_policy overflow = overflow_policy::refuse;
 };
@@ -106,7 +108,8 @@ class outgoing {
   void mark_committed(seq n) noexcept;
 
   // ---- age ------------------------------------------------------------------------
-  /// The time the oldest unacked message reaches max_age (nullopt: none held).
+  /// The time the oldest unacked message reaches max_age (nullopt: none
+  /// held, or max_age <= 0, which turns the bound off).
   std::optional<time_point> age_deadline() const noexcept;
   /// The oldest unacked message is at least max_age old.
   bool too_old(time_point now) const noexcept;
