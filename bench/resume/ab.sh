@@ -1,17 +1,18 @@
 #!/bin/bash
 # Interleaved pairs of the resume echo bench, plain against the in-memory
 # store, and the overhead per pair (bench/RESULTS.md, "Resume").
-#   bench/resume/ab.sh SIZE MESSAGES PAIRS [BUILD_DIR]
+#   bench/resume/ab.sh SIZE MESSAGES PAIRS [BUILD_DIR] [RATE]
 #   bench/resume/ab.sh 32 10000 5 build-bench
+#   bench/resume/ab.sh 65536 300 5 build-bench 8000   # paced: 8,000 msgs/s in total
 set -euo pipefail
-size=${1:?size} messages=${2:?messages} pairs=${3:?pairs} build=${4:-build-bench}
+size=${1:?size} messages=${2:?messages} pairs=${3:?pairs} build=${4:-build-bench} rate=${5:-0}
 bin="$build/bench/resume/closewise_resume_net_bench"
 [ -x "$bin" ] || { echo "no $bin: build the closewise_resume_net_bench target" >&2; exit 2; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for _ in $(seq "$pairs"); do
   for store in none memory; do
-    "$bin" echo --store "$store" --conns 100 --size "$size" --messages "$messages" >> "$out"
+    "$bin" echo --store "$store" --conns 100 --size "$size" --messages "$messages" --rate "$rate" >> "$out"
   done
 done
 python3 - "$out" <<'PY'

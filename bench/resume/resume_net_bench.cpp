@@ -5,6 +5,9 @@
 //           message rate. Run it with --store none, memory and redis://H:P side
 //           by side: the overhead targets are memory vs none (<= 15% at 32 B,
 //           <= 5% at 64 KiB), and redis gives the durable store's msgs/s.
+//           --rate R paces the clients to R messages/s in total (same window):
+//           the server then sees the same load with and without resume, so its
+//           CPU per message does not also move with the load generator's speed.
 //   kill  — N reconnecting clients hold resumed sessions; the server object is
 //           destroyed (every connection aborted) and a new one takes the port
 //           (memory: the same store; redis: a fresh redis_store on the same
@@ -31,6 +34,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "closewise/net/client.hpp"
 #include "closewise/net/reconnecting_client.hpp"
@@ -50,6 +54,66 @@ namespace {
 struct opts {
   std::string mode = "echo", store = "none";
   int conns = 10, size = 32, messages = 100;
+  double rate = 0;  ///< echo: total messages/s the clients offer (0: as fast as the window allows)
+};
+
+constexpr int window = 16;  ///< echo: messages in flight per connection
+
+/// Offers `rate` messages/s in total, round-robin over the connections, never
+/// more than `window` in flight on one; runs on the clients' thread.
+class pacer {
+ public:
+  pacer(boost::asio::io_context& ioc, std::vector<std::unique_ptr<cw::net::client>>& clients,
+        const std::string& payload, const opts& o)
+      : timer_(ioc),
+        clients_(clients),
+        payload_(payload),
+        o_(o),
+        sent_(clients.size()),
+        inflight_(clients.size()) {}
+  void start() {
+    t0_ = steady::now();
+    tick();
+  }
+  /// A reply arrived on connection i: room for one more there.
+  void replied(std::size_t i) {
+    --inflight_[i];
+    send_due();
+  }
+
+ private:
+  void tick() {
+    send_due();
+    if (offered_ == total()) return;
+    timer_.expires_after(200us);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) tick();
+    });
+  }
+  long long total() const { return static_cast<long long>(o_.conns) * o_.messages; }
+  void send_due() {
+    const double secs = std::chrono::duration<double>(steady::now() - t0_).count();
+    const long long due = std::min(total(), static_cast<long long>(secs * o_.rate) + 1);
+    for (std::size_t tried = 0; offered_ < due && tried < clients_.size(); ++tried) {
+      const std::size_t i = next_;
+      next_ = (next_ + 1) % clients_.size();
+      if (sent_[i] == o_.messages || inflight_[i] == window) continue;
+      (void)clients_[i]->send_binary(payload_);
+      ++sent_[i];
+      ++inflight_[i];
+      ++offered_;
+      tried = 0;
+    }
+  }
+
+  boost::asio::steady_timer timer_;
+  std::vector<std::unique_ptr<cw::net::client>>& clients_;
+  const std::string& payload_;
+  const opts& o_;
+  std::vector<int> sent_, inflight_;
+  std::size_t next_ = 0;
+  long long offered_ = 0;
+  steady::time_point t0_;
 };
 
 struct io_thread {
@@ -121,6 +185,7 @@ int run_echo(const opts& o) {
   std::condition_variable cv;
   int done = 0, opened = 0;
   std::vector<std::unique_ptr<cw::net::client>> clients;
+  std::unique_ptr<pacer> pace;
   for (int i = 0; i < o.conns; ++i) {
     cw::net::client_config cc;
     cc.use_strand = false;
@@ -134,8 +199,13 @@ int run_echo(const opts& o) {
       cv.notify_all();
       (void)raw;
     });
-    c->on_message([&, raw, got](cw::proto::message_kind, std::string_view) {
-      if (++*got + 16 <= o.messages) (void)raw->send_binary(payload);
+    c->on_message([&, raw, got, i](cw::proto::message_kind, std::string_view) {
+      if (pace) {
+        pace->replied(static_cast<std::size_t>(i));
+      } else if (*got + 1 + window <= o.messages) {
+        (void)raw->send_binary(payload);
+      }
+      ++*got;
       if (*got == o.messages) {
         std::lock_guard l(mu);
         ++done;
@@ -151,10 +221,15 @@ int run_echo(const opts& o) {
   }
   const double cpu0 = srv_io.cpu_seconds();
   const auto t0 = steady::now();
-  for (auto& c : clients)
-    boost::asio::post(cli_io.ioc, [&c, &payload, &o] {
-      for (int k = 0; k < std::min(16, o.messages); ++k) (void)c->send_binary(payload);
-    });
+  if (o.rate > 0) {
+    pace = std::make_unique<pacer>(cli_io.ioc, clients, payload, o);
+    boost::asio::post(cli_io.ioc, [&pace] { pace->start(); });
+  } else {
+    for (auto& c : clients)
+      boost::asio::post(cli_io.ioc, [&c, &payload, &o] {
+        for (int k = 0; k < std::min(window, o.messages); ++k) (void)c->send_binary(payload);
+      });
+  }
   {
     std::unique_lock l(mu);
     if (!cv.wait_for(l, 600s, [&] { return done == o.conns; })) {
@@ -167,8 +242,17 @@ int run_echo(const opts& o) {
   const double total = static_cast<double>(o.conns) * o.messages;
   std::printf(
       "{\"mode\":\"echo\",\"store\":\"%s\",\"conns\":%d,\"size\":%d,\"messages\":%d,"
-      "\"server_cpu_ns_per_msg\":%.0f,\"msgs_per_s\":%.0f,\"server_cpu_share\":%.2f}\n",
-      o.store.c_str(), o.conns, o.size, o.messages, cpu / total * 1e9, total / secs, cpu / secs);
+      "\"rate\":%.0f,\"server_cpu_ns_per_msg\":%.0f,\"msgs_per_s\":%.0f,\"server_cpu_share\":%.2f}"
+      "\n",
+      o.store.c_str(), o.conns, o.size, o.messages, o.rate, cpu / total * 1e9, total / secs,
+      cpu / secs);
+  // The pacer's timer and the clients live on cli_io: stop them there.
+  std::promise<void> stopped;
+  boost::asio::post(cli_io.ioc, [&] {
+    pace.reset();
+    stopped.set_value();
+  });
+  stopped.get_future().wait();
   for (auto& c : clients) (void)c->close();
   clients.clear();
   return 0;
@@ -233,18 +317,34 @@ int run_kill(const opts& o) {
 int main(int argc, char** argv) {
   opts o;
   if (argc > 1) o.mode = argv[1];
-  for (int i = 2; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--store")
-      o.store = v;
-    else if (k == "--conns")
-      o.conns = std::stoi(v);
-    else if (k == "--size")
-      o.size = std::stoi(v);
-    else if (k == "--messages")
-      o.messages = std::stoi(v);
-    else {
-      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+  for (int i = 2; i < argc; i += 2) {
+    const std::string k = argv[i];
+    if (i + 1 == argc) {
+      std::fprintf(stderr, "%s needs a value\n", k.c_str());
+      return 2;
+    }
+    const std::string v = argv[i + 1];
+    try {
+      if (k == "--store")
+        o.store = v;
+      else if (k == "--conns")
+        o.conns = std::stoi(v);
+      else if (k == "--size")
+        o.size = std::stoi(v);
+      else if (k == "--messages")
+        o.messages = std::stoi(v);
+      else if (k == "--rate")
+        o.rate = std::stod(v);
+      else {
+        std::fprintf(stderr, "unknown option %s\n", k.c_str());
+        return 2;
+      }
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "%s: not a number: %s\n", k.c_str(), v.c_str());
+      return 2;
+    }
+    if (o.conns < 1 || o.size < 0 || o.messages < 1 || !(o.rate >= 0)) {
+      std::fprintf(stderr, "%s %s: out of range\n", k.c_str(), v.c_str());
       return 2;
     }
   }
@@ -252,7 +352,7 @@ int main(int argc, char** argv) {
   if (o.mode == "kill") return run_kill(o);
   std::fprintf(stderr,
                "usage: %s echo|kill [--store none|memory|redis://H:P] [--conns N] "
-               "[--size BYTES] [--messages M]\n",
+               "[--size BYTES] [--messages M] [--rate MSGS_PER_S]\n",
                argv[0]);
   return 2;
 }

@@ -44,7 +44,20 @@ void stream_copy(char* dst, const char* src, std::size_t n) noexcept {
   std::memcpy(dst, src, n);
 }
 
+/// Spare strings a thread keeps once a buffer emptied (docs/design-notes.md,
+/// "The replay copy"): a session that trickles acks each message before the
+/// next, so its own spares would be freed every time and every message would
+/// pay an allocation, page faults and a cold copy. Bounded per thread, not
+/// per session, so idle sessions still keep nothing.
+struct spare_pool {
+  std::vector<std::string> strings;
+  std::size_t capacity = 0;  ///< the sum of the strings' capacities
+};
+thread_local spare_pool pool;
+
 }  // namespace
+
+std::size_t outgoing::thread_spares() noexcept { return pool.strings.size(); }
 
 outgoing::outgoing(replay_limits limits, bool needs_commit)
     : limits_(limits), needs_commit_(needs_commit) {}
@@ -77,6 +90,18 @@ std::error_code outgoing::push(proto::message_kind kind, std::string payload, ti
 
 std::error_code outgoing::push_copy(proto::message_kind kind, std::string_view payload,
                                     time_point now) {
+  if (spare_.empty() && !pool.strings.empty()) {
+    // A string from the thread's pool becomes this buffer's spare.
+    std::string& from = pool.strings.back();
+    const std::size_t cap = from.capacity();
+    try {
+      spare_.push_back(std::move(from));
+      pool.strings.pop_back();
+      pool.capacity -= cap;
+      spare_capacity_ += cap;
+    } catch (const std::bad_alloc&) {  // a spare is an optimisation only
+    }
+  }
   if (spare_.empty()) return push(kind, std::string(payload), now);
   std::string& s = spare_.back();
   const std::size_t had = s.capacity();
@@ -159,6 +184,18 @@ void outgoing::drop_through(seq n) noexcept {
     buffer_.pop_front();
   }
   if (buffer_.empty()) {
+    // Nothing unacked: the session keeps no spare; the thread keeps a few.
+    for (std::string& p : spare_) {
+      const std::size_t cap = p.capacity();
+      if (pool.strings.size() == thread_spare_count || pool.capacity + cap > thread_spare_bytes)
+        break;
+      try {
+        pool.strings.push_back(std::move(p));
+        pool.capacity += cap;
+      } catch (const std::bad_alloc&) {
+        break;
+      }
+    }
     std::vector<std::string>().swap(spare_);
     spare_capacity_ = 0;
   }

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "closewise/error.hpp"
@@ -79,6 +81,55 @@ TEST(outgoing, push_copy_reuses_acked_payloads_and_keeps_none_when_idle) {
   EXPECT_EQ(o.spares(), 1u);
   ASSERT_FALSE(o.on_ack(3));
   EXPECT_EQ(o.spares(), 0u) << "nothing unacked: an idle session keeps no spare memory";
+}
+
+TEST(outgoing, a_session_that_trickles_reuses_its_acked_string_through_the_threads_pool) {
+  // Each message acked before the next: the buffer empties every time, so the
+  // session itself keeps no spare, and the thread's pool carries the string.
+  outgoing o;
+  const std::string a(1000, 'a'), b(900, 'b');
+  ASSERT_FALSE(o.push_copy(message_kind::binary, a, t0));
+  const char* bytes = o.find(1)->payload.data();
+  write_all(o);
+  const std::size_t pooled = outgoing::thread_spares();
+  ASSERT_FALSE(o.on_ack(1));
+  EXPECT_EQ(o.spares(), 0u) << "nothing unacked: the session keeps no spare";
+  ASSERT_EQ(outgoing::thread_spares(), std::min(pooled + 1, outgoing::thread_spare_count));
+  ASSERT_FALSE(o.push_copy(message_kind::binary, b, t0 + 1ms));
+  EXPECT_EQ(o.find(2)->payload, b);
+  EXPECT_EQ(o.find(2)->payload.data(), bytes)
+      << "message 1's buffer, through the pool, holds message 2";
+  EXPECT_EQ(outgoing::thread_spares(), std::min(pooled + 1, outgoing::thread_spare_count) - 1);
+
+  // Another thread has a pool of its own.
+  std::size_t elsewhere = 1;
+  std::thread([&] { elsewhere = outgoing::thread_spares(); }).join();
+  EXPECT_EQ(elsewhere, 0u);
+}
+
+TEST(outgoing, the_threads_pool_is_bounded_by_count_and_capacity) {
+  std::thread([] {
+    // 100 sessions go idle at once, each with one 100 KiB string: 4 MiB of
+    // pool capacity holds 40 of them.
+    const std::string big(std::size_t{100} << 10, 'x');
+    std::vector<outgoing> sessions(100);
+    for (auto& o : sessions) {
+      ASSERT_FALSE(o.push_copy(message_kind::binary, big, t0));
+      write_all(o);
+    }
+    for (auto& o : sessions) ASSERT_FALSE(o.on_ack(1));
+    EXPECT_EQ(outgoing::thread_spares(), outgoing::thread_spare_bytes / big.size());
+    // Small strings: at most thread_spare_count.
+    std::thread([] {
+      std::vector<outgoing> small(100);
+      for (auto& o : small) {
+        ASSERT_FALSE(o.push_copy(message_kind::text, std::string(40, 's'), t0));
+        write_all(o);
+      }
+      for (auto& o : small) ASSERT_FALSE(o.on_ack(1));
+      EXPECT_EQ(outgoing::thread_spares(), outgoing::thread_spare_count);
+    }).join();
+  }).join();
 }
 
 TEST(outgoing, spares_are_bounded_by_count_and_capacity) {

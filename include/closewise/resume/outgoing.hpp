@@ -135,6 +135,16 @@ class outgoing {
   /// unacked, so an idle session keeps none.
   static constexpr std::size_t spare_count = 64;
   static constexpr std::size_t spare_bytes = std::size_t{256} << 10;
+  /// Those spares go to the calling thread's pool then, up to
+  /// thread_spare_count strings and thread_spare_bytes of capacity, and
+  /// push_copy on that thread takes from it when its buffer has no spare of
+  /// its own: a session that sends one message at a time (each acked before
+  /// the next) reuses memory instead of allocating and faulting in every
+  /// message. The pool is per thread, so idle sessions still keep nothing.
+  static constexpr std::size_t thread_spare_count = 64;
+  static constexpr std::size_t thread_spare_bytes = std::size_t{4} << 20;
+  /// Strings in the calling thread's pool.
+  static std::size_t thread_spares() noexcept;
   const replay_limits& limits() const noexcept { return limits_; }
   bool needs_commit() const noexcept { return needs_commit_; }
 
