@@ -99,7 +99,15 @@ TEST(resume_redis_e2e, ten_thousand_messages_survive_three_sigkills_of_the_serve
     ASSERT_TRUE(l.wait([k](auto& x) { return static_cast<int>(x.at_client.size()) >= k; }, 60s))
         << "the echoes never reached " << k;
     srv.reset();  // SIGKILL: no close frame, nothing flushed
-    srv = std::make_unique<serve_child>(args(port));
+    // Until the new process binds the port, any socket on the machine may take
+    // it as its ephemeral port (other tests run alongside): a new process that
+    // could not listen is tried again, for up to 5 s.
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    for (;;) {
+      srv = std::make_unique<serve_child>(args(port));
+      if (srv->port() != 0 || std::chrono::steady_clock::now() >= until) break;
+      std::this_thread::sleep_for(50ms);
+    }
     ASSERT_EQ(srv->port(), port) << "the restarted server did not get its port back";
     ++outcomes;
     ASSERT_TRUE(l.wait([&](auto& x) { return x.outcomes.size() >= outcomes; }, 60s))

@@ -29,9 +29,10 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using steady = std::chrono::steady_clock;
 
-constexpr auto echo_wait = seconds(20);   // each half of the stream
-constexpr auto start_wait = seconds(10);  // redis-server's PONG, serve's listening line
-constexpr auto stop_grace = seconds(5);   // SIGTERM at the end, then SIGKILL
+constexpr auto echo_wait = seconds(20);    // each half of the stream
+constexpr auto start_wait = seconds(10);   // redis-server's PONG, serve's listening line
+constexpr auto stop_grace = seconds(5);    // SIGTERM at the end, then SIGKILL
+constexpr auto restart_wait = seconds(5);  // a new serve whose port was taken meanwhile
 
 struct book {
   std::mutex mu;
@@ -400,6 +401,12 @@ class serve_process {
     std::lock_guard l(mu_);
     return port_.value_or(0);
   }
+  /// start() failed because the process exited without listening (its port
+  /// was taken, say), not because it hung.
+  bool ended_before_listening() const {
+    std::lock_guard l(mu_);
+    return closed_ && !port_;
+  }
   long pid() const { return static_cast<long>(proc_.pid()); }
 
   /// SIGKILL, at once and without waiting (safe on any thread, before kill()).
@@ -524,9 +531,19 @@ void run_as_processes(boost::asio::io_context& ioc, const std::string& redis_bin
   d.at_echo = [&first] { first->signal_kill(); };
   d.restart = [&]() -> std::string {
     killed_how = first->kill();  // reaped: the process and its listener are gone
-    second = std::make_unique<serve_process>(died);
-    if (auto why = second->start(port, r.store); !why.empty())
-      return fmt::format("after the kill, {}", why);
+    // The port is free now, but until the new process binds it any socket on
+    // the machine may take it as its ephemeral port (even the client, which
+    // then connects to itself). A new process that cannot listen is tried
+    // again, for up to restart_wait.
+    const auto until = steady::now() + restart_wait;
+    for (;;) {
+      second = std::make_unique<serve_process>(died);
+      auto why = second->start(port, r.store);
+      if (why.empty()) break;
+      if (!second->ended_before_listening() || steady::now() >= until)
+        return fmt::format("after the kill, {}", why);
+      std::this_thread::sleep_for(milliseconds(50));
+    }
     r.restarted_pid = second->pid();
     return {};
   };
