@@ -87,6 +87,9 @@ enum class error {
   replay_buffer_full,        ///< the replay buffer is at its bound (condition::backpressure)
   bad_resume_ack,  ///< malformed, backwards or too-high ack (condition::protocol_violation, 1002)
   resume_ack_timeout,  ///< a message stayed unacked past max_age (condition::timeout)
+  /// A resume offer whose attempt is not newer than one the store already took:
+  /// the late handshake of an attempt its client gave up on (docs/resume.md §6.1).
+  resume_stale_attempt,
 };
 
 /// Groups of errors that callers compare against.

@@ -16,7 +16,8 @@ void session_impl::negotiate_resume(resume::offer o, std::string subprotocol, ch
   rs_->waiting = true;
   auto& store = *shared_->cfg.resume_store;
   if (rs_->offer.resume) {
-    store.attach(rs_->offer.resume->id, {}, preempt_me(), on_store(&session_impl::resume_attached));
+    store.attach_attempt(rs_->offer.resume->id, rs_->offer.resume->attempt, {}, preempt_me(),
+                         on_store(&session_impl::resume_attached));
   } else {
     store.create({}, preempt_me(), on_store(&session_impl::resume_created));
   }
@@ -48,6 +49,17 @@ void session_impl::resume_attached(std::error_code ec, resume::session_store::se
   if (!rs_ || !hs_) {
     // The connection ended while the store answered: the session stays as it was.
     if (p) store.detach(std::move(p), [](auto, auto) {});
+    return;
+  }
+  if (ec == error::resume_stale_attempt) {
+    // docs/resume.md §6.1: the late handshake of an attempt its client gave
+    // up on. The live connection keeps the session; whoever sent this (no
+    // one is reading, most likely) learns why. RFC 9110 §15.5.10: the request
+    // conflicts with the current state of the target resource.
+    rs_.reset();
+    proto::http_headers h;
+    h.fields.emplace_back("Closewise-Resume-Status", "stale");
+    refuse(proto::server_handshake::refuse(409, h, "a later attempt took this session"));
     return;
   }
   if (ec) {

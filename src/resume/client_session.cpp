@@ -26,11 +26,18 @@ client_session::client_session(session_settings settings) : settings_(settings) 
 
 struct offer client_session::offer_value() const {
   struct offer o;
-  if (session_) o.resume = session_->position();
+  if (session_) {
+    o.resume = session_->position();
+    o.resume->attempt = attempts_ + 1;
+  }
   return o;
 }
 
-std::string client_session::offer() const { return format_offer(offer_value()); }
+std::string client_session::offer() {
+  const struct offer o = offer_value();
+  if (o.resume) attempts_ = o.resume->attempt;
+  return format_offer(o);
+}
 
 client_outcome client_session::on_answer(const std::vector<std::string>& extensions) {
   client_outcome out;
@@ -74,6 +81,7 @@ client_outcome client_session::on_answer(const std::vector<std::string>& extensi
   switch (a->status) {
     case resume_status::fresh:
       session_ = std::make_unique<session>(a->id, settings_);
+      attempts_ = 0;
       out.kind = client_outcome_kind::fresh;
       return out;
     case resume_status::resumed: {
@@ -114,6 +122,7 @@ client_outcome client_session::refuse(client_outcome out, const answer& a, resum
     out.handed_back = session_->out().take_unacked();
   }
   session_ = std::make_unique<session>(a.id, settings_);
+  attempts_ = 0;
   return out;
 }
 

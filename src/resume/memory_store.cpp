@@ -23,6 +23,7 @@ struct memory_store::impl {
   struct entry {
     std::string owner;
     std::uint64_t epoch = 1;
+    seq attempt = 0;     // the newest attempt an attach took (docs/resume.md §6.1)
     session_ptr parked;  // null while a connection holds the session
     time_point deadline{};
     preempt_handler preempt;  // the holder's
@@ -136,6 +137,11 @@ void memory_store::create(std::string owner, preempt_handler preempt, open_handl
 
 void memory_store::attach(const session_id& id, std::string owner, preempt_handler preempt,
                           open_handler done) {
+  attach_attempt(id, 0, std::move(owner), std::move(preempt), std::move(done));
+}
+
+void memory_store::attach_attempt(const session_id& id, seq attempt, std::string owner,
+                                  preempt_handler preempt, open_handler done) {
   impl::deferred later;
   std::error_code ec;
   session_ptr s;
@@ -148,6 +154,10 @@ void memory_store::attach(const session_id& id, std::string owner, preempt_handl
     } else if (it->second.owner != owner) {
       // docs/resume.md §9: another principal's session looks like no session.
       ec = error::resume_unknown;
+    } else if (attempt != 0 && attempt <= it->second.attempt) {
+      // docs/resume.md §6.1: a late handshake of an abandoned attempt. The
+      // holder keeps the session; nothing changes.
+      ec = error::resume_stale_attempt;
     } else if (impl::entry& e = it->second; e.parked) {
       if (t >= e.deadline) {
         impl_->live.erase(it);
@@ -158,6 +168,7 @@ void memory_store::attach(const session_id& id, std::string owner, preempt_handl
         s->set_epoch(++e.epoch);
         s->attach();
         e.preempt = std::move(preempt);
+        e.attempt = std::max(e.attempt, attempt);
       }
     } else {
       // Held by a connection that may be half-open: the newest attach wins.
@@ -165,6 +176,7 @@ void memory_store::attach(const session_id& id, std::string owner, preempt_handl
         later.emplace_back(
             [d = std::move(e.waiting->done)] { d(error::resume_superseded, nullptr); });
       e.waiting = impl::waiter{std::move(owner), std::move(preempt), std::move(done)};
+      e.attempt = std::max(e.attempt, attempt);
       if (e.preempt) later.emplace_back(e.preempt);
     }
   }

@@ -37,7 +37,7 @@ void append_param(std::string& out, std::string_view name, seq value) {
 /// The parameters of one element, each allowed once and with a value.
 struct params {
   std::optional<session_id> session;
-  std::optional<seq> received, sent, replay_from;
+  std::optional<seq> received, sent, replay_from, attempt;
   std::optional<resume_status> status;
 };
 
@@ -57,6 +57,8 @@ bool read_params(const detail::extension& e, side s, params& out) {
       if (out.sent || !(out.sent = parse_seq(v))) return false;
     } else if (detail::iequals(p.name, "replay_from") && s == side::offer) {
       if (out.replay_from || !(out.replay_from = parse_seq(v))) return false;
+    } else if (detail::iequals(p.name, "attempt") && s == side::offer) {
+      if (out.attempt || !(out.attempt = parse_seq(v))) return false;
     } else if (detail::iequals(p.name, "status") && s == side::answer) {
       if (out.status || !(out.status = parse_resume_status(v))) return false;
     } else {
@@ -148,6 +150,7 @@ std::string format_offer(const offer& o) {
     append_param(s, "received", o.resume->received);
     append_param(s, "sent", o.resume->sent);
     append_param(s, "replay_from", o.resume->replay_from);
+    if (o.resume->attempt != 0) append_param(s, "attempt", o.resume->attempt);
   }
   return s;
 }
@@ -161,12 +164,14 @@ std::optional<offer> find_offer(std::string_view extensions_header) {
     // The first closewise-resume element decides; a malformed one is declined.
     params p;
     if (!read_params(e, side::offer, p)) return false;
-    const bool any = p.session || p.received || p.sent || p.replay_from;
+    const bool any = p.session || p.received || p.sent || p.replay_from || p.attempt;
     const bool all = p.session && p.received && p.sent && p.replay_from;
     if (!any) {
       found = offer{};
-    } else if (all && *p.replay_from >= 1 && *p.replay_from <= *p.sent + 1) {
-      found = offer{resume_point{*p.session, *p.received, *p.sent, *p.replay_from}};
+    } else if (all && *p.replay_from >= 1 && *p.replay_from <= *p.sent + 1 &&
+               p.attempt.value_or(1) >= 1) {
+      found = offer{
+          resume_point{*p.session, *p.received, *p.sent, *p.replay_from, p.attempt.value_or(0)}};
     }
     return false;
   });

@@ -100,6 +100,7 @@ class error_cat final : public std::error_category {
       case error::replay_buffer_full: return "the replay buffer is full";
       case error::bad_resume_ack: return "invalid resume acknowledgement";
       case error::resume_ack_timeout: return "the peer did not acknowledge within max_age";
+      case error::resume_stale_attempt: return "a later attempt of this client already took the session";
     }
     // clang-format on
     return "unknown closewise error";

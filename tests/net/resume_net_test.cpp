@@ -158,6 +158,73 @@ TEST(resume_net, memory_store_survives_a_blackhole_through_heartbeat_death) {
       2'000, {500}, [](fault_relay& r, int) { r.blackhole(1000ms); }, cfg);
 }
 
+// docs/resume.md §6.1: a path that heals can deliver, late, the handshake of
+// an attempt the client gave up on. Here that handshake is replayed by hand:
+// the live connection's own offer, attempt=1, sent again. It is not newer than
+// the attempt the store took, so it gets 409 and changes nothing: the live
+// connection carries on, and the client's next real attempt resumes as usual.
+TEST(resume_net, a_late_handshake_of_an_abandoned_attempt_gets_409_and_the_live_connection_stays) {
+  io_thread io(2);
+  resume_ledger l;
+  resume_echo_server srv(io.ioc, l, std::make_shared<resume::memory_store>());
+  ASSERT_FALSE(srv.ec);
+  std::mutex mu;
+  std::vector<std::string> offers;  // each request's Sec-WebSocket-Extensions
+  srv.srv->on_connect([&](const proto::upgrade_request& r) {
+    std::lock_guard lock(mu);
+    offers.push_back(r.extensions);
+    return accept_decision::accepted();
+  });
+  fault_relay relay("127.0.0.1", srv.port());
+  reconnecting_client c(io.ioc, resume_config());
+  wire(c, l);
+  ASSERT_FALSE(c.connect(relay.url()));
+  ASSERT_FALSE(c.send_text("1"));
+  ASSERT_TRUE(l.wait([](auto& x) { return x.at_client.size() >= 1; }));
+  relay.reset_after(direction::downstream, 0);
+  ASSERT_FALSE(c.send_text("2"));
+  ASSERT_TRUE(l.wait([](auto& x) { return count_resumed(x) >= 1 && x.at_client.size() >= 2; }));
+  std::string live_offer;
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(offers.size(), 2u);
+    live_offer = offers[1];
+  }
+  ASSERT_NE(live_offer.find("; attempt=1"), std::string::npos) << live_offer;
+
+  raw_tcp late;
+  ASSERT_TRUE(late.connect(srv.port()));
+  ASSERT_TRUE(
+      late.send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Extensions: " +
+                live_offer + "\r\n\r\n"));
+  const std::string resp = late.recv_until("\r\n\r\n");
+  EXPECT_EQ(resp.rfind("HTTP/1.1 409", 0), 0u) << resp;
+  EXPECT_NE(resp.find("Closewise-Resume-Status: stale\r\n"), std::string::npos) << resp;
+
+  // The live connection was not touched: the next echo comes on it, and no
+  // new connection or resume happened.
+  ASSERT_FALSE(c.send_text("3"));
+  ASSERT_TRUE(l.wait([](auto& x) { return x.at_client.size() >= 3; }));
+  {
+    std::lock_guard lock(l.mu);
+    EXPECT_EQ(l.outcomes.size(), 2u);
+  }
+  EXPECT_EQ(relay.accepted(), 2u);
+  // The client's next real attempt (2) is newer: it resumes.
+  relay.reset_after(direction::downstream, 0);
+  ASSERT_FALSE(c.send_text("4"));
+  ASSERT_TRUE(l.wait([](auto& x) { return count_resumed(x) >= 2 && x.at_client.size() >= 4; }));
+  std::lock_guard lock(l.mu);
+  EXPECT_TRUE(exactly_once_in_order(l.at_client, 4));
+  EXPECT_TRUE(exactly_once_in_order(l.at_server, 4));
+  EXPECT_TRUE(l.handed_back.empty());
+  std::lock_guard offers_lock(mu);
+  ASSERT_EQ(offers.size(), 4u) << "the late one is counted too";
+  EXPECT_NE(offers[3].find("; attempt=2"), std::string::npos) << offers[3];
+}
+
 TEST(resume_net, a_lost_session_hands_every_unacked_message_back) {
   io_thread io(2);
   resume_ledger l;

@@ -194,8 +194,8 @@ struct server_side : endpoint {
       if (o->resume) {
         std::error_code ec;
         session_store::session_ptr got;
-        store.attach(
-            o->resume->id, owner,
+        store.attach_attempt(
+            o->resume->id, o->resume->attempt, owner,
             [this] {
               if (preempt_hook) preempt_hook();
             },

@@ -222,6 +222,54 @@ TEST(memory_store, a_new_attach_preempts_the_holder_and_waits_for_it) {
   EXPECT_EQ(third.second->epoch(), 2u);
 }
 
+// docs/resume.md §6.1: a late handshake of an attempt its client gave up on
+// (attempt 2 after attempt 3 took the session) changes nothing: the holder is
+// not preempted, the epoch stays, and a parked session stays parked.
+TEST(memory_store, a_stale_attempt_is_refused_without_preempting_the_holder) {
+  fixture f;
+  int preempted = 0;
+  auto first = f.create();
+  const session_id id = first->id();
+  ASSERT_FALSE(f.detach(std::move(first)));
+  std::pair<std::error_code, session_ptr> live{error::aborted, nullptr};
+  f.store->attach_attempt(
+      id, 3, {}, [&] { ++preempted; },
+      [&](std::error_code e, session_ptr s) {
+        live = {e, std::move(s)};
+      });
+  ASSERT_FALSE(live.first);
+  ASSERT_TRUE(live.second);
+  EXPECT_EQ(live.second->epoch(), 2u);
+
+  for (const seq stale : {seq{2}, seq{3}, seq{1}}) {
+    std::pair<std::error_code, session_ptr> late{error::aborted, nullptr};
+    f.store->attach_attempt(id, stale, {}, {}, [&](std::error_code e, session_ptr s) {
+      late = {e, std::move(s)};
+    });
+    EXPECT_EQ(late.first, error::resume_stale_attempt) << "attempt " << stale;
+    EXPECT_EQ(late.second, nullptr);
+  }
+  EXPECT_EQ(preempted, 0);
+  EXPECT_FALSE(f.touch(id, 2)) << "the holder still holds epoch 2";
+
+  // Parked, a stale attempt still cannot take it; the next attempt can.
+  ASSERT_FALSE(f.detach(std::move(live.second)));
+  std::error_code stale_ec = error::aborted;
+  f.store->attach_attempt(id, 3, {}, {}, [&](std::error_code e, session_ptr) { stale_ec = e; });
+  EXPECT_EQ(stale_ec, error::resume_stale_attempt);
+  std::pair<std::error_code, session_ptr> next{error::aborted, nullptr};
+  f.store->attach_attempt(id, 4, {}, {}, [&](std::error_code e, session_ptr s) {
+    next = {e, std::move(s)};
+  });
+  ASSERT_FALSE(next.first);
+  ASSERT_TRUE(next.second);
+  EXPECT_EQ(next.second->epoch(), 3u);
+  ASSERT_FALSE(f.detach(std::move(next.second)));
+  auto [plain, s] = f.attach(id);
+  EXPECT_FALSE(plain) << "an offer without an attempt (0) is never refused as stale";
+  EXPECT_TRUE(s);
+}
+
 TEST(memory_store, ending_a_held_session_fails_the_waiting_attach) {
   fixture f;
   auto held = f.create();

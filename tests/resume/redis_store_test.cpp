@@ -75,6 +75,12 @@ class blocking_store final : public session_store {
     auto [ec, s] = wait_open([&](open_handler h) { s_.attach(id, owner, p, std::move(h)); });
     done(ec, std::move(s));
   }
+  void attach_attempt(const session_id& id, seq attempt, std::string owner, preempt_handler p,
+                      open_handler done) override {
+    auto [ec, s] =
+        wait_open([&](open_handler h) { s_.attach_attempt(id, attempt, owner, p, std::move(h)); });
+    done(ec, std::move(s));
+  }
   void commit(const commit_batch& b, done_handler done) override {
     done(wait_done([&](done_handler h) { s_.commit(b, std::move(h)); }));
   }
@@ -251,6 +257,41 @@ TEST_F(redis_store_test, a_stale_epoch_is_fenced_off) {
   EXPECT_EQ(wait_done([&](auto h) { a.end(id, 1, std::move(h)); }), error::resume_superseded);
   EXPECT_EQ(redis_->integer({"HGET", key(id, 'm'), "sent"}), 1) << "the late message is not stored";
   EXPECT_FALSE(wait_done([&](auto h) { b.touch(id, 2, std::move(h)); }));
+}
+
+// docs/resume.md §6.1: the late handshake of an abandoned attempt, reaching
+// any server process, cannot take the session: the script refuses it before
+// the epoch moves, so the live holder's commits go on.
+TEST_F(redis_store_test, a_stale_attempt_is_refused_before_the_epoch_moves) {
+  redis_store a(options()), b(options());
+  auto first = create(a);
+  const session_id id = first->id();
+  auto attach_at = [&](session_store& st, seq attempt) {
+    return wait_open([&](session_store::open_handler h) {
+      st.attach_attempt(id, attempt, {}, {}, std::move(h));
+    });
+  };
+  auto [ec, live] = attach_at(b, 5);  // the client's fifth offer
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(live->epoch(), 2u);
+  EXPECT_EQ(redis_->integer({"HGET", key(id, 'm'), "attempt"}), 5);
+  for (const seq stale : {seq{4}, seq{5}, seq{1}}) {
+    auto [late_ec, late] = attach_at(a, stale);
+    EXPECT_EQ(late_ec, error::resume_stale_attempt) << "attempt " << stale;
+    EXPECT_EQ(late, nullptr);
+  }
+  EXPECT_EQ(redis_->integer({"HGET", key(id, 'm'), "epoch"}), 2) << "no stale attach moved it";
+  push(*live, "still mine");
+  EXPECT_FALSE(commit(b, *live)) << "the live holder is not fenced";
+  // The next attempt, or an offer without one, takes it as before.
+  auto [next_ec, next] = attach_at(a, 6);
+  ASSERT_FALSE(next_ec) << next_ec.message();
+  EXPECT_EQ(next->epoch(), 3u);
+  EXPECT_EQ(next->out().sent(), 1u);
+  auto [plain_ec, plain] = attach(a, id);
+  ASSERT_FALSE(plain_ec) << plain_ec.message();
+  EXPECT_EQ(plain->epoch(), 4u);
+  EXPECT_EQ(redis_->integer({"HGET", key(id, 'm'), "attempt"}), 6);
 }
 
 TEST_F(redis_store_test, commits_that_do_not_follow_the_stored_state_are_invalid) {

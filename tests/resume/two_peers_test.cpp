@@ -66,7 +66,7 @@ TEST(resume_negotiation, resume_offer_and_answer_bytes) {
   ASSERT_TRUE(w.connect());
   EXPECT_EQ(header_line(w.last_request, "Sec-WebSocket-Extensions"),
             "Sec-WebSocket-Extensions: closewise-resume; session=" + id +
-                "; received=2; sent=3; replay_from=1");
+                "; received=2; sent=3; replay_from=1; attempt=1");
   EXPECT_EQ(header_line(w.last_response, "Sec-WebSocket-Extensions"),
             "Sec-WebSocket-Extensions: closewise-resume; session=" + id +
                 "; status=resumed; received=3; sent=2");
@@ -579,6 +579,39 @@ TEST(resume_refusal, a_session_ended_by_1008_is_refused_as_ended) {
   EXPECT_EQ(w.client->outcome->status, resume_status::ended);
   EXPECT_EQ(w.client->undelivered.at(0).first, error::resume_ended);
   EXPECT_EQ(w.client->handed_back_texts(), std::vector<std::string>{"x"});
+}
+
+// docs/resume.md §2.3: each resume offer of a session counts one more attempt;
+// a new session counts from 1 again.
+TEST(resume_negotiation, each_offer_counts_one_more_attempt) {
+  world w;
+  ASSERT_TRUE(w.connect());
+  EXPECT_EQ(header_line(w.last_request, "Sec-WebSocket-Extensions"),
+            "Sec-WebSocket-Extensions: closewise-resume")
+      << "a fresh offer has no attempt";
+  const std::string first_id = w.server->held->id().to_string();
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    w.drop();
+    EXPECT_EQ(w.client->cs.offer_value().resume->attempt, static_cast<seq>(attempt));
+    ASSERT_TRUE(w.connect());
+    EXPECT_EQ(w.client->outcome->kind, client_outcome_kind::resumed);
+    const std::string ext = header_line(w.last_request, "Sec-WebSocket-Extensions");
+    EXPECT_EQ(ext.substr(ext.size() - 11), "; attempt=" + std::to_string(attempt)) << ext;
+  }
+  // The server process restarted: attempt 4 is refused as unknown, and the new
+  // session it starts counts from 1.
+  w.drop();
+  w.store = std::make_unique<memory_store>(w.store_opts);
+  w.server = std::make_unique<server_side>(w.clock, *w.store);
+  ASSERT_TRUE(w.connect());
+  EXPECT_NE(header_line(w.last_request, "Sec-WebSocket-Extensions").find("; attempt=4"),
+            std::string::npos);
+  EXPECT_EQ(w.client->outcome->status, resume_status::unknown);
+  EXPECT_NE(w.client->cs.current().id().to_string(), first_id);
+  w.drop();
+  EXPECT_EQ(w.client->cs.offer_value().resume->attempt, 1u);
+  ASSERT_TRUE(w.connect());
+  EXPECT_EQ(w.client->outcome->kind, client_outcome_kind::resumed);
 }
 
 TEST(resume_refusal, an_invalid_position_is_refused) {

@@ -71,6 +71,32 @@ TEST(offer, formats_exactly) {
   EXPECT_EQ(format_offer({}), "closewise-resume");
   EXPECT_EQ(format_offer({resume_point{sample_id(), 1041, 2070, 2001}}),
             "closewise-resume; session=" + id_hex + "; received=1041; sent=2070; replay_from=2001");
+  EXPECT_EQ(format_offer({resume_point{sample_id(), 1041, 2070, 2001, 7}}),
+            "closewise-resume; session=" + id_hex +
+                "; received=1041; sent=2070; replay_from=2001; attempt=7");
+}
+
+TEST(offer, carries_an_optional_attempt) {
+  const std::string s =
+      "closewise-resume; session=" + id_hex + "; received=0; sent=3; replay_from=2";
+  const auto with = find_offer(s + "; attempt=12");
+  ASSERT_TRUE(with);
+  EXPECT_EQ(with->resume, (resume_point{sample_id(), 0, 3, 2, 12}));
+  const auto without = find_offer(s);
+  ASSERT_TRUE(without);
+  EXPECT_EQ(without->resume->attempt, 0u) << "absent: 0, a plain attach";
+  const offer o{resume_point{sample_id(), 1, 2, 3, max_seq}};
+  EXPECT_EQ(find_offer(format_offer(o)), o);
+  for (const std::string& bad : {
+           s + "; attempt=0",                           // attempts count from 1
+           s + "; attempt=01",                          // leading zero
+           s + "; attempt=1; attempt=2",                // repeated
+           s + "; attempt=x",                           // not a number
+           s + "; attempt=9007199254740992",            // > max_seq
+           s + "; attempt",                             // no value
+           std::string("closewise-resume; attempt=1"),  // without a session
+       })
+    EXPECT_EQ(find_offer(bad), std::nullopt) << bad;
 }
 
 TEST(offer, is_found_among_other_extensions) {

@@ -57,9 +57,10 @@ class client_session {
   explicit client_session(session_settings settings = {});
 
   /// The element for `client_request_options::extensions`: a resume offer when
-  /// a session is kept, a fresh offer otherwise.
-  std::string offer() const;
-  /// The offer itself (for logs and tests).
+  /// a session is kept, a fresh offer otherwise. A resume offer counts one more
+  /// attempt (docs/resume.md §2.3, `attempt`): call it once per handshake.
+  std::string offer();
+  /// The offer the next offer() makes (for logs and tests).
   struct offer offer_value() const;
 
   /// The server's 101 was read; `extensions` is `client_handshake::extensions()`.
@@ -91,6 +92,7 @@ class client_session {
 
   session_settings settings_;
   std::unique_ptr<session> session_;
+  seq attempts_ = 0;  ///< resume offers made for session_
 };
 
 }  // namespace closewise::resume

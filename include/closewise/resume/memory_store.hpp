@@ -38,6 +38,8 @@ class memory_store final : public session_store {
   void create(std::string owner, preempt_handler preempt, open_handler done) override;
   void attach(const session_id& id, std::string owner, preempt_handler preempt,
               open_handler done) override;
+  void attach_attempt(const session_id& id, seq attempt, std::string owner, preempt_handler preempt,
+                      open_handler done) override;
   void commit(const commit_batch& batch, done_handler done) override;
   void detach(session_ptr s, detach_handler done) override;
   void end(const session_id& id, std::uint64_t epoch, done_handler done) override;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "closewise/resume/session.hpp"
@@ -65,6 +66,18 @@ class session_store {
   /// fences by epoch instead).
   virtual void attach(const session_id& id, std::string owner, preempt_handler preempt,
                       open_handler done) = 0;
+  /// attach() for an offer that counts its attempts (docs/resume.md §6.1):
+  /// when `attempt` is not above the last one the store took for the session,
+  /// it is the late handshake of an attempt its client gave up on, and the
+  /// call fails with resume_stale_attempt and changes nothing (no preempt, no
+  /// epoch). Otherwise the store records `attempt` and attaches. 0: no attempt
+  /// was offered, a plain attach(). This default keeps no attempts and
+  /// refuses nothing, so a store written before attempts still works.
+  virtual void attach_attempt(const session_id& id, seq attempt, std::string owner,
+                              preempt_handler preempt, open_handler done) {
+    (void)attempt;
+    attach(id, std::move(owner), std::move(preempt), std::move(done));
+  }
   /// Persists a batch (durable stores only; the memory store completes at once).
   virtual void commit(const commit_batch& batch, done_handler done) = 0;
   /// The connection ended with a close that keeps the session: the TTL starts.

@@ -63,6 +63,11 @@ struct resume_point {
   seq received = 0;     ///< messages of the peer's direction delivered here
   seq sent = 0;         ///< messages of this side's direction sent
   seq replay_from = 1;  ///< the lowest seq of this side's direction it can still send again
+  /// The client's count of handshakes that offered this session, this one
+  /// included (1, 2, ...): a store refuses one not newer than the last it
+  /// took, so a late handshake of an abandoned attempt cannot take the session
+  /// from the live connection (docs/resume.md §6.1). 0: not sent.
+  seq attempt = 0;
 
   friend bool operator==(const resume_point&, const resume_point&) = default;
 };
@@ -74,7 +79,8 @@ struct offer {
 };
 
 /// The element for `client_request_options::extensions`:
-/// `closewise-resume` or `closewise-resume; session=ID; received=R; sent=S; replay_from=F`.
+/// `closewise-resume` or
+/// `closewise-resume; session=ID; received=R; sent=S; replay_from=F[; attempt=A]`.
 std::string format_offer(const offer& o);
 
 /// Server: the client's offer in a request's Sec-WebSocket-Extensions value

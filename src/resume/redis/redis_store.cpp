@@ -38,12 +38,17 @@ constexpr std::string_view create_lua =
     "redis.call('PEXPIRE', KEYS[1], ttl + tonumber(ARGV[3])) "
     "return 'ok'";
 
-// ARGV: owner, tombstone_ms
+// ARGV: owner, tombstone_ms, attempt (0: none offered)
 constexpr std::string_view attach_lua =
-    "local m = redis.call('HMGET', KEYS[1], 'state', 'owner', 'deadline', 'ttl') "
+    "local m = redis.call('HMGET', KEYS[1], 'state', 'owner', 'deadline', 'ttl', 'attempt') "
     "if not m[1] or m[2] ~= ARGV[1] then return 'unknown' end "
     "if m[1] == 'ended' then return 'ended' end "
     "if now >= tonumber(m[3]) then redis.call('DEL', KEYS[2]) return 'expired' end "
+    "local attempt = tonumber(ARGV[3]) "
+    "if attempt > 0 then "
+    "  if attempt <= tonumber(m[5] or '0') then return 'stale' end "
+    "  redis.call('HSET', KEYS[1], 'attempt', attempt) "
+    "end "
     "local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1) "
     "local ttl = tonumber(m[4]) "
     "redis.call('HSET', KEYS[1], 'deadline', now + ttl) "
@@ -137,6 +142,7 @@ std::error_code outcome_error(std::string_view s) {
   if (s == "ended") return error::resume_ended;
   if (s == "expired") return error::resume_expired;
   if (s == "superseded") return error::resume_superseded;
+  if (s == "stale") return error::resume_stale_attempt;
   if (s == "invalid" || s == "exists") return error::resume_invalid;
   return error::resume_store_unavailable;
 }
@@ -466,12 +472,18 @@ void redis_store::create(std::string owner, preempt_handler, open_handler done) 
              });
 }
 
-void redis_store::attach(const session_id& id, std::string owner, preempt_handler,
+void redis_store::attach(const session_id& id, std::string owner, preempt_handler preempt,
                          open_handler done) {
+  attach_attempt(id, 0, std::move(owner), std::move(preempt), std::move(done));
+}
+
+void redis_store::attach_attempt(const session_id& id, seq attempt, std::string owner,
+                                 preempt_handler, open_handler done) {
   // A durable store fences an earlier holder by epoch (docs/resume.md §6.1):
-  // no preempt is needed, the holder's next commit or touch fails.
+  // no preempt is needed, the holder's next commit or touch fails. A stale
+  // attempt is refused by the script before the epoch moves.
   impl* p = impl_.get();
-  p->enqueue(id, s_attach, {std::move(owner), p->ms(p->opts.tombstone)},
+  p->enqueue(id, s_attach, {std::move(owner), p->ms(p->opts.tombstone), std::to_string(attempt)},
              [p, id, settings = p->opts.session, done = std::move(done)](const redisReply* r,
                                                                          std::error_code ec) {
                session_record rec;
