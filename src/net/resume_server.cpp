@@ -57,6 +57,7 @@ void session_impl::resume_attached(std::error_code ec, resume::session_store::se
     // one is reading, most likely) learns why. RFC 9110 §15.5.10: the request
     // conflicts with the current state of the target resource.
     rs_.reset();
+    if (const auto& o = shared_->cfg.observer) o->resume_failed(metrics::role::server, "stale");
     proto::http_headers h;
     h.fields.emplace_back("Closewise-Resume-Status", "stale");
     refuse(proto::server_handshake::refuse(409, h, "a later attempt took this session"));

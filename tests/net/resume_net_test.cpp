@@ -84,6 +84,24 @@ std::chrono::nanoseconds coarse_tick() {
   return std::chrono::seconds(res.tv_sec) + std::chrono::nanoseconds(res.tv_nsec);
 }
 
+/// The server's resume failures, by cause (docs/metrics.md, "Resume").
+class resume_failure_log final : public metrics::observer {
+ public:
+  void resume_failed(metrics::role r, std::string_view cause) override {
+    if (r != metrics::role::server) return;
+    std::lock_guard lock(mu_);
+    causes_.emplace_back(cause);
+  }
+  std::vector<std::string> causes() const {
+    std::lock_guard lock(mu_);
+    return causes_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> causes_;
+};
+
 std::size_t count_resumed(resume_ledger& l) {
   std::size_t n = 0;
   for (const auto& o : l.outcomes) n += o.kind == client_outcome_kind::resumed;
@@ -166,7 +184,8 @@ TEST(resume_net, memory_store_survives_a_blackhole_through_heartbeat_death) {
 TEST(resume_net, a_late_handshake_of_an_abandoned_attempt_gets_409_and_the_live_connection_stays) {
   io_thread io(2);
   resume_ledger l;
-  resume_echo_server srv(io.ioc, l, std::make_shared<resume::memory_store>());
+  auto failures = std::make_shared<resume_failure_log>();
+  resume_echo_server srv(io.ioc, l, std::make_shared<resume::memory_store>(), 0, failures);
   ASSERT_FALSE(srv.ec);
   std::mutex mu;
   std::vector<std::string> offers;  // each request's Sec-WebSocket-Extensions
@@ -202,6 +221,7 @@ TEST(resume_net, a_late_handshake_of_an_abandoned_attempt_gets_409_and_the_live_
   const std::string resp = late.recv_until("\r\n\r\n");
   EXPECT_EQ(resp.rfind("HTTP/1.1 409", 0), 0u) << resp;
   EXPECT_NE(resp.find("Closewise-Resume-Status: stale\r\n"), std::string::npos) << resp;
+  EXPECT_EQ(failures->causes(), std::vector<std::string>{"stale"}) << "docs/metrics.md, \"Resume\"";
 
   // The live connection was not touched: the next echo comes on it, and no
   // new connection or resume happened.

@@ -61,9 +61,11 @@ struct resume_ledger {
 /// A resume-enabled closewise echo server on 127.0.0.1 (port 0 at first).
 struct resume_echo_server {
   resume_echo_server(boost::asio::io_context& ioc, resume_ledger& l,
-                     std::shared_ptr<resume::session_store> store, std::uint16_t port = 0) {
+                     std::shared_ptr<resume::session_store> store, std::uint16_t port = 0,
+                     std::shared_ptr<metrics::observer> observer = nullptr) {
     server_config cfg;
     cfg.resume_store = std::move(store);
+    cfg.observer = std::move(observer);
     srv = std::make_unique<server>(ioc, cfg);
     srv->on_message([&l](session& s, proto::message_kind k, std::string_view p) {
       l.server_got(p);
