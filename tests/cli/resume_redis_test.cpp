@@ -234,11 +234,12 @@ TEST(resume_redis_e2e, ten_thousand_messages_survive_a_ten_second_blackhole) {
   // When the path heals, the relay delivers the handshakes of the attempts the
   // client gave up on (about 4: one per 2 s timeout) together with the live
   // one, in any order. Each carries its attempt number (docs/resume.md §6.1):
-  // one that reaches Redis after the live one is refused with 409, but one
-  // that reaches it first still takes the session, the live attempt then
-  // supersedes it, and the client's resume is counted once more. Nothing is
-  // lost or duplicated by it; up to 5 extra resumes are allowed, and the
-  // counts below stay exact.
+  // one that reaches Redis after the live one is refused with 409; one that
+  // reaches it first holds the session only until the live attempt supersedes
+  // it, unseen by the client. Before attempts were counted, a late one could
+  // supersede the live connection and make the client resume again; up to 5
+  // extra resumes are still allowed (a reconnect of the live attempt itself may
+  // time out as the path heals), and the counts below stay exact.
   auto cfg = net::test::test_config();
   cfg.heartbeat.interval = 150ms;
   cfg.heartbeat.grace = 150ms;
