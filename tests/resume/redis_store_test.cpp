@@ -358,6 +358,25 @@ TEST_F(redis_store_test, a_detach_that_cannot_keep_the_session_hands_its_message
   EXPECT_EQ(back[0].payload, "never committed");
 }
 
+// The same with nothing left to commit: the detach's touch is what finds the
+// newer holder. Every message is the new holder's to replay; none goes back
+// (a hand-back would invite the application to send them a second time).
+TEST_F(redis_store_test, a_superseded_holder_with_everything_committed_hands_nothing_back) {
+  redis_store a(options()), b(options());
+  auto old_holder = create(a);
+  const session_id id = old_holder->id();
+  push(*old_holder, "committed");
+  ASSERT_FALSE(commit(a, *old_holder));
+  auto [ec_b, new_holder] = attach(b, id);  // another process took it over
+  ASSERT_FALSE(ec_b);
+  ASSERT_FALSE(old_holder->commit_needed());
+  auto [ec, back] = wait_detach(a, std::move(old_holder));
+  EXPECT_EQ(ec, error::resume_superseded);
+  EXPECT_TRUE(back.empty()) << back.size() << " handed back";
+  ASSERT_EQ(new_holder->out().size(), 1u);
+  EXPECT_EQ(new_holder->out().find(1)->payload, "committed") << "the new holder replays it";
+}
+
 TEST_F(redis_store_test, the_store_touches_held_sessions_so_an_idle_connection_keeps_its_session) {
   // An attached session with no traffic (an idle connection) commits nothing;
   // without touches its keys would expire under it after one ttl.

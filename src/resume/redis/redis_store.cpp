@@ -515,6 +515,11 @@ void redis_store::detach(session_ptr s, detach_handler done) {
                     return done(*commit_error,
                                 held->out().take_unacked_above(held->out().committed()));
                   }
+                  // A newer holder has the session and replays what was
+                  // committed: only what never was goes back (docs/resume.md
+                  // §6.1). Any other failure loses the session: all of it.
+                  if (ec == error::resume_superseded)
+                    return done(ec, held->out().take_unacked_above(held->out().committed()));
                   if (ec) return done(ec, held->end());
                   done({}, {});
                 });
