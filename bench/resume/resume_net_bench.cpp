@@ -1,13 +1,15 @@
 // Resume over real sockets (issue 13 part B), on loopback, in one process:
 //
-//   echo  — N connections each echo M messages of S bytes (a window of 16 in
-//           flight); prints the server thread's CPU time per message and the
+//   echo  — N connections each echo M messages of S bytes (--window W in
+//           flight, 16 by default); prints the server thread's CPU time per message and the
 //           message rate. Run it with --store none, memory and redis://H:P side
 //           by side: the overhead targets are memory vs none (<= 15% at 32 B,
 //           <= 5% at 64 KiB), and redis gives the durable store's msgs/s.
 //           --rate R paces the clients to R messages/s in total (same window):
 //           the server then sees the same load with and without resume, so its
 //           CPU per message does not also move with the load generator's speed.
+//           --warmup K: K messages per connection first, not measured (the
+//           replay buffers fill, then the measurement starts without a pause).
 //   kill  — N reconnecting clients hold resumed sessions; the server object is
 //           destroyed (every connection aborted) and a new one takes the port
 //           (memory: the same store; redis: a fresh redis_store on the same
@@ -15,6 +17,8 @@
 //
 //   closewise_resume_net_bench echo --store none --conns 100 --size 32 --messages 1000
 //   closewise_resume_net_bench kill --store redis://127.0.0.1:6379 --conns 1000
+#include <pthread.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
@@ -54,10 +58,11 @@ namespace {
 struct opts {
   std::string mode = "echo", store = "none";
   int conns = 10, size = 32, messages = 100;
+  int warmup = 0;  ///< echo: messages per connection exchanged before the measurement
+  int window = 16;  ///< echo: messages in flight per connection
   double rate = 0;  ///< echo: total messages/s the clients offer (0: as fast as the window allows)
 };
 
-constexpr int window = 16;  ///< echo: messages in flight per connection
 
 /// Offers `rate` messages/s in total, round-robin over the connections, never
 /// more than `window` in flight on one; runs on the clients' thread.
@@ -90,14 +95,15 @@ class pacer {
       if (!ec) tick();
     });
   }
-  long long total() const { return static_cast<long long>(o_.conns) * o_.messages; }
+  int per_conn() const { return o_.warmup + o_.messages; }
+  long long total() const { return static_cast<long long>(o_.conns) * per_conn(); }
   void send_due() {
     const double secs = std::chrono::duration<double>(steady::now() - t0_).count();
     const long long due = std::min(total(), static_cast<long long>(secs * o_.rate) + 1);
     for (std::size_t tried = 0; offered_ < due && tried < clients_.size(); ++tried) {
       const std::size_t i = next_;
       next_ = (next_ + 1) % clients_.size();
-      if (sent_[i] == o_.messages || inflight_[i] == window) continue;
+      if (sent_[i] == per_conn() || inflight_[i] == o_.window) continue;
       (void)clients_[i]->send_binary(payload_);
       ++sent_[i];
       ++inflight_[i];
@@ -117,13 +123,36 @@ class pacer {
 };
 
 struct io_thread {
+  /// `name` shows in perf and top (at most 15 characters).
+  explicit io_thread(const char* name) : t{[this, name] {
+    pthread_setname_np(pthread_self(), name);
+    ioc.run();
+  }} {}
   boost::asio::io_context ioc{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc.get_executor()};
-  std::thread t{[this] { ioc.run(); }};
+  std::thread t;
   ~io_thread() {
     work.reset();
     ioc.stop();
     t.join();
+  }
+  /// This thread's user and system time, minor faults and voluntary switches so far.
+  struct usage {
+    double user = 0, sys = 0;
+    long minflt = 0, nvcsw = 0;
+  };
+  usage thread_usage() {
+    std::promise<usage> p;
+    auto f = p.get_future();
+    boost::asio::post(ioc, [&p] {
+      rusage ru{};
+      getrusage(RUSAGE_THREAD, &ru);
+      auto sec = [](const timeval& tv) {
+        return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
+      };
+      p.set_value({sec(ru.ru_utime), sec(ru.ru_stime), ru.ru_minflt, ru.ru_nvcsw});
+    });
+    return f.get();
   }
   /// CPU time this thread has used so far.
   double cpu_seconds() {
@@ -176,39 +205,48 @@ std::unique_ptr<cw::net::server> echo_server(boost::asio::io_context& ioc,
 }
 
 int run_echo(const opts& o) {
-  io_thread srv_io, cli_io;
+  io_thread srv_io{"cw-server"}, cli_io{"cw-clients"};
   auto store = make_store(o.store);
   auto srv = echo_server(srv_io.ioc, store, 0);
   const std::string url = "ws://127.0.0.1:" + std::to_string(srv->port()) + "/";
   const std::string payload(static_cast<std::size_t>(o.size), 'x');
   std::mutex mu;
   std::condition_variable cv;
-  int done = 0, opened = 0;
+  int done = 0, opened = 0, warmed = 0;
+  std::atomic<long long> received{0};  ///< replies, all connections
   std::vector<std::unique_ptr<cw::net::client>> clients;
   std::unique_ptr<pacer> pace;
+  // Per connection, on the clients' thread: replies received and messages sent.
+  struct progress {
+    int got = 0, sent = 0;
+  };
+  std::vector<progress> prog(static_cast<std::size_t>(o.conns));
+  int target = 0;  ///< messages per connection in all (clients' thread)
   for (int i = 0; i < o.conns; ++i) {
     cw::net::client_config cc;
     cc.use_strand = false;
     if (store) cc.resume = std::make_shared<cw::net::client_resume>();
     auto c = std::make_unique<cw::net::client>(cli_io.ioc, cc);
     auto* raw = c.get();
-    auto got = std::make_shared<int>(0);
-    c->on_open([&, raw](const cw::net::open_info&) {
+    c->on_open([&](const cw::net::open_info&) {
       std::lock_guard l(mu);
       ++opened;
       cv.notify_all();
-      (void)raw;
     });
-    c->on_message([&, raw, got, i](cw::proto::message_kind, std::string_view) {
+    c->on_message([&, raw, i](cw::proto::message_kind, std::string_view) {
+      auto& p = prog[static_cast<std::size_t>(i)];
+      ++p.got;
+      received.fetch_add(1, std::memory_order_relaxed);
       if (pace) {
         pace->replied(static_cast<std::size_t>(i));
-      } else if (*got + 1 + window <= o.messages) {
+      } else if (p.sent < target) {
         (void)raw->send_binary(payload);
+        ++p.sent;
       }
-      ++*got;
-      if (*got == o.messages) {
+      if (p.got == o.warmup || p.got == target) {
         std::lock_guard l(mu);
-        ++done;
+        if (p.got == o.warmup) ++warmed;
+        if (p.got == target) ++done;
         cv.notify_all();
       }
     });
@@ -219,17 +257,30 @@ int run_echo(const opts& o) {
     std::unique_lock l(mu);
     if (!cv.wait_for(l, 60s, [&] { return opened == o.conns; })) return 1;
   }
+  // One run of warm-up + messages per connection, `window` in flight (or
+  // paced). The measurement starts once every connection is past its warm-up,
+  // without a pause: the first messages of a resumable session fill its
+  // replay buffer (allocations, page faults), which a long-lived session pays
+  // once, and an idle session gives its spare memory back.
+  if (o.rate > 0) pace = std::make_unique<pacer>(cli_io.ioc, clients, payload, o);
+  boost::asio::post(cli_io.ioc, [&] {
+    target = o.warmup + o.messages;
+    if (pace) {
+      pace->start();
+      return;
+    }
+    for (std::size_t i = 0; i < clients.size(); ++i)
+      for (auto& p = prog[i]; p.sent < target && p.sent - p.got < o.window; ++p.sent)
+        (void)clients[i]->send_binary(payload);
+  });
+  if (o.warmup > 0) {
+    std::unique_lock l(mu);
+    if (!cv.wait_for(l, 600s, [&] { return warmed == o.conns; })) return 1;
+  }
+  const long long received0 = received.load();
+  const auto u0 = srv_io.thread_usage();
   const double cpu0 = srv_io.cpu_seconds();
   const auto t0 = steady::now();
-  if (o.rate > 0) {
-    pace = std::make_unique<pacer>(cli_io.ioc, clients, payload, o);
-    boost::asio::post(cli_io.ioc, [&pace] { pace->start(); });
-  } else {
-    for (auto& c : clients)
-      boost::asio::post(cli_io.ioc, [&c, &payload, &o] {
-        for (int k = 0; k < std::min(window, o.messages); ++k) (void)c->send_binary(payload);
-      });
-  }
   {
     std::unique_lock l(mu);
     if (!cv.wait_for(l, 600s, [&] { return done == o.conns; })) {
@@ -239,13 +290,20 @@ int run_echo(const opts& o) {
   }
   const double secs = std::chrono::duration<double>(steady::now() - t0).count();
   const double cpu = srv_io.cpu_seconds() - cpu0;
-  const double total = static_cast<double>(o.conns) * o.messages;
+  const auto u1 = srv_io.thread_usage();
+  // Replies counted from the snapshot: about conns x messages.
+  const double total = static_cast<double>(received.load() - received0);
+  // The split (user/system, from getrusage at tick resolution), the server thread's
+  // minor faults and voluntary switches (wakeups from epoll_wait) per message.
   std::printf(
       "{\"mode\":\"echo\",\"store\":\"%s\",\"conns\":%d,\"size\":%d,\"messages\":%d,"
-      "\"rate\":%.0f,\"server_cpu_ns_per_msg\":%.0f,\"msgs_per_s\":%.0f,\"server_cpu_share\":%.2f}"
+      "\"warmup\":%d,\"window\":%d,\"rate\":%.0f,\"server_cpu_ns_per_msg\":%.0f,\"msgs_per_s\":%.0f,\"server_cpu_share\":%.2f,"
+      "\"server_sys_share\":%.2f,\"server_minflt_per_msg\":%.3f,\"server_wakeups_per_msg\":%.3f}"
       "\n",
-      o.store.c_str(), o.conns, o.size, o.messages, o.rate, cpu / total * 1e9, total / secs,
-      cpu / secs);
+      o.store.c_str(), o.conns, o.size, o.messages, o.warmup, o.window, o.rate, cpu / total * 1e9, total / secs,
+      cpu / secs, (u1.sys - u0.sys) / std::max(1e-9, u1.sys - u0.sys + u1.user - u0.user),
+      static_cast<double>(u1.minflt - u0.minflt) / total,
+      static_cast<double>(u1.nvcsw - u0.nvcsw) / total);
   // The pacer's timer and the clients live on cli_io: stop them there.
   std::promise<void> stopped;
   boost::asio::post(cli_io.ioc, [&] {
@@ -259,7 +317,7 @@ int run_echo(const opts& o) {
 }
 
 int run_kill(const opts& o) {
-  io_thread srv_io, cli_io;
+  io_thread srv_io{"cw-server"}, cli_io{"cw-clients"};
   auto store = make_store(o.store);
   if (!store) return 2;
   auto srv = echo_server(srv_io.ioc, store, 0);
@@ -333,6 +391,10 @@ int main(int argc, char** argv) {
         o.size = std::stoi(v);
       else if (k == "--messages")
         o.messages = std::stoi(v);
+      else if (k == "--window")
+        o.window = std::stoi(v);
+      else if (k == "--warmup")
+        o.warmup = std::stoi(v);
       else if (k == "--rate")
         o.rate = std::stod(v);
       else {
@@ -343,7 +405,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: not a number: %s\n", k.c_str(), v.c_str());
       return 2;
     }
-    if (o.conns < 1 || o.size < 0 || o.messages < 1 || !(o.rate >= 0)) {
+    if (o.conns < 1 || o.size < 0 || o.messages < 1 || o.warmup < 0 || o.window < 1 || !(o.rate >= 0)) {
       std::fprintf(stderr, "%s %s: out of range\n", k.c_str(), v.c_str());
       return 2;
     }
@@ -352,7 +414,7 @@ int main(int argc, char** argv) {
   if (o.mode == "kill") return run_kill(o);
   std::fprintf(stderr,
                "usage: %s echo|kill [--store none|memory|redis://H:P] [--conns N] "
-               "[--size BYTES] [--messages M] [--rate MSGS_PER_S]\n",
+               "[--size BYTES] [--messages M] [--warmup M] [--window W] [--rate MSGS_PER_S]\n",
                argv[0]);
   return 2;
 }

@@ -101,6 +101,9 @@ class driver {
 
   // ---- any thread ----------------------------------------------------------------
   [[nodiscard]] std::error_code send(proto::message_kind kind, std::string_view payload);
+  /// Zero-copy forwarding: proto::connection::take_delivered, on the
+  /// executor only (another thread must not touch the connection).
+  [[nodiscard]] bool take_delivered(std::string_view payload, std::string& buf) noexcept;
   /// Queues a frame shared with other connections, by reference. Errors and
   /// the write-queue bound are those of send(); the frame's full size counts
   /// against this connection's bound and buffered_amount(). A connection

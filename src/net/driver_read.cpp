@@ -125,6 +125,10 @@ void driver::read_rest_now(std::size_t first) {
   }
 }
 
+bool driver::take_delivered(std::string_view payload, std::string& buf) noexcept {
+  return on_executor() && conn_ && conn_->take_delivered(payload, buf);
+}
+
 void driver::release_held() {
   // Only plain reads hold bytes: a TLS read leaves them in the socket or in OpenSSL.
   on_read({}, std::exchange(held_, 0));

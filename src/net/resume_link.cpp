@@ -34,8 +34,17 @@ resume_link::resume_link(driver& d, std::mutex& mu, resume::session& s,
 std::error_code resume_link::send(proto::message_kind kind, std::string_view payload) {
   std::unique_lock lock(mu_);
   if (!usable_locked()) return error::not_open;
-  // The one copy the core needs: the replay buffer owns the payload until it is acked.
-  if (auto ec = s_->out().push_copy(kind, payload, stamp())) {
+  // The replay buffer owns the payload until it is acked: a copy, unless the
+  // payload is the message this connection is delivering, whose buffer it
+  // then takes (docs/design-notes.md, "Zero-copy forwarding").
+  struct take_delivered final : resume::outgoing::swapper {
+    explicit take_delivered(driver& d) : d_(d) {}
+    bool swap(std::string_view p, std::string& spare) noexcept override {
+      return d_.take_delivered(p, spare);
+    }
+    driver& d_;
+  } take(d_);
+  if (auto ec = s_->out().push_copy(kind, payload, stamp(), &take)) {
     if (ec == error::replay_buffer_full) refused_ = true;
     return ec;
   }

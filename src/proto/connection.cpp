@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "closewise/error.hpp"
+#include "closewise/proto/buffer_pool.hpp"
 
 namespace closewise::proto {
 
@@ -87,41 +88,57 @@ void release(std::string& s) noexcept {
   if (s.capacity() > keep_capacity) std::string().swap(s);
 }
 
-/// A growable byte buffer that does not zero what it reserves, so a large
-/// payload can be read from the socket straight into it (receive_window).
+/// A growable byte buffer for a message being assembled, so a large payload
+/// can be read from the socket straight into it (receive_window). Its storage
+/// is a std::string whose size() is the writable region (stale bytes past
+/// size()): growth and release go through the thread's buffer_pool, so a
+/// buffer is rarely zero-filled, and take_delivered can hand the storage to a
+/// replay buffer without a copy (docs/design-notes.md, "Zero-copy forwarding").
 class byte_buffer {
  public:
-  char* data() noexcept { return p_.get(); }
+  char* data() noexcept { return s_.data(); }
   std::size_t size() const noexcept { return size_; }
-  std::size_t capacity() const noexcept { return cap_; }
-  std::string_view view() const noexcept { return {p_.get(), size_}; }
+  std::size_t capacity() const noexcept { return s_.size(); }
+  std::string_view view() const noexcept { return {s_.data(), size_}; }
   void clear() noexcept { size_ = 0; }
   /// Room for `more` bytes after size(), growing geometrically.
   void make_room(std::size_t more) {
-    if (more <= cap_ - size_) return;
-    const std::size_t n = std::max(size_ + more, cap_ * 2);
-    std::unique_ptr<char[]> q(new char[n]);  // default-initialized: not zeroed
-    if (size_ != 0) std::memcpy(q.get(), p_.get(), size_);
-    p_ = std::move(q);
-    cap_ = n;
+    if (more <= s_.size() - size_) return;
+    const std::size_t n = std::max(size_ + more, s_.size() * 2);
+    std::string q = buffer_pool::take(n);
+    if (q.capacity() < n) {
+      s_.resize(n);  // keeps the bytes so far; zero-fills the rest once
+      return;
+    }
+    q.resize(n);  // within capacity: zero-fills at most the gap past its old size
+    if (size_ != 0) std::memcpy(q.data(), s_.data(), size_);
+    buffer_pool::give(std::exchange(s_, std::move(q)));
   }
   void append(const void* d, std::size_t n) {
     make_room(n);
-    std::memcpy(p_.get() + size_, d, n);
+    std::memcpy(s_.data() + size_, d, n);
     size_ += n;
   }
   void commit(std::size_t n) noexcept { size_ += n; }
   void release_above(std::size_t keep) noexcept {
-    if (cap_ > keep) {
-      p_.reset();
-      cap_ = size_ = 0;
+    if (s_.size() > keep) {
+      buffer_pool::give(std::move(s_));
+      s_ = std::string();
+      size_ = 0;
     }
+  }
+  /// Gives the bytes (exactly size(), at the same address) to `out` and keeps
+  /// what `out` held as the storage to fill next; size() is 0 after. Never
+  /// zero-fills: a spare that held a payload of this size is reused as is.
+  void swap_out(std::string& out) noexcept {
+    s_.resize(size_);  // shrinks: no allocation, nothing moves
+    s_.swap(out);  // writable: out's old size(), typically the last payload's
+    size_ = 0;
   }
 
  private:
-  std::unique_ptr<char[]> p_;
+  std::string s_;
   std::size_t size_ = 0;
-  std::size_t cap_ = 0;
 };
 
 /// The opcodes an extension may define as control frames: 0xB-0xF (RFC 6455 §5.2).
@@ -166,6 +183,7 @@ struct connection::impl {
   state st_ = state::connecting;
   bool close_sent_ = false;
   bool in_receive_ = false;
+  bool delivering_ = false;  // inside h_.on_message for a message in msg()
   initiator first_close_ = initiator::none;  // who sent the first close frame
   handler& h_;
   settings cfg_;
@@ -440,6 +458,16 @@ struct connection::impl {
     }
   }
 
+  bool take_delivered(std::string_view payload, std::string& buf) noexcept {
+    // Only the message being delivered, whole, from the connection's own buffer.
+    if (!delivering_ || !rx_ || payload.data() != rx_->msg.data() ||
+        payload.size() != rx_->msg.size())
+      return false;
+    rx_->msg.swap_out(buf);
+    delivering_ = false;  // the buffer now holds no message: once per delivery
+    return true;
+  }
+
   // ---- receive: payload read straight into the message ----------------------
   std::pair<char*, std::size_t> receive_window(std::size_t min_size) {
     if (reading_header_ || !can_receive() || is_control(fh_.op) || msg_deflated_ ||
@@ -620,7 +648,16 @@ struct connection::impl {
     in_msg_ = false;
     if (msg_text_ && !utf8_.finish()) return fail(error::invalid_utf8);
     const auto kind = msg_text_ ? message_kind::text : message_kind::binary;
-    h_.on_message(kind, msg_deflated_ ? std::string_view(inflated()) : msg().view());
+    if (msg_deflated_) {
+      h_.on_message(kind, inflated());
+    } else {
+      delivering_ = true;
+      struct delivery {  // reset even if the handler throws
+        bool& on;
+        ~delivery() { on = false; }
+      } d{delivering_};
+      h_.on_message(kind, msg().view());
+    }
     if (rx_) {
       rx_->msg.clear();
       rx_->inflated.clear();
@@ -748,6 +785,10 @@ std::pair<char*, std::size_t> connection::receive_window(std::size_t min_size) {
 }
 
 void connection::commit_window(std::size_t n) { self()->commit_window(n); }
+
+bool connection::take_delivered(std::string_view payload, std::string& buf) noexcept {
+  return self()->take_delivered(payload, buf);
+}
 
 void connection::swap_output(std::string& buf) noexcept {
   buf.swap(self()->out_);

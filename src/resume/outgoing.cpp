@@ -11,6 +11,7 @@
 #endif
 
 #include "closewise/error.hpp"
+#include "closewise/proto/buffer_pool.hpp"
 
 namespace closewise::resume {
 namespace {
@@ -44,20 +45,9 @@ void stream_copy(char* dst, const char* src, std::size_t n) noexcept {
   std::memcpy(dst, src, n);
 }
 
-/// Spare strings a thread keeps once a buffer emptied (docs/design-notes.md,
-/// "The replay copy"): a session that trickles acks each message before the
-/// next, so its own spares would be freed every time and every message would
-/// pay an allocation, page faults and a cold copy. Bounded per thread, not
-/// per session, so idle sessions still keep nothing.
-struct spare_pool {
-  std::vector<std::string> strings;
-  std::size_t capacity = 0;  ///< the sum of the strings' capacities
-};
-thread_local spare_pool pool;
-
 }  // namespace
 
-std::size_t outgoing::thread_spares() noexcept { return pool.strings.size(); }
+std::size_t outgoing::thread_spares() noexcept { return proto::buffer_pool::size(); }
 
 outgoing::outgoing(replay_limits limits, bool needs_commit)
     : limits_(limits), needs_commit_(needs_commit) {}
@@ -89,37 +79,31 @@ std::error_code outgoing::push(proto::message_kind kind, std::string payload, ti
 }
 
 std::error_code outgoing::push_copy(proto::message_kind kind, std::string_view payload,
-                                    time_point now) {
-  if (spare_.empty() && !pool.strings.empty()) {
-    // A string from the thread's pool becomes this buffer's spare.
-    std::string& from = pool.strings.back();
-    const std::size_t cap = from.capacity();
-    try {
-      spare_.push_back(std::move(from));
-      pool.strings.pop_back();
-      pool.capacity -= cap;
-      spare_capacity_ += cap;
-    } catch (const std::bad_alloc&) {  // a spare is an optimisation only
+                                    time_point now, swapper* swap) {
+  // Room first: once a swapper took the payload's buffer, the push must not fail.
+  if (sent_ >= max_seq) return error::invalid_argument;
+  if (auto ec = make_room(payload.size())) return ec;
+  std::string s = take_spare();
+  if (swap == nullptr || !swap->swap(payload, s)) {
+    if (payload.size() >= stream_copy_min && s.size() >= payload.size()) {
+      s.resize(payload.size());  // shrinks: nothing is written
+      stream_copy(s.data(), payload.data(), payload.size());
+    } else {
+      s.assign(payload);
     }
   }
-  if (spare_.empty()) return push(kind, std::string(payload), now);
-  std::string& s = spare_.back();
-  const std::size_t had = s.capacity();
-  if (payload.size() >= stream_copy_min && s.size() >= payload.size()) {
-    s.resize(payload.size());  // shrinks: nothing is written
-    stream_copy(s.data(), payload.data(), payload.size());
-  } else {
-    s.assign(payload);
-  }
-  const auto ec = push(kind, std::move(s), now);
-  // On success the string moved into the buffer; on error it is still spare.
-  if (ec) {
-    spare_capacity_ += s.capacity() - had;
-    return ec;
-  }
+  bytes_ += payload.size();
+  buffer_.push_back(message{++sent_, kind, std::move(s), now});
+  if (!needs_commit_) committed_ = sent_;
+  return {};
+}
+
+std::string outgoing::take_spare() noexcept {
+  if (spare_.empty()) return proto::buffer_pool::take_any();
+  std::string s = std::move(spare_.back());
   spare_.pop_back();
-  spare_capacity_ -= had;
-  return ec;
+  spare_capacity_ -= s.capacity();
+  return s;
 }
 
 std::error_code outgoing::make_room(std::size_t n) {
@@ -174,28 +158,22 @@ void outgoing::drop_through(seq n) noexcept {
     std::string& p = buffer_.front().payload;
     bytes_ -= p.size();
     const std::size_t cap = p.capacity();
-    if (spare_.size() < spare_count && spare_capacity_ + cap <= spare_bytes) {
+    // A spare keeps what the buffer held: spares and unacked payload stay
+    // within max_bytes, so a session never holds more than its bound allows.
+    if (spare_.size() < spare_count && spare_capacity_ + cap + bytes_ <= limits_.max_bytes) {
       try {
         spare_.push_back(std::move(p));
         spare_capacity_ += cap;
       } catch (const std::bad_alloc&) {  // a spare is an optimisation only
       }
+    } else {
+      proto::buffer_pool::give(std::move(p));
     }
     buffer_.pop_front();
   }
   if (buffer_.empty()) {
     // Nothing unacked: the session keeps no spare; the thread keeps a few.
-    for (std::string& p : spare_) {
-      const std::size_t cap = p.capacity();
-      if (pool.strings.size() == thread_spare_count || pool.capacity + cap > thread_spare_bytes)
-        break;
-      try {
-        pool.strings.push_back(std::move(p));
-        pool.capacity += cap;
-      } catch (const std::bad_alloc&) {
-        break;
-      }
-    }
+    for (std::string& p : spare_) proto::buffer_pool::give(std::move(p));
     std::vector<std::string>().swap(spare_);
     spare_capacity_ = 0;
   }

@@ -189,3 +189,69 @@ TEST(zero_copy, send_external_checks_what_send_checks) {
               cw::error::invalid_argument);
   }
 }
+
+// ---- take_delivered: the replay buffer takes the message's own buffer --------
+
+TEST(zero_copy, take_delivered_hands_over_the_buffer_at_the_same_address) {
+  peer s(role::server);
+  const std::string a = pattern(30000), b = pattern(20000);
+  std::string spare(25000, 'z');  // a spare that held a payload before
+  const char* spare_bytes = spare.data();
+  std::string taken;
+  const char* seen = nullptr;
+  s.rec.on_message_hook = [&](std::string_view p) {
+    if (seen != nullptr) return;
+    seen = p.data();
+    std::string buf = spare;  // stands in for the replay buffer's spare
+    spare_bytes = buf.data();
+    ASSERT_TRUE(s.conn.take_delivered(p, buf));
+    taken = std::move(buf);
+    EXPECT_EQ(taken.data(), p.data()) << "the bytes did not move: the view stays valid";
+    EXPECT_EQ(std::string_view(taken), a);
+    std::string again;
+    EXPECT_FALSE(s.conn.take_delivered(p, again)) << "once per message";
+    EXPECT_TRUE(again.empty());
+  };
+  const std::string wire = frame(opcode::binary, a, true) + frame(opcode::binary, b, true);
+  feed_windowed(s, wire, 64, 4096);
+  ASSERT_EQ(s.rec.messages.size(), 2u);
+  EXPECT_EQ(s.rec.messages[0].second, a);
+  EXPECT_EQ(s.rec.messages[1].second, b) << "the next message went into the spare, intact";
+  EXPECT_EQ(taken, a) << "the taken buffer was not written to by the next message";
+  EXPECT_EQ(taken.data(), seen);
+  (void)spare_bytes;
+}
+
+TEST(zero_copy, take_delivered_refuses_anything_but_the_message_being_delivered) {
+  peer s(role::server);
+  const std::string big = pattern(30000);
+  std::string buf = "spare";
+  // Outside delivery: no message.
+  EXPECT_FALSE(s.conn.take_delivered(big, buf));
+  int calls = 0;
+  s.rec.on_message_hook = [&](std::string_view p) {
+    ++calls;
+    // A prefix, another buffer with equal bytes, and an empty view are not the message.
+    EXPECT_FALSE(s.conn.take_delivered(p.substr(0, p.size() - 1), buf));
+    EXPECT_FALSE(s.conn.take_delivered(big, buf));
+    EXPECT_FALSE(s.conn.take_delivered({}, buf));
+    EXPECT_EQ(buf, "spare") << "a refusal changes nothing";
+  };
+  // A small frame read whole is delivered in place from the caller's bytes: never taken.
+  const std::string small = frame(opcode::text, "in place", true);
+  s.conn.receive(small.data(), small.size());
+  std::string mine;
+  s.rec.on_message_hook = [&](std::string_view p) {
+    ++calls;
+    EXPECT_FALSE(s.conn.take_delivered(p, mine)) << "delivered in place";
+  };
+  s.conn.receive(small.data(), small.size());
+  s.rec.on_message_hook = [&](std::string_view p) {
+    ++calls;
+    EXPECT_FALSE(s.conn.take_delivered(p.substr(1), buf));
+  };
+  feed_windowed(s, frame(opcode::binary, big, true), 64, 4096);
+  EXPECT_EQ(calls, 3);
+  // After the delivery returned, the same view is refused.
+  EXPECT_FALSE(s.conn.take_delivered(s.rec.messages.back().second, buf));
+}

@@ -132,16 +132,30 @@ TEST(outgoing, the_threads_pool_is_bounded_by_count_and_capacity) {
   }).join();
 }
 
-TEST(outgoing, spares_are_bounded_by_count_and_capacity) {
-  outgoing o;
-  const std::string big(std::size_t{100} << 10, 'x');  // 100 KiB: two fit in 256 KiB of spares
-  for (int i = 0; i < 4; ++i) ASSERT_FALSE(o.push_copy(message_kind::binary, big, t0));
-  ASSERT_FALSE(o.push_copy(message_kind::text, "last", t0));
+TEST(outgoing, spares_are_bounded_by_count_and_by_the_buffers_own_bytes) {
+  // Spares plus unacked payload stay within max_bytes: a 100 KiB string is
+  // kept while 100 KiB more are unacked (200 of 250 KiB), a second is not.
+  replay_limits lim;
+  lim.max_bytes = std::size_t{250} << 10;
+  outgoing o(lim);
+  const std::string big(std::size_t{100} << 10, 'x');
+  ASSERT_FALSE(o.push_copy(message_kind::binary, big, t0));
+  ASSERT_FALSE(o.push_copy(message_kind::binary, big, t0));
   write_all(o);
-  ASSERT_FALSE(o.on_ack(4));
-  EXPECT_EQ(o.spares(), 2u) << "256 KiB of spare capacity holds two 100 KiB strings, not four";
+  ASSERT_FALSE(o.on_ack(1));
+  EXPECT_EQ(o.spares(), 1u) << "100 KiB spare + 100 KiB unacked: within 250 KiB";
+  // A string whose capacity is over the bound is never kept by the session.
+  std::string wide;
+  wide.reserve(std::size_t{200} << 10);
+  wide = "small payload, wide string";
+  ASSERT_FALSE(o.push(message_kind::text, std::move(wide), t0));
+  write_all(o);
+  ASSERT_FALSE(o.on_ack(3));
+  EXPECT_EQ(o.spares(), 0u) << "nothing unacked: all went to the thread's pool";
+  // By count: at most spare_count small strings.
   for (int i = 0; i < 100; ++i)
     ASSERT_FALSE(o.push_copy(message_kind::text, std::string(20, 'y'), t0));
+  ASSERT_FALSE(o.push(message_kind::binary, big, t0));
   write_all(o);
   ASSERT_FALSE(o.on_ack(o.sent() - 1));
   EXPECT_EQ(o.spares(), outgoing::spare_count);

@@ -218,6 +218,16 @@ class connection {
   /// `n` bytes (1..window size) were written into the receive window;
   /// processes them as receive() would.
   void commit_window(std::size_t n);
+  /// Zero-copy forwarding (docs/design-notes.md): only inside
+  /// handler::on_message, and only when `payload` is the message being
+  /// delivered and the connection assembled it in its own buffer (a large or
+  /// fragmented one; never an inflated one, nor one delivered in place from
+  /// the bytes given to receive()). Then swaps that buffer with `buf` and
+  /// returns true: `buf` holds exactly the payload, at the same address, so
+  /// `payload` stays valid for as long as `buf` keeps it; the connection
+  /// receives into what `buf` held before (stale bytes, overwritten). At most
+  /// once per message. Otherwise returns false and changes nothing.
+  [[nodiscard]] bool take_delivered(std::string_view payload, std::string& buf) noexcept;
 
  private:
   struct impl;

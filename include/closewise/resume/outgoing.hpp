@@ -15,6 +15,7 @@
 #include <system_error>
 #include <vector>
 
+#include "closewise/proto/buffer_pool.hpp"
 #include "closewise/resume/message.hpp"
 
 namespace closewise::resume {
@@ -68,9 +69,22 @@ class outgoing {
   /// changed and the caller still holds the message.
   /// The payload is moved into the buffer (one copy at most, made by the caller).
   std::error_code push(proto::message_kind kind, std::string payload, time_point now);
+  /// Takes the payload's buffer instead of copying it (zero-copy forwarding,
+  /// docs/design-notes.md): swap() gets a spare string and may exchange it
+  /// for a string that already holds exactly `payload` at `payload`'s address
+  /// (proto::connection::take_delivered); false leaves `spare` as it was.
+  struct swapper {
+    virtual bool swap(std::string_view payload, std::string& spare) noexcept = 0;
+
+   protected:
+    ~swapper() = default;
+  };
   /// The same, copying `payload` into a string recycled from an acked message
-  /// when one is spare: no allocation in a steady stream.
-  std::error_code push_copy(proto::message_kind kind, std::string_view payload, time_point now);
+  /// when one is spare: no allocation in a steady stream. With a `swap` that
+  /// takes the payload's own buffer, nothing is copied. Errors are checked
+  /// before `swap` is called, so a buffer it took is always kept.
+  std::error_code push_copy(proto::message_kind kind, std::string_view payload, time_point now,
+                            swapper* swap = nullptr);
 
   /// The next message to write to the connection, or nullptr when every
   /// committed message is written. Valid until the next non-const call.
@@ -128,21 +142,23 @@ class outgoing {
   /// Acked payload strings kept for push_copy to reuse.
   std::size_t spares() const noexcept { return spare_.size(); }
 
-  /// Acked payloads are kept for push_copy, up to spare_count strings and
-  /// spare_bytes of capacity (a 64-message ack frees 64 at once, more than
-  /// malloc's per-thread cache holds; a 64 KiB one freed and allocated again
-  /// costs glibc a trim and 16 page faults), and all freed when nothing is
-  /// unacked, so an idle session keeps none.
+  /// Acked payloads are kept for push_copy (and for the receive buffer that
+  /// zero-copy forwarding swaps out), up to spare_count strings and as long
+  /// as the spares' capacity and the unacked payload together stay within
+  /// limits().max_bytes: a stream keeps the memory it just used, never more
+  /// than its bound (a 64 KiB string freed and allocated again costs glibc a
+  /// trim and 16 page faults, and a receive buffer a zero-fill). All are let
+  /// go when nothing is unacked, so an idle session keeps none.
   static constexpr std::size_t spare_count = 64;
-  static constexpr std::size_t spare_bytes = std::size_t{256} << 10;
-  /// Those spares go to the calling thread's pool then, up to
-  /// thread_spare_count strings and thread_spare_bytes of capacity, and
-  /// push_copy on that thread takes from it when its buffer has no spare of
-  /// its own: a session that sends one message at a time (each acked before
-  /// the next) reuses memory instead of allocating and faulting in every
-  /// message. The pool is per thread, so idle sessions still keep nothing.
-  static constexpr std::size_t thread_spare_count = 64;
-  static constexpr std::size_t thread_spare_bytes = std::size_t{4} << 20;
+  /// Those spares, and acked strings past those bounds, go to the calling
+  /// thread's proto::buffer_pool, up to thread_spare_count strings and
+  /// thread_spare_bytes of capacity, and push_copy on that thread takes from
+  /// it when its buffer has no spare of its own: a session that sends one
+  /// message at a time (each acked before the next) reuses memory instead of
+  /// allocating and faulting in every message. The pool is per thread, so
+  /// idle sessions still keep nothing. Receive buffers share it.
+  static constexpr std::size_t thread_spare_count = proto::buffer_pool::max_strings;
+  static constexpr std::size_t thread_spare_bytes = proto::buffer_pool::max_bytes;
   /// Strings in the calling thread's pool.
   static std::size_t thread_spares() noexcept;
   const replay_limits& limits() const noexcept { return limits_; }
@@ -151,6 +167,8 @@ class outgoing {
  private:
   std::error_code make_room(std::size_t payload_size);
   void drop_through(seq n) noexcept;
+  /// The session's newest spare, else the thread pool's newest, else empty.
+  std::string take_spare() noexcept;
 
   replay_limits limits_;
   bool needs_commit_;
