@@ -58,11 +58,10 @@ namespace {
 struct opts {
   std::string mode = "echo", store = "none";
   int conns = 10, size = 32, messages = 100;
-  int warmup = 0;  ///< echo: messages per connection exchanged before the measurement
+  int warmup = 0;   ///< echo: messages per connection exchanged before the measurement
   int window = 16;  ///< echo: messages in flight per connection
   double rate = 0;  ///< echo: total messages/s the clients offer (0: as fast as the window allows)
 };
-
 
 /// Offers `rate` messages/s in total, round-robin over the connections, never
 /// more than `window` in flight on one; runs on the clients' thread.
@@ -124,10 +123,11 @@ class pacer {
 
 struct io_thread {
   /// `name` shows in perf and top (at most 15 characters).
-  explicit io_thread(const char* name) : t{[this, name] {
-    pthread_setname_np(pthread_self(), name);
-    ioc.run();
-  }} {}
+  explicit io_thread(const char* name)
+      : t{[this, name] {
+          pthread_setname_np(pthread_self(), name);
+          ioc.run();
+        }} {}
   boost::asio::io_context ioc{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc.get_executor()};
   std::thread t;
@@ -297,11 +297,13 @@ int run_echo(const opts& o) {
   // minor faults and voluntary switches (wakeups from epoll_wait) per message.
   std::printf(
       "{\"mode\":\"echo\",\"store\":\"%s\",\"conns\":%d,\"size\":%d,\"messages\":%d,"
-      "\"warmup\":%d,\"window\":%d,\"rate\":%.0f,\"server_cpu_ns_per_msg\":%.0f,\"msgs_per_s\":%.0f,\"server_cpu_share\":%.2f,"
+      "\"warmup\":%d,\"window\":%d,\"rate\":%.0f,\"server_cpu_ns_per_msg\":%.0f,\"msgs_per_s\":%."
+      "0f,\"server_cpu_share\":%.2f,"
       "\"server_sys_share\":%.2f,\"server_minflt_per_msg\":%.3f,\"server_wakeups_per_msg\":%.3f}"
       "\n",
-      o.store.c_str(), o.conns, o.size, o.messages, o.warmup, o.window, o.rate, cpu / total * 1e9, total / secs,
-      cpu / secs, (u1.sys - u0.sys) / std::max(1e-9, u1.sys - u0.sys + u1.user - u0.user),
+      o.store.c_str(), o.conns, o.size, o.messages, o.warmup, o.window, o.rate, cpu / total * 1e9,
+      total / secs, cpu / secs,
+      (u1.sys - u0.sys) / std::max(1e-9, u1.sys - u0.sys + u1.user - u0.user),
       static_cast<double>(u1.minflt - u0.minflt) / total,
       static_cast<double>(u1.nvcsw - u0.nvcsw) / total);
   // The pacer's timer and the clients live on cli_io: stop them there.
@@ -405,7 +407,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: not a number: %s\n", k.c_str(), v.c_str());
       return 2;
     }
-    if (o.conns < 1 || o.size < 0 || o.messages < 1 || o.warmup < 0 || o.window < 1 || !(o.rate >= 0)) {
+    if (o.conns < 1 || o.size < 0 || o.messages < 1 || o.warmup < 0 || o.window < 1 ||
+        !(o.rate >= 0)) {
       std::fprintf(stderr, "%s %s: out of range\n", k.c_str(), v.c_str());
       return 2;
     }

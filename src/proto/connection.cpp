@@ -132,7 +132,7 @@ class byte_buffer {
   /// zero-fills: a spare that held a payload of this size is reused as is.
   void swap_out(std::string& out) noexcept {
     s_.resize(size_);  // shrinks: no allocation, nothing moves
-    s_.swap(out);  // writable: out's old size(), typically the last payload's
+    s_.swap(out);      // writable: out's old size(), typically the last payload's
     size_ = 0;
   }
 
@@ -183,7 +183,7 @@ struct connection::impl {
   state st_ = state::connecting;
   bool close_sent_ = false;
   bool in_receive_ = false;
-  bool delivering_ = false;  // inside h_.on_message for a message in msg()
+  bool delivering_ = false;                  // inside h_.on_message for a message in msg()
   initiator first_close_ = initiator::none;  // who sent the first close frame
   handler& h_;
   settings cfg_;
