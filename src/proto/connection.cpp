@@ -127,6 +127,9 @@ class byte_buffer {
       size_ = 0;
     }
   }
+  /// The bytes are in an allocation of their own: a std::string holding a few
+  /// bytes keeps them inside itself, and a swap would move them.
+  bool allocated() const noexcept { return s_.capacity() > std::string().capacity(); }
   /// Gives the bytes (exactly size(), at the same address) to `out` and keeps
   /// what `out` held as the storage to fill next; size() is 0 after. Never
   /// zero-fills: a spare that held a payload of this size is reused as is.
@@ -461,7 +464,7 @@ struct connection::impl {
   bool take_delivered(std::string_view payload, std::string& buf) noexcept {
     // Only the message being delivered, whole, from the connection's own buffer.
     if (!delivering_ || !rx_ || payload.data() != rx_->msg.data() ||
-        payload.size() != rx_->msg.size())
+        payload.size() != rx_->msg.size() || !rx_->msg.allocated())
       return false;
     rx_->msg.swap_out(buf);
     delivering_ = false;  // the buffer now holds no message: once per delivery

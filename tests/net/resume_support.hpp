@@ -68,8 +68,10 @@ struct resume_echo_server {
     cfg.observer = std::move(observer);
     srv = std::make_unique<server>(ioc, cfg);
     srv->on_message([&l](session& s, proto::message_kind k, std::string_view p) {
-      l.server_got(p);
+      // The payload is read after the send: a large one's buffer now belongs
+      // to the replay buffer (zero-copy forwarding), and must still be valid.
       EXPECT_FALSE(s.send(k, p));
+      l.server_got(p);
     });
     ec = srv->listen("127.0.0.1", port);
   }

@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "closewise/error.hpp"
 #include "proto/peer.hpp"
@@ -252,6 +253,23 @@ TEST(zero_copy, take_delivered_refuses_anything_but_the_message_being_delivered)
   };
   feed_windowed(s, frame(opcode::binary, big, true), 64, 4096);
   EXPECT_EQ(calls, 3);
+  // A short fragmented message on a new connection is assembled in its
+  // buffer, but a string that small holds its bytes inside itself: a swap
+  // would move them, so it is refused.
+  // (On a new thread: its buffer_pool is empty, so nothing larger is reused.)
+  std::thread([&] {
+    peer fresh(role::server);
+    fresh.rec.on_message_hook = [&](std::string_view p) {
+      ++calls;
+      EXPECT_EQ(p, "abcd");
+      EXPECT_FALSE(fresh.conn.take_delivered(p, buf)) << "a few bytes, inside the string";
+      EXPECT_EQ(p, "abcd");
+    };
+    const std::string frags =
+        frame(opcode::text, "ab", true, false) + frame(opcode::continuation, "cd", true, true);
+    fresh.conn.receive(frags.data(), frags.size());
+  }).join();
+  EXPECT_EQ(calls, 4);
   // After the delivery returned, the same view is refused.
   EXPECT_FALSE(s.conn.take_delivered(s.rec.messages.back().second, buf));
 }
