@@ -16,124 +16,10 @@
 #include <vector>
 
 #include "closewise/error.hpp"
+#include "redis_scripts.hpp"
 
 namespace closewise::resume {
 namespace {
-
-// ---- the scripts (docs/resume.md §8.3) -------------------------------------------------
-// KEYS[1] = PREFIX{id}:m (hash), KEYS[2] = PREFIX{id}:q (list). Time is Redis's
-// own (TIME), so every server process shares one clock. Expected outcomes are
-// returned as strings; success of attach is an array.
-
-constexpr std::string_view now_lua =
-    "local t = redis.call('TIME') "
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) ";
-
-// ARGV: owner, ttl_ms, tombstone_ms
-constexpr std::string_view create_lua =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end "
-    "local ttl = tonumber(ARGV[2]) "
-    "redis.call('HSET', KEYS[1], 'epoch', 1, 'owner', ARGV[1], 'state', 'live', 'received', 0, "
-    "  'sent', 0, 'acked', 0, 'oldest', 1, 'ttl', ttl, 'deadline', now + ttl) "
-    "redis.call('PEXPIRE', KEYS[1], ttl + tonumber(ARGV[3])) "
-    "return 'ok'";
-
-// ARGV: owner, tombstone_ms, attempt (0: none offered)
-constexpr std::string_view attach_lua =
-    "local m = redis.call('HMGET', KEYS[1], 'state', 'owner', 'deadline', 'ttl', 'attempt') "
-    "if not m[1] or m[2] ~= ARGV[1] then return 'unknown' end "
-    "if m[1] == 'ended' then return 'ended' end "
-    "if now >= tonumber(m[3]) then redis.call('DEL', KEYS[2]) return 'expired' end "
-    "local attempt = tonumber(ARGV[3]) "
-    "if attempt > 0 then "
-    "  if attempt <= tonumber(m[5] or '0') then return 'stale' end "
-    "  redis.call('HSET', KEYS[1], 'attempt', attempt) "
-    "end "
-    "local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1) "
-    "local ttl = tonumber(m[4]) "
-    "redis.call('HSET', KEYS[1], 'deadline', now + ttl) "
-    "redis.call('PEXPIRE', KEYS[1], ttl + tonumber(ARGV[2])) "
-    "redis.call('PEXPIRE', KEYS[2], ttl) "
-    "local c = redis.call('HMGET', KEYS[1], 'received', 'sent', 'acked', 'oldest') "
-    "return {epoch, tonumber(c[1]), tonumber(c[2]), tonumber(c[3]), tonumber(c[4]), "
-    "  redis.call('LRANGE', KEYS[2], 0, -1)}";
-
-// ARGV: epoch, received, acked, evicted_through, first, tombstone_ms, messages...
-constexpr std::string_view commit_lua =
-    "local m = redis.call('HMGET', KEYS[1], 'state', 'epoch', 'received', 'sent', 'acked', "
-    "  'oldest', 'ttl', 'deadline') "
-    "if not m[1] then return 'unknown' end "
-    "if m[1] == 'ended' then return 'ended' end "
-    "if tonumber(m[2]) ~= tonumber(ARGV[1]) then return 'superseded' end "
-    // An expired session's list may be gone: writing would resurrect half of it.
-    "if now >= tonumber(m[8]) then return 'expired' end "
-    "local received, acked = tonumber(ARGV[2]), tonumber(ARGV[3]) "
-    "local evicted, first = tonumber(ARGV[4]), tonumber(ARGV[5]) "
-    "local sent, n = tonumber(m[4]), #ARGV - 6 "
-    "if received < tonumber(m[3]) or acked < tonumber(m[5]) then return 'invalid' end "
-    "if n > 0 and first ~= sent + 1 then return 'invalid' end "
-    "local newsent = sent + n "
-    "if acked > newsent or evicted > newsent then return 'invalid' end "
-    "for i = 7, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end "
-    "local oldest = tonumber(m[6]) "
-    "local want = math.max(oldest, acked + 1, evicted + 1) "
-    "if want > oldest then redis.call('LTRIM', KEYS[2], want - oldest, -1) end "
-    "local ttl = tonumber(m[7]) "
-    "redis.call('HSET', KEYS[1], 'received', received, 'sent', newsent, 'acked', acked, "
-    "  'oldest', want, 'deadline', now + ttl) "
-    "redis.call('PEXPIRE', KEYS[1], ttl + tonumber(ARGV[6])) "
-    "redis.call('PEXPIRE', KEYS[2], ttl) "
-    "return 'ok'";
-
-// ARGV: epoch, tombstone_ms
-constexpr std::string_view touch_lua =
-    "local m = redis.call('HMGET', KEYS[1], 'state', 'epoch', 'deadline', 'ttl') "
-    "if not m[1] then return 'unknown' end "
-    "if m[1] == 'ended' then return 'ended' end "
-    "if tonumber(m[2]) ~= tonumber(ARGV[1]) then return 'superseded' end "
-    "if now >= tonumber(m[3]) then return 'expired' end "
-    "local ttl = tonumber(m[4]) "
-    "redis.call('HSET', KEYS[1], 'deadline', now + ttl) "
-    "redis.call('PEXPIRE', KEYS[1], ttl + tonumber(ARGV[2])) "
-    "redis.call('PEXPIRE', KEYS[2], ttl) "
-    "return 'ok'";
-
-// ARGV: epoch, tombstone_ms
-constexpr std::string_view end_lua =
-    "local m = redis.call('HMGET', KEYS[1], 'state', 'epoch') "
-    "if not m[1] then return 'unknown' end "
-    "if m[1] == 'ended' then return 'ok' end "
-    "if tonumber(m[2]) ~= tonumber(ARGV[1]) then return 'superseded' end "
-    "redis.call('HSET', KEYS[1], 'state', 'ended') "
-    "redis.call('DEL', KEYS[2]) "
-    "redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2])) "
-    "return 'ok'";
-
-enum script : std::size_t { s_create, s_attach, s_commit, s_touch, s_end, s_count };
-
-std::string script_text(script s) {
-  std::string_view body;
-  switch (s) {
-    case s_create:
-      body = create_lua;
-      break;
-    case s_attach:
-      body = attach_lua;
-      break;
-    case s_commit:
-      body = commit_lua;
-      break;
-    case s_touch:
-      body = touch_lua;
-      break;
-    case s_end:
-      body = end_lua;
-      break;
-    default:
-      break;
-  }
-  return std::string(now_lua) + std::string(body);
-}
 
 /// A script's outcome string as an error.
 std::error_code outcome_error(std::string_view s) {
@@ -182,7 +68,7 @@ struct redis_store::impl {
   /// A queued command and what to do with its reply (on the store's thread;
   /// a null reply means the request failed with `ec`).
   struct request {
-    script which;
+    redis_scripts::script which;
     std::vector<std::string> args;  // after EVALSHA sha 2 k1 k2
     std::function<void(const redisReply*, std::error_code)> on_reply;
   };
@@ -213,7 +99,7 @@ struct redis_store::impl {
   }
   // Owned by the worker thread only.
   redisContext* ctx = nullptr;
-  std::string shas[s_count];
+  std::string shas[redis_scripts::s_count];
   bool reload = false;
 
   ~impl() {
@@ -229,7 +115,7 @@ struct redis_store::impl {
     return k;
   }
 
-  void enqueue(const session_id& id, script which, std::vector<std::string> args,
+  void enqueue(const session_id& id, redis_scripts::script which, std::vector<std::string> args,
                std::function<void(const redisReply*, std::error_code)> on_reply) {
     args.insert(args.begin(), {key(id, 'm'), key(id, 'q')});
     {
@@ -290,7 +176,7 @@ struct redis_store::impl {
     std::vector<std::pair<session_id, std::uint64_t>> due(held.begin(), held.end());
     lock.unlock();
     for (const auto& [id, epoch] : due) {
-      simple(id, s_touch, epoch, [this, id = id, epoch = epoch](std::error_code ec) {
+      simple(id, redis_scripts::s_touch, epoch, [this, id = id, epoch = epoch](std::error_code ec) {
         if (ec && ec != error::resume_store_unavailable) release(id, epoch);
       });
     }
@@ -322,8 +208,8 @@ struct redis_store::impl {
       redisEnableKeepAlive(ctx);
     }
     // SCRIPT LOAD at every (re)connect: a restarted Redis has no scripts.
-    for (std::size_t i = 0; i < s_count; ++i) {
-      const std::string text = script_text(static_cast<script>(i));
+    for (std::size_t i = 0; i < redis_scripts::s_count; ++i) {
+      const std::string text = redis_scripts::script_text(static_cast<redis_scripts::script>(i));
       auto* r =
           static_cast<redisReply*>(redisCommand(ctx, "SCRIPT LOAD %b", text.data(), text.size()));
       const bool ok = r != nullptr && r->type == REDIS_REPLY_STRING;
@@ -427,13 +313,13 @@ struct redis_store::impl {
       e += m.payload;
       args.push_back(std::move(e));
     }
-    enqueue(b.id, s_commit, std::move(args),
+    enqueue(b.id, redis_scripts::s_commit, std::move(args),
             [done = std::move(done)](const redisReply* r, std::error_code ec) {
               done(ec ? ec : string_outcome(r));
             });
   }
 
-  void simple(const session_id& id, script which, std::uint64_t epoch,
+  void simple(const session_id& id, redis_scripts::script which, std::uint64_t epoch,
               std::function<void(std::error_code)> done) {
     enqueue(id, which, {std::to_string(epoch), ms(opts.tombstone)},
             [done = std::move(done)](const redisReply* r, std::error_code ec) {
@@ -461,7 +347,7 @@ bool redis_store::connected() const noexcept { return impl_->connected; }
 void redis_store::create(std::string owner, preempt_handler, open_handler done) {
   const session_id id = session_id::generate();
   impl* p = impl_.get();
-  p->enqueue(id, s_create, {owner, p->ms(p->opts.ttl), p->ms(p->opts.tombstone)},
+  p->enqueue(id, redis_scripts::s_create, {owner, p->ms(p->opts.ttl), p->ms(p->opts.tombstone)},
              [p, id, settings = p->opts.session, done = std::move(done)](const redisReply* r,
                                                                          std::error_code ec) {
                if (!ec) ec = impl::string_outcome(r);
@@ -483,7 +369,8 @@ void redis_store::attach_attempt(const session_id& id, seq attempt, std::string 
   // no preempt is needed, the holder's next commit or touch fails. A stale
   // attempt is refused by the script before the epoch moves.
   impl* p = impl_.get();
-  p->enqueue(id, s_attach, {std::move(owner), p->ms(p->opts.tombstone), std::to_string(attempt)},
+  p->enqueue(id, redis_scripts::s_attach,
+             {std::move(owner), p->ms(p->opts.tombstone), std::to_string(attempt)},
              [p, id, settings = p->opts.session, done = std::move(done)](const redisReply* r,
                                                                          std::error_code ec) {
                session_record rec;
@@ -508,7 +395,7 @@ void redis_store::detach(session_ptr s, detach_handler done) {
   auto commit_error = std::make_shared<std::error_code>();
   if (held->commit_needed())
     impl_->commit(held->take_commit(), [commit_error](std::error_code ec) { *commit_error = ec; });
-  impl_->simple(held->id(), s_touch, held->epoch(),
+  impl_->simple(held->id(), redis_scripts::s_touch, held->epoch(),
                 [held, commit_error, done = std::move(done)](std::error_code ec) {
                   if (*commit_error) {
                     // Never visible: what the failed commit held goes back.
@@ -527,11 +414,11 @@ void redis_store::detach(session_ptr s, detach_handler done) {
 
 void redis_store::end(const session_id& id, std::uint64_t epoch, done_handler done) {
   impl_->release(id, epoch);
-  impl_->simple(id, s_end, epoch, std::move(done));
+  impl_->simple(id, redis_scripts::s_end, epoch, std::move(done));
 }
 
 void redis_store::touch(const session_id& id, std::uint64_t epoch, done_handler done) {
-  impl_->simple(id, s_touch, epoch, std::move(done));
+  impl_->simple(id, redis_scripts::s_touch, epoch, std::move(done));
 }
 
 }  // namespace closewise::resume
