@@ -141,29 +141,31 @@ struct io_thread {
     double user = 0, sys = 0;
     long minflt = 0, nvcsw = 0;
   };
+  /// Runs `f` on this thread and returns its result.
+  template <class F>
+  auto on_thread(F f) {
+    std::promise<decltype(f())> p;
+    auto done = p.get_future();
+    boost::asio::post(ioc, [&p, &f] { p.set_value(f()); });
+    return done.get();
+  }
   usage thread_usage() {
-    std::promise<usage> p;
-    auto f = p.get_future();
-    boost::asio::post(ioc, [&p] {
+    return on_thread([] {
       rusage ru{};
       getrusage(RUSAGE_THREAD, &ru);
       auto sec = [](const timeval& tv) {
         return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
       };
-      p.set_value({sec(ru.ru_utime), sec(ru.ru_stime), ru.ru_minflt, ru.ru_nvcsw});
+      return usage{sec(ru.ru_utime), sec(ru.ru_stime), ru.ru_minflt, ru.ru_nvcsw};
     });
-    return f.get();
   }
   /// CPU time this thread has used so far.
   double cpu_seconds() {
-    std::promise<double> p;
-    auto f = p.get_future();
-    boost::asio::post(ioc, [&p] {
+    return on_thread([] {
       timespec ts{};
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-      p.set_value(static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9);
+      return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
     });
-    return f.get();
   }
 };
 
