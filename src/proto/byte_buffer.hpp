@@ -34,7 +34,10 @@ class byte_buffer {
       s_.resize(n);  // keeps the bytes so far; zero-fills the rest once
       return;
     }
-    q.resize(n);  // within capacity: zero-fills at most the gap past its old size
+    // Never shrink it: past size() its stale bytes are writable as they are,
+    // and a string cut to a few bytes here would be zero-filled by the next
+    // growth (a 50-byte header remnant, then the 64 KiB payload).
+    if (q.size() < n) q.resize(n);  // within capacity: zero-fills only the gap
     if (size_ != 0) std::memcpy(q.data(), s_.data(), size_);
     buffer_pool::give(std::exchange(s_, std::move(q)));
   }

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "closewise/error.hpp"
+#include "closewise/proto/buffer_pool.hpp"
 #include "proto/peer.hpp"
 
 namespace cw = closewise;
@@ -272,4 +273,28 @@ TEST(zero_copy, take_delivered_refuses_anything_but_the_message_being_delivered)
   EXPECT_EQ(calls, 4);
   // After the delivery returned, the same view is refused.
   EXPECT_FALSE(s.conn.take_delivered(s.rec.messages.back().second, buf));
+}
+
+// A message that starts with a few bytes (the rest of the 64-byte header read)
+// takes the thread's newest pooled string and must keep its whole size: cut
+// to those few bytes, it was zero-filled again, or swapped for another pooled
+// string, when the payload arrived (a 64 KiB memset per message at one in
+// flight per connection, bench/RESULTS.md).
+TEST(zero_copy, a_pooled_buffer_keeps_its_stale_size_for_the_rest_of_the_payload) {
+  std::thread([] {
+    const std::string a = pattern(30000);
+    std::string older(30000, 'o'), newest(30000, 'n');
+    const char* newest_bytes = newest.data();
+    proto::buffer_pool::give(std::move(older));
+    proto::buffer_pool::give(std::move(newest));
+    ASSERT_EQ(proto::buffer_pool::size(), 2u);
+    peer s(role::server);
+    const char* seen = nullptr;
+    s.rec.on_message_hook = [&](std::string_view p) { seen = p.data(); };
+    EXPECT_EQ(feed_windowed(s, frame(opcode::binary, a, true), 64, 65536), 30000u - 56u);
+    ASSERT_EQ(s.rec.messages.size(), 1u);
+    EXPECT_EQ(s.rec.messages[0].second, a);
+    EXPECT_EQ(seen, newest_bytes) << "assembled in the first string it took, with no second take";
+    EXPECT_EQ(proto::buffer_pool::size(), 1u) << "the older string is still pooled";
+  }).join();
 }
