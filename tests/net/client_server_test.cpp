@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "closewise/error.hpp"
 #include "closewise/proto/handshake.hpp"
@@ -752,6 +753,42 @@ TEST(client_server, large_messages_echo_intact) {
     const auto& got = *e;
     EXPECT_EQ(got.data.size(), size);
     EXPECT_TRUE(got.data == m) << size;
+  }
+}
+
+// A backlog of large frames is read header first, payload straight into its
+// message (driver::read_rest_now): small frames and frame boundaries anywhere
+// in those short reads must still come out intact and in order.
+TEST(client_server, a_backlog_of_large_and_small_frames_echoes_intact_in_order) {
+  io_thread io;
+  test_server ts(io.ioc);
+  channel<client_event> ev;
+  client c(io.ioc);
+  record(c, ev);
+  ASSERT_FALSE(c.connect(url(ts.port())));
+  expect_next(ev, ce::opened);
+  const std::size_t sizes[] = {65536, 20000, 7, 100000, 0, 3, 16384, 125, 70000, 4096, 65535, 1};
+  std::vector<std::string> sent;
+  for (int round = 0; round < 8; ++round) {
+    for (std::size_t size : sizes) {
+      std::string m(size, '\0');
+      for (std::size_t i = 0; i < size; ++i)
+        m[i] = static_cast<char>((i * 131) ^ (i >> 8) ^ (sent.size() * 7));
+      ASSERT_FALSE(c.send_binary(m)) << sent.size();
+      sent.push_back(std::move(m));
+      if (size == 7) {
+        ASSERT_FALSE(c.ping("p"));  // a control frame between data frames
+      }
+    }
+  }
+  for (std::size_t k = 0; k < sent.size(); ++k) {
+    auto e = ev.pop(std::chrono::seconds(60));
+    while (e && e->type != ce::message && e->type != ce::closed)
+      e = ev.pop(std::chrono::seconds(60));
+    ASSERT_TRUE(e) << "no echo of message " << k;
+    ASSERT_EQ(e->type, ce::message) << k;
+    ASSERT_EQ(e->data.size(), sent[k].size()) << k;
+    ASSERT_TRUE(e->data == sent[k]) << "message " << k << " of " << sent[k].size() << " bytes";
   }
 }
 
