@@ -83,12 +83,12 @@ inline constexpr std::size_t max_read_per_wake = 1024 * 1024;
 /// Payload bytes a frame must still owe before they are read straight into
 /// the message rather than through the thread buffer (saving one copy).
 inline constexpr std::size_t direct_read_min = 4 * 1024;
-/// A window this large is of a frame the thread buffer cannot hold whole: the
-/// read at the next frame boundary then takes only a header's worth, so the
-/// payload after it is read straight into its message too, not copied out of
-/// the thread buffer. Smaller frames are better read many at a time and
+/// After a window into a frame the thread buffer cannot hold whole, the read
+/// at the next frame boundary takes only a header's worth, so the payload
+/// after it is read straight into its message too, not copied out of the
+/// thread buffer. Smaller frames are better read many at a time and
 /// delivered in place (design-notes, "Reads").
-inline constexpr std::size_t large_window_min = thread_buffer_size - 64;
+inline constexpr std::size_t large_frame_min = thread_buffer_size - proto::max_header_size;
 
 /// One connection's socket, deadlines and protocol state.
 ///

@@ -98,12 +98,14 @@ void driver::read_rest_now(std::size_t first) {
   // through the thread buffer, until the socket is empty.
   char* const buf = thread_buffer();
   std::size_t total = first;
-  // After a large window, the next frame is likely large too. A full read at
-  // its boundary would bring its header and nearly all of its payload into the
-  // thread buffer, to be copied into the message (every byte of a stream of
-  // 64 KiB frames, once the socket holds a backlog). A header's worth instead
-  // (rbuf_'s 64 bytes, as the pending read takes) leaves the payload for a
-  // window: one more recv() per frame, against a copy of the frame.
+  // After a window into a frame too large for the thread buffer, the next
+  // frame is likely as large. A full read at its boundary would bring its
+  // header and nearly all of its payload into the thread buffer, to be copied
+  // into the message (every byte of a stream of 64 KiB frames, once the socket
+  // holds a backlog). A header's worth instead (rbuf_'s 64 bytes, as the
+  // pending read takes) leaves the payload for a window: one more recv() per
+  // frame, against a copy of the frame. It is decided by the frame's size, so
+  // a wake that starts mid-frame decides it too.
   bool large = false;
   while (want_read()) {
     char* dst = buf;
@@ -116,7 +118,7 @@ void driver::read_rest_now(std::size_t first) {
         room = rbuf_.size();
       }
     }
-    large = dst != buf && room >= large_window_min;
+    large = dst != buf && conn_->frame_payload_size() >= large_frame_min;
     boost::system::error_code rec;
     const std::size_t got = sock_.read_some(asio::buffer(dst, room), rec);
     if (would_block(rec)) break;

@@ -733,6 +733,10 @@ std::pair<char*, std::size_t> connection::receive_window(std::size_t min_size) {
 
 void connection::commit_window(std::size_t n) { self()->commit_window(n); }
 
+std::uint64_t connection::frame_payload_size() const noexcept {
+  return self()->reading_header_ ? 0 : self()->fh_.length;
+}
+
 bool connection::take_delivered(std::string_view payload, std::string& buf) noexcept {
   return self()->take_delivered(payload, buf);
 }

@@ -298,3 +298,23 @@ TEST(zero_copy, a_pooled_buffer_keeps_its_stale_size_for_the_rest_of_the_payload
     EXPECT_EQ(proto::buffer_pool::size(), 1u) << "the older string is still pooled";
   }).join();
 }
+
+TEST(zero_copy, frame_payload_size_is_the_arriving_frames_length_and_0_between_frames) {
+  peer s(role::server);
+  EXPECT_EQ(s.conn.frame_payload_size(), 0u);
+  const std::string a = pattern(70000);
+  const std::string wire = frame(opcode::binary, a, true) + frame(opcode::text, "ab", true);
+  s.conn.receive(wire.data(), 64);
+  EXPECT_EQ(s.conn.frame_payload_size(), 70000u) << "the payload is arriving";
+  auto [dst, room] = s.conn.receive_window(1);
+  ASSERT_EQ(room, 70000u - (64u - 14u));
+  std::memcpy(dst, wire.data() + 64, room);
+  s.conn.commit_window(room);
+  EXPECT_EQ(s.conn.frame_payload_size(), 0u) << "the frame ended: between frames";
+  s.conn.receive(wire.data() + 64 + room, 3);  // a split header of the next frame
+  EXPECT_EQ(s.conn.frame_payload_size(), 0u) << "no payload is arriving yet";
+  s.conn.receive(wire.data() + 67 + room, wire.size() - 67 - room);
+  ASSERT_EQ(s.rec.messages.size(), 2u);
+  EXPECT_EQ(s.rec.messages[0].second, a);
+  EXPECT_EQ(s.rec.messages[1].second, "ab");
+}

@@ -218,6 +218,8 @@ class connection {
   /// `n` bytes (1..window size) were written into the receive window;
   /// processes them as receive() would.
   void commit_window(std::size_t n);
+  /// The payload length of the frame whose payload is arriving; 0 between frames.
+  std::uint64_t frame_payload_size() const noexcept;
   /// Zero-copy forwarding (docs/design-notes.md): only inside
   /// handler::on_message, and only when `payload` is the message being
   /// delivered and the connection assembled it in its own buffer (a large or
