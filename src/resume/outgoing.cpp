@@ -1,6 +1,7 @@
 #include "closewise/resume/outgoing.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -45,6 +46,15 @@ void stream_copy(char* dst, const char* src, std::size_t n) noexcept {
   std::memcpy(dst, src, n);
 }
 
+/// A free slot's payload is a spare exactly when it holds an allocation.
+bool spare(const std::string& s) noexcept { return s.capacity() > std::string().capacity(); }
+
+/// To the thread's pool if it takes it, else freed: `s` is left empty.
+void release(std::string& s) noexcept {
+  proto::buffer_pool::give(std::move(s));
+  std::string().swap(s);
+}
+
 }  // namespace
 
 std::size_t outgoing::thread_spares() noexcept { return proto::buffer_pool::size(); }
@@ -61,8 +71,13 @@ outgoing outgoing::restore(replay_limits limits, bool needs_commit, seq acked,
   // Messages at or below acked are not replayable; a record never holds them,
   // but a lazily trimmed one may.
   while (!buffer.empty() && buffer.front().number <= o.acked_) buffer.pop_front();
-  o.buffer_ = std::move(buffer);
-  for (const auto& m : o.buffer_) o.bytes_ += m.payload.size();
+  if (!buffer.empty()) {
+    o.ring_.resize(std::bit_ceil(std::max(buffer.size(), idle_slots)));
+    for (auto& m : buffer) {
+      o.bytes_ += m.payload.size();
+      o.ring_[o.count_++] = std::move(m);
+    }
+  }
   // Anything missing between acked and the buffer was evicted.
   o.evicted_through_ = o.oldest() > o.acked_ + 1 ? o.oldest() - 1 : 0;
   o.written_ = o.acked_;  // nothing is written to the new connection yet
@@ -72,8 +87,18 @@ outgoing outgoing::restore(replay_limits limits, bool needs_commit, seq acked,
 std::error_code outgoing::push(proto::message_kind kind, std::string payload, time_point now) {
   if (sent_ >= max_seq) return error::invalid_argument;
   if (auto ec = make_room(payload.size())) return ec;
+  message& m = tail_slot();
+  if (spare(m.payload)) {  // the payload brings its own buffer: the spare goes to the pool
+    --spares_;
+    spare_capacity_ -= m.payload.capacity();
+    release(m.payload);
+  }
   bytes_ += payload.size();
-  buffer_.push_back(message{++sent_, kind, std::move(payload), now});
+  m.number = ++sent_;
+  m.kind = kind;
+  m.payload = std::move(payload);
+  m.sent_at = now;
+  ++count_;
   if (!needs_commit_) committed_ = sent_;
   return {};
 }
@@ -83,7 +108,8 @@ std::error_code outgoing::push_copy(proto::message_kind kind, std::string_view p
   // Room first: once a swapper took the payload's buffer, the push must not fail.
   if (sent_ >= max_seq) return error::invalid_argument;
   if (auto ec = make_room(payload.size())) return ec;
-  std::string s = take_spare();
+  message& m = tail_slot();
+  std::string s = take_spare(m);
   if (swap == nullptr || !swap->swap(payload, s)) {
     if (payload.size() >= stream_copy_min && s.size() >= payload.size()) {
       s.resize(payload.size());  // shrinks: nothing is written
@@ -93,42 +119,101 @@ std::error_code outgoing::push_copy(proto::message_kind kind, std::string_view p
     }
   }
   bytes_ += payload.size();
-  buffer_.push_back(message{++sent_, kind, std::move(s), now});
+  m.number = ++sent_;
+  m.kind = kind;
+  m.payload = std::move(s);
+  m.sent_at = now;
+  ++count_;
   if (!needs_commit_) committed_ = sent_;
   return {};
 }
 
-std::string outgoing::take_spare() noexcept {
-  if (spare_.empty()) return proto::buffer_pool::take_any();
-  std::string s = std::move(spare_.back());
-  spare_.pop_back();
-  spare_capacity_ -= s.capacity();
-  return s;
+message& outgoing::tail_slot() {
+  if (count_ == ring_.size()) {
+    // Full: twice the slots, in seq order from 0; the free slots (and the
+    // spares they keep) follow. Moving a string keeps its heap bytes where
+    // they are; only a short payload's (SSO) bytes move with it.
+    std::vector<message> next(std::max(ring_.size() * 2, idle_slots));
+    for (std::size_t i = 0; i < ring_.size(); ++i) next[i] = std::move(slot(i));
+    ring_.swap(next);
+    head_ = 0;
+  }
+  return slot(count_);
+}
+
+std::string outgoing::take_spare(message& tail) noexcept {
+  std::string* from = &tail.payload;
+  if (!spare(*from) && spares_ != 0) {
+    // A slot the ring just grew into, or one whose string was let go: the
+    // newest acked slots, just before head_, may keep one. A few are looked
+    // at, not all: the thread's pool is the fallback.
+    const std::size_t stop = std::max(count_ + 1, ring_.size() > 4 ? ring_.size() - 4 : 0);
+    for (std::size_t i = ring_.size(); i-- > stop;) {
+      if (spare(slot(i).payload)) {
+        from = &slot(i).payload;
+        break;
+      }
+    }
+  }
+  if (!spare(*from)) return proto::buffer_pool::take_any();
+  --spares_;
+  spare_capacity_ -= from->capacity();
+  return std::move(*from);
+}
+
+void outgoing::keep_or_release(std::string& p) noexcept {
+  // A spare keeps what the buffer held: spares and unacked payload stay
+  // within max_bytes, so a session never holds more than its bound allows.
+  const std::size_t cap = p.capacity();
+  if (spare(p) && spare_capacity_ + cap + bytes_ <= limits_.max_bytes) {
+    ++spares_;
+    spare_capacity_ += cap;
+  } else {
+    release(p);
+  }
+}
+
+void outgoing::go_idle() noexcept {
+  // Nothing unacked: the session keeps no spare; the thread keeps a few. The
+  // newest spares sit just before head_, so the walk back stops soon.
+  for (std::size_t i = ring_.size(); spares_ != 0 && i != 0; --i) {
+    std::string& p = slot(i - 1).payload;
+    if (!spare(p)) continue;
+    --spares_;
+    release(p);
+  }
+  spares_ = 0;
+  spare_capacity_ = 0;
+  if (ring_.size() > idle_slots) {
+    std::vector<message>().swap(ring_);
+    head_ = 0;
+  }
 }
 
 std::error_code outgoing::make_room(std::size_t n) {
   // A message larger than the whole buffer can never be held, whatever the policy.
   if (n > limits_.max_bytes || limits_.max_messages == 0) return error::replay_buffer_full;
-  auto fits = [&] {
-    return buffer_.size() < limits_.max_messages && bytes_ + n <= limits_.max_bytes;
-  };
+  auto fits = [&] { return count_ < limits_.max_messages && bytes_ + n <= limits_.max_bytes; };
   if (fits()) return {};
   if (limits_.overflow == overflow_policy::refuse) return error::replay_buffer_full;
   // evict_oldest: only written messages may go. An unwritten one would leave a
   // hole in the numbering of the live connection (docs/resume.md §4.3). Check
   // first that eviction can make room, so a refusal changes nothing.
-  std::size_t count = buffer_.size(), bytes = bytes_, i = 0;
+  std::size_t count = count_, bytes = bytes_, i = 0;
   while (!(count < limits_.max_messages && bytes + n <= limits_.max_bytes)) {
-    if (i == buffer_.size() || buffer_[i].number > written_) return error::replay_buffer_full;
-    bytes -= buffer_[i].payload.size();
+    if (i == count_ || slot(i).number > written_) return error::replay_buffer_full;
+    bytes -= slot(i).payload.size();
     --count;
     ++i;
   }
   for (; i != 0; --i) {
-    bytes_ -= buffer_.front().payload.size();
-    evicted_through_ = buffer_.front().number;
-    evicted_.push_back(std::move(buffer_.front()));
-    buffer_.pop_front();
+    message& m = slot(0);
+    bytes_ -= m.payload.size();
+    evicted_through_ = m.number;
+    evicted_.push_back(std::move(m));
+    release(m.payload);  // moved from: empty
+    head_ = (head_ + 1) & (ring_.size() - 1);
+    --count_;
   }
   return {};
 }
@@ -136,7 +221,7 @@ std::error_code outgoing::make_room(std::size_t n) {
 const message* outgoing::next_to_write() const noexcept {
   if (written_ >= committed_) return nullptr;
   // The common case, a stream: the one message just pushed (no deque indexing).
-  if (written_ + 1 == sent_) return &buffer_.back();
+  if (written_ + 1 == sent_) return &slot(count_ - 1);
   return find(written_ + 1);
 }
 
@@ -154,29 +239,14 @@ std::error_code outgoing::on_ack(seq n) {
 }
 
 void outgoing::drop_through(seq n) noexcept {
-  while (!buffer_.empty() && buffer_.front().number <= n) {
-    std::string& p = buffer_.front().payload;
+  while (count_ != 0 && slot(0).number <= n) {
+    std::string& p = slot(0).payload;
     bytes_ -= p.size();
-    const std::size_t cap = p.capacity();
-    // A spare keeps what the buffer held: spares and unacked payload stay
-    // within max_bytes, so a session never holds more than its bound allows.
-    if (spare_.size() < spare_count && spare_capacity_ + cap + bytes_ <= limits_.max_bytes) {
-      try {
-        spare_.push_back(std::move(p));
-        spare_capacity_ += cap;
-      } catch (const std::bad_alloc&) {  // a spare is an optimisation only
-      }
-    } else {
-      proto::buffer_pool::give(std::move(p));
-    }
-    buffer_.pop_front();
+    keep_or_release(p);
+    head_ = (head_ + 1) & (ring_.size() - 1);
+    --count_;
   }
-  if (buffer_.empty()) {
-    // Nothing unacked: the session keeps no spare; the thread keeps a few.
-    for (std::string& p : spare_) proto::buffer_pool::give(std::move(p));
-    std::vector<std::string>().swap(spare_);
-    spare_capacity_ = 0;
-  }
+  if (count_ == 0) go_idle();
 }
 
 std::error_code outgoing::check_rewind(seq peer_received) const noexcept {
@@ -208,11 +278,16 @@ std::vector<message> outgoing::take_unacked() { return take_unacked_above(acked_
 
 std::vector<message> outgoing::take_unacked_above(seq delivered) {
   std::vector<message> out;
-  out.reserve(buffer_.size());
-  for (auto& m : buffer_)
+  out.reserve(count_);
+  for (std::size_t i = 0; i < count_; ++i) {
+    message& m = slot(i);
     if (m.number > delivered) out.push_back(std::move(m));
-  buffer_.clear();
+    release(m.payload);
+  }
+  head_ = (head_ + count_) & (ring_.empty() ? 0 : ring_.size() - 1);
+  count_ = 0;
   bytes_ = 0;
+  go_idle();
   acked_ = written_ = committed_ = sent_;
   return out;
 }
@@ -220,7 +295,7 @@ std::vector<message> outgoing::take_unacked_above(seq delivered) {
 const message* outgoing::find(seq n) const noexcept {
   const seq first = oldest();
   if (n < first || n > sent_) return nullptr;
-  return &buffer_[static_cast<std::size_t>(n - first)];
+  return &slot(static_cast<std::size_t>(n - first));
 }
 
 void outgoing::mark_committed(seq n) noexcept {
@@ -228,8 +303,8 @@ void outgoing::mark_committed(seq n) noexcept {
 }
 
 std::optional<time_point> outgoing::age_deadline() const noexcept {
-  if (buffer_.empty() || limits_.max_age <= std::chrono::milliseconds::zero()) return std::nullopt;
-  return buffer_.front().sent_at + limits_.max_age;
+  if (count_ == 0 || limits_.max_age <= std::chrono::milliseconds::zero()) return std::nullopt;
+  return slot(0).sent_at + limits_.max_age;
 }
 
 bool outgoing::too_old(time_point now) const noexcept {

@@ -152,13 +152,22 @@ TEST(outgoing, spares_are_bounded_by_count_and_by_the_buffers_own_bytes) {
   write_all(o);
   ASSERT_FALSE(o.on_ack(3));
   EXPECT_EQ(o.spares(), 0u) << "nothing unacked: all went to the thread's pool";
-  // By count: at most spare_count small strings.
-  for (int i = 0; i < 100; ++i)
-    ASSERT_FALSE(o.push_copy(message_kind::text, std::string(20, 'y'), t0));
-  ASSERT_FALSE(o.push(message_kind::binary, big, t0));
-  write_all(o);
-  ASSERT_FALSE(o.on_ack(o.sent() - 1));
-  EXPECT_EQ(o.spares(), outgoing::spare_count);
+  std::thread([&] {  // a thread of its own: its pool starts empty
+    // Small strings: no bound but the bytes (each stays in its slot).
+    outgoing many(lim);
+    for (int i = 0; i < 100; ++i)
+      ASSERT_FALSE(many.push_copy(message_kind::text, std::string(20, 'y'), t0));
+    ASSERT_FALSE(many.push(message_kind::binary, big, t0));
+    write_all(many);
+    ASSERT_FALSE(many.on_ack(many.sent() - 1));
+    EXPECT_EQ(many.spares(), 100u);
+    // Short strings (held inline, no allocation) are never spares.
+    outgoing shorts;
+    for (int i = 0; i < 3; ++i) ASSERT_FALSE(shorts.push(message_kind::text, "sso", t0));
+    write_all(shorts);
+    ASSERT_FALSE(shorts.on_ack(2));
+    EXPECT_EQ(shorts.spares(), 0u);
+  }).join();
 }
 
 TEST(outgoing, push_copy_streams_large_payloads_byte_exactly) {
@@ -185,23 +194,108 @@ TEST(outgoing, push_copy_streams_large_payloads_byte_exactly) {
 }
 
 TEST(outgoing, a_refused_push_copy_keeps_its_spare_and_changes_nothing) {
+  std::thread([] {  // a thread of its own: its pool starts empty, so the spare is one of ours
+    replay_limits lim;
+    lim.max_bytes = 100;
+    outgoing o(lim);
+    ASSERT_FALSE(o.push_copy(message_kind::text, std::string(30, 'a'), t0));
+    ASSERT_FALSE(o.push_copy(message_kind::text, std::string(60, 'b'), t0));
+    write_all(o);
+    ASSERT_FALSE(o.on_ack(1));
+    ASSERT_EQ(o.spares(), 1u);
+    EXPECT_EQ(o.push_copy(message_kind::text, std::string(50, 'c'), t0), error::replay_buffer_full);
+    EXPECT_EQ(o.spares(), 1u) << "the refused copy leaves the spare spare";
+    EXPECT_EQ(o.sent(), 2u);
+    EXPECT_EQ(o.size(), 1u);
+    EXPECT_EQ(o.bytes(), 60u);
+    EXPECT_EQ(o.next_to_write(), nullptr);
+    ASSERT_FALSE(o.push_copy(message_kind::text, std::string(40, 'd'), t0));
+    EXPECT_EQ(o.spares(), 0u);
+    EXPECT_EQ(o.find(3)->payload, std::string(40, 'd'));
+  }).join();
+}
+
+TEST(outgoing, a_stream_wraps_and_grows_its_ring_keeping_every_message_exact) {
+  // A model of the replay buffer: seqs and payloads held must be exactly
+  // acked + 1 .. sent, whatever the ring's wrap, growth and evictions.
   replay_limits lim;
-  lim.max_bytes = 100;
+  lim.max_messages = 40;
+  lim.overflow = overflow_policy::evict_oldest;
   outgoing o(lim);
-  ASSERT_FALSE(o.push_copy(message_kind::text, std::string(30, 'a'), t0));
-  ASSERT_FALSE(o.push_copy(message_kind::text, std::string(60, 'b'), t0));
-  write_all(o);
-  ASSERT_FALSE(o.on_ack(1));
-  ASSERT_EQ(o.spares(), 1u);
-  EXPECT_EQ(o.push_copy(message_kind::text, std::string(50, 'c'), t0), error::replay_buffer_full);
-  EXPECT_EQ(o.spares(), 1u) << "the refused copy leaves the spare spare";
-  EXPECT_EQ(o.sent(), 2u);
-  EXPECT_EQ(o.size(), 1u);
-  EXPECT_EQ(o.bytes(), 60u);
-  EXPECT_EQ(o.next_to_write(), nullptr);
-  ASSERT_FALSE(o.push_copy(message_kind::text, std::string(40, 'd'), t0));
+  auto payload = [](seq n) { return std::string(20 + n % 37, static_cast<char>('a' + n % 26)); };
+  std::vector<seq> evicted;
+  // Pushed per round: 3, then 13 (grows past 8 and 16 slots), then 45 (over
+  // max_messages: evicts), then 5 again; the ring wraps many times at each size.
+  for (const std::size_t window : {3u, 13u, 45u, 5u}) {
+    for (int round = 0; round < 50; ++round) {
+      for (std::size_t k = 0; k < window; ++k) {
+        const seq n = o.sent() + 1;
+        if (n % 3 == 0) {
+          ASSERT_FALSE(o.push(message_kind::binary, payload(n), t0 + std::chrono::milliseconds(n)));
+        } else {
+          ASSERT_FALSE(o.push_copy(message_kind::text, payload(n), t0 + std::chrono::milliseconds(n)));
+        }
+        write_all(o);
+      }
+      for (const auto& m : o.take_evicted()) evicted.push_back(m.number);
+      ASSERT_LE(o.size(), lim.max_messages);
+      ASSERT_EQ(o.oldest(), o.sent() + 1 - o.size());
+      std::size_t bytes = 0;
+      for (seq n = o.oldest(); n <= o.sent(); ++n) {
+        const message* m = o.find(n);
+        ASSERT_NE(m, nullptr) << n;
+        ASSERT_EQ(m->number, n);
+        ASSERT_EQ(m->payload, payload(n)) << n;
+        ASSERT_EQ(m->kind, n % 3 == 0 ? message_kind::binary : message_kind::text);
+        bytes += m->payload.size();
+      }
+      ASSERT_EQ(o.bytes(), bytes);
+      if (o.size() > 0) {
+        ASSERT_EQ(*o.age_deadline(), t0 + std::chrono::milliseconds(o.oldest()) + lim.max_age);
+      }
+      ASSERT_LE(o.spares() + o.size(), 128u);
+      // Ack all but two (or all, every seventh round: the ring goes idle).
+      const seq to = round % 7 == 6 ? o.written() : o.written() - 2;
+      ASSERT_FALSE(o.on_ack(std::max(to, o.acked())));
+      if (o.size() == 0) {
+        EXPECT_EQ(o.spares(), 0u) << "an idle session keeps no spare";
+      }
+    }
+  }
+  // Evictions happen only in the window over max_messages, oldest first.
+  EXPECT_FALSE(evicted.empty());
+  EXPECT_TRUE(std::is_sorted(evicted.begin(), evicted.end()));
+  EXPECT_EQ(o.evicted_through(), evicted.back());
+  const seq sent = o.sent(), oldest = o.oldest();
+  const auto back = o.take_unacked();
+  ASSERT_EQ(numbers(back).size(), sent + 1 - oldest);
+  for (std::size_t i = 0; i < back.size(); ++i) {
+    EXPECT_EQ(back[i].number, oldest + i);
+    EXPECT_EQ(back[i].payload, payload(back[i].number));
+  }
+  EXPECT_EQ(o.size(), 0u);
   EXPECT_EQ(o.spares(), 0u);
-  EXPECT_EQ(o.find(3)->payload, std::string(40, 'd'));
+}
+
+TEST(outgoing, a_steady_stream_reuses_each_slots_string_in_place) {
+  // Four in flight, acked two by two: after the first laps, every push lands
+  // in a slot whose string already has the room (no new buffer).
+  outgoing o;
+  std::vector<const char*> first_lap;
+  for (seq n = 1; n <= 400; ++n) {
+    ASSERT_FALSE(o.push_copy(message_kind::binary, std::string(100, 'p'), t0));
+    write_all(o);
+    const char* bytes = o.find(n)->payload.data();
+    if (n <= 16) {
+      first_lap.push_back(bytes);
+    } else {
+      EXPECT_NE(std::find(first_lap.begin(), first_lap.end(), bytes), first_lap.end()) << n;
+    }
+    if (n % 2 == 0 && n >= 4) {
+      ASSERT_FALSE(o.on_ack(n - 2));
+    }
+  }
+  EXPECT_EQ(o.size(), 2u);
 }
 
 TEST(outgoing, acks_trim_and_are_checked) {

@@ -87,7 +87,8 @@ class outgoing {
                             swapper* swap = nullptr);
 
   /// The next message to write to the connection, or nullptr when every
-  /// committed message is written. Valid until the next non-const call.
+  /// committed message is written. Valid until the next non-const call (a
+  /// push may move the messages, and a short payload's bytes with them).
   const message* next_to_write() const noexcept;
   /// The message returned by next_to_write() was written.
   void mark_written() noexcept;
@@ -116,7 +117,8 @@ class outgoing {
   std::vector<message> take_unacked_above(seq delivered);
 
   // ---- durable stores -------------------------------------------------------------
-  /// The message with seq `n`, if the buffer holds it.
+  /// The message with seq `n`, if the buffer holds it; valid until the next
+  /// non-const call.
   const message* find(seq n) const noexcept;
   /// A store now holds every message up to `n` (at most sent).
   void mark_committed(seq n) noexcept;
@@ -134,23 +136,24 @@ class outgoing {
   seq written() const noexcept { return written_; }
   seq acked() const noexcept { return acked_; }
   /// The lowest seq still held (sent + 1 when empty).
-  seq oldest() const noexcept { return sent_ + 1 - buffer_.size(); }
+  seq oldest() const noexcept { return sent_ + 1 - count_; }
   /// The highest seq evicted by evict_oldest (0: none).
   seq evicted_through() const noexcept { return evicted_through_; }
-  std::size_t size() const noexcept { return buffer_.size(); }
+  std::size_t size() const noexcept { return count_; }
   std::size_t bytes() const noexcept { return bytes_; }
   /// Acked payload strings kept for push_copy to reuse.
-  std::size_t spares() const noexcept { return spare_.size(); }
+  std::size_t spares() const noexcept { return spares_; }
 
-  /// Acked payloads are kept for push_copy (and for the receive buffer that
-  /// zero-copy forwarding swaps out), up to spare_count strings and as long
-  /// as the spares' capacity and the unacked payload together stay within
+  /// Acked payloads are kept in their slots for push_copy (and for the
+  /// receive buffer that zero-copy forwarding swaps out), as long as the
+  /// spares' capacity and the unacked payload together stay within
   /// limits().max_bytes: a stream keeps the memory it just used, never more
   /// than its bound (a 64 KiB string freed and allocated again costs glibc a
-  /// trim and 16 page faults, and a receive buffer a zero-fill). All are let
-  /// go when nothing is unacked, so an idle session keeps none.
-  static constexpr std::size_t spare_count = 64;
-  /// Those spares, and acked strings past those bounds, go to the calling
+  /// trim and 16 page faults, and a receive buffer a zero-fill). Their count
+  /// is at most the ring's free slots. All are let go when nothing is unacked,
+  /// so an idle session keeps none.
+  ///
+  /// Acked strings past that bound, and acked strings past those bounds, go to the calling
   /// thread's proto::buffer_pool, up to thread_spare_count strings and
   /// thread_spare_bytes of capacity, and push_copy on that thread takes from
   /// it when its buffer has no spare of its own: a session that sends one
@@ -167,15 +170,38 @@ class outgoing {
  private:
   std::error_code make_room(std::size_t payload_size);
   void drop_through(seq n) noexcept;
-  /// The session's newest spare, else the thread pool's newest, else empty.
-  std::string take_spare() noexcept;
+  /// The slot the next message goes in (the ring grows when full); its
+  /// payload is a spare, else empty.
+  message& tail_slot();
+  /// A spare for the tail slot's payload, from the newest acked slot that
+  /// kept one, else the thread's pool, else empty; the slot keeps none.
+  std::string take_spare(message& tail) noexcept;
+  /// An acked payload: kept in its slot as a spare if the bounds allow.
+  void keep_or_release(std::string& payload) noexcept;
+  /// Nothing unacked: the spares go to the thread's pool, and a ring grown
+  /// past idle_slots is freed.
+  void go_idle() noexcept;
+  message& slot(std::size_t i) noexcept { return ring_[(head_ + i) & (ring_.size() - 1)]; }
+  const message& slot(std::size_t i) const noexcept {
+    return ring_[(head_ + i) & (ring_.size() - 1)];
+  }
+
+  /// The slots an idle session keeps (about the deque node it replaced).
+  static constexpr std::size_t idle_slots = 8;
 
   replay_limits limits_;
   bool needs_commit_;
-  std::deque<message> buffer_;  // oldest() .. sent_; a deque keeps payload addresses stable
+  // A ring of slots (a power of two, or none): slot(0 .. count_ - 1) hold
+  // oldest() .. sent_. A free slot's payload is a spare (an acked message's
+  // string, kept for reuse: spares_ of them, spare_capacity_ in all) or empty.
+  // A stream reuses each slot, and its string, in place: no allocation and
+  // no moves per message (docs/design-notes.md, "Resume's per-message cost").
+  std::vector<message> ring_;
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+  std::size_t spares_ = 0;
+  std::size_t spare_capacity_ = 0;
   std::vector<message> evicted_;
-  std::vector<std::string> spare_;
-  std::size_t spare_capacity_ = 0;  ///< the sum of spare_'s capacities
   std::size_t bytes_ = 0;
   seq sent_ = 0;
   seq committed_ = 0;
