@@ -98,7 +98,13 @@ void resume_link::write_locked(std::string_view newest) {
 bool resume_link::on_message(std::size_t size, resume::seq& n) {
   std::error_code ec;
   {
-    std::lock_guard lock(mu_);
+    // What this touches (the receiving half, the timer, the ack frame) is the
+    // executor's alone, except where another thread may be in the link: a
+    // client's owner may end the session, and with a durable store any send
+    // schedules the commit. A server link in memory takes no lock per
+    // received message (docs/design-notes.md, "Resume's per-message cost").
+    std::unique_lock lock(mu_, std::defer_lock);
+    if (cs_ != nullptr || store_ != nullptr) lock.lock();
     if (!usable_locked()) return true;
     const auto t = stamp();
     ec = s_->in().on_message(size, t, n);

@@ -1,7 +1,5 @@
 #include "closewise/resume/incoming.hpp"
 
-#include <algorithm>
-
 #include "closewise/error.hpp"
 
 namespace closewise::resume {
@@ -13,32 +11,7 @@ incoming::incoming(ack_policy policy, seq received, bool needs_commit)
       committed_(received),
       acked_(received) {}
 
-std::error_code incoming::on_message(std::size_t bytes, time_point now, seq& out) noexcept {
-  if (received_ >= max_seq) return error::bad_resume_ack;
-  out = ++received_;
-  unacked_bytes_ += bytes;
-  if (!needs_commit_) mark_committed(received_, now);
-  return {};
-}
-
-void incoming::mark_committed(seq n, time_point now) noexcept {
-  n = std::min(n, received_);
-  if (n <= committed_) return;
-  committed_ = n;
-  // The delay counts from the first message that could have been acked.
-  if (!first_unacked_) first_unacked_ = now;
-}
-
-bool incoming::ack_due(time_point now) const noexcept {
-  if (!ack_pending()) return false;
-  return committed_ - acked_ >= policy_.every_messages || unacked_bytes_ >= policy_.every_bytes ||
-         (first_unacked_ && now >= *first_unacked_ + policy_.delay);
-}
-
-std::optional<time_point> incoming::ack_deadline() const noexcept {
-  if (!ack_pending() || !first_unacked_) return std::nullopt;
-  return *first_unacked_ + policy_.delay;
-}
+std::error_code incoming::bad_seq() noexcept { return error::bad_resume_ack; }
 
 seq incoming::take_ack() noexcept {
   acked_ = committed_;

@@ -218,17 +218,6 @@ std::error_code outgoing::make_room(std::size_t n) {
   return {};
 }
 
-const message* outgoing::next_to_write() const noexcept {
-  if (written_ >= committed_) return nullptr;
-  // The common case, a stream: the one message just pushed (no deque indexing).
-  if (written_ + 1 == sent_) return &slot(count_ - 1);
-  return find(written_ + 1);
-}
-
-void outgoing::mark_written() noexcept {
-  if (written_ < committed_) ++written_;
-}
-
 std::error_code outgoing::on_ack(seq n) {
   // docs/resume.md §3: a cumulative ack never goes back, and the peer cannot
   // have received what was not written to it.

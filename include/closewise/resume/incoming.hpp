@@ -33,17 +33,37 @@ class incoming {
 
   /// A data message of `bytes` payload bytes arrived; `out` is its seq. A peer
   /// that sends past max_seq is error::bad_resume_ack (fail with 1002).
-  std::error_code on_message(std::size_t bytes, time_point now, seq& out) noexcept;
+  /// (Inline, with the two below: they run for every received message.)
+  std::error_code on_message(std::size_t bytes, time_point now, seq& out) noexcept {
+    if (received_ >= max_seq) return bad_seq();
+    out = ++received_;
+    unacked_bytes_ += bytes;
+    if (!needs_commit_) mark_committed(received_, now);
+    return {};
+  }
 
   /// A durable store now holds `n` (at most received) as received.
-  void mark_committed(seq n, time_point now) noexcept;
+  void mark_committed(seq n, time_point now) noexcept {
+    n = n < received_ ? n : received_;
+    if (n <= committed_) return;
+    committed_ = n;
+    // The delay counts from the first message that could have been acked.
+    if (!first_unacked_) first_unacked_ = now;
+  }
 
   /// Something is committed and not acked yet.
   bool ack_pending() const noexcept { return committed_ > acked_; }
   /// Send an ack now? (count, bytes or delay reached)
-  bool ack_due(time_point now) const noexcept;
+  bool ack_due(time_point now) const noexcept {
+    if (!ack_pending()) return false;
+    return committed_ - acked_ >= policy_.every_messages || unacked_bytes_ >= policy_.every_bytes ||
+           (first_unacked_ && now >= *first_unacked_ + policy_.delay);
+  }
   /// When ack_due() becomes true by time alone (nullopt: nothing pending).
-  std::optional<time_point> ack_deadline() const noexcept;
+  std::optional<time_point> ack_deadline() const noexcept {
+    if (!ack_pending() || !first_unacked_) return std::nullopt;
+    return *first_unacked_ + policy_.delay;
+  }
   /// The value to send in an ack frame; records it as acked.
   seq take_ack() noexcept;
 
@@ -57,6 +77,8 @@ class incoming {
   bool needs_commit() const noexcept { return needs_commit_; }
 
  private:
+  static std::error_code bad_seq() noexcept;
+
   ack_policy policy_;
   bool needs_commit_;
   seq received_;

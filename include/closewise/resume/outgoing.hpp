@@ -89,9 +89,16 @@ class outgoing {
   /// The next message to write to the connection, or nullptr when every
   /// committed message is written. Valid until the next non-const call (a
   /// push may move the messages, and a short payload's bytes with them).
-  const message* next_to_write() const noexcept;
+  const message* next_to_write() const noexcept {
+    if (written_ >= committed_) return nullptr;
+    // The common case, a stream: the one message just pushed.
+    if (written_ + 1 == sent_) return &slot(count_ - 1);
+    return find(written_ + 1);
+  }
   /// The message returned by next_to_write() was written.
-  void mark_written() noexcept;
+  void mark_written() noexcept {
+    if (written_ < committed_) ++written_;
+  }
 
   /// A received ack (docs/resume.md §3). Below `acked` or above `written` is
   /// error::bad_resume_ack (the peer cannot have received more than was
