@@ -106,14 +106,20 @@ bool resume_link::on_message(std::size_t size, resume::seq& n) {
     std::unique_lock lock(mu_, std::defer_lock);
     if (cs_ != nullptr || store_ != nullptr) lock.lock();
     if (!usable_locked()) return true;
-    const auto t = stamp();
+    // The clock is read only to start an ack's delay. While one runs, its
+    // deadline is armed already, and the count and bytes need no time.
+    const bool timed = s_->in().ack_timed();
+    const auto t = timed ? resume::time_point::min() : stamp();
     ec = s_->in().on_message(size, t, n);
     // Counted as delivered: the application sees it next, on this thread, so
-    // the ack can be queued now. One lock per received message, not two.
+    // the ack can be queued now.
     if (!ec) {
       if (store_) want_commit_locked();
-      if (s_->in().ack_due(t)) ack_locked();
-      arm_for_locked(s_->in().ack_deadline());  // a receive moves only the ack deadline
+      if (s_->in().ack_due(t)) {
+        ack_locked();
+      } else if (!timed) {
+        arm_for_locked(s_->in().ack_deadline());  // a receive moves only the ack deadline
+      }
     }
   }
   if (ec) (void)d_.close(close_code::protocol_error, "resume seq overflow", close_rules::endpoint);

@@ -5,11 +5,11 @@
 namespace closewise::resume {
 
 incoming::incoming(ack_policy policy, seq received, bool needs_commit)
-    : policy_(policy),
-      needs_commit_(needs_commit),
-      received_(received),
+    : received_(received),
       committed_(received),
-      acked_(received) {}
+      acked_(received),
+      needs_commit_(needs_commit),
+      policy_(policy) {}
 
 std::error_code incoming::bad_seq() noexcept { return error::bad_resume_ack; }
 

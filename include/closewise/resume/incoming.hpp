@@ -53,6 +53,10 @@ class incoming {
 
   /// Something is committed and not acked yet.
   bool ack_pending() const noexcept { return committed_ > acked_; }
+  /// A pending ack's delay is running (it started when the first unacked
+  /// message was committed): a deadline is set, and ack_due() can become
+  /// true by time alone.
+  bool ack_timed() const noexcept { return first_unacked_.has_value(); }
   /// Send an ack now? (count, bytes or delay reached)
   bool ack_due(time_point now) const noexcept {
     if (!ack_pending()) return false;
@@ -79,13 +83,14 @@ class incoming {
  private:
   static std::error_code bad_seq() noexcept;
 
-  ack_policy policy_;
-  bool needs_commit_;
+  // What every received message touches first, in one cache line.
   seq received_;
   seq committed_;
   seq acked_;
   std::size_t unacked_bytes_ = 0;
   std::optional<time_point> first_unacked_;  // when the oldest unacked message was committed
+  bool needs_commit_;
+  ack_policy policy_;
 };
 
 }  // namespace closewise::resume

@@ -196,25 +196,26 @@ class outgoing {
   /// The slots an idle session keeps (about the deque node it replaced).
   static constexpr std::size_t idle_slots = 8;
 
-  replay_limits limits_;
-  bool needs_commit_;
   // A ring of slots (a power of two, or none): slot(0 .. count_ - 1) hold
   // oldest() .. sent_. A free slot's payload is a spare (an acked message's
   // string, kept for reuse: spares_ of them, spare_capacity_ in all) or empty.
   // A stream reuses each slot, and its string, in place: no allocation and
   // no moves per message (docs/design-notes.md, "Resume's per-message cost").
+  // What every message touches comes first: two cache lines, not three.
   std::vector<message> ring_;
   std::size_t head_ = 0;
   std::size_t count_ = 0;
   std::size_t spares_ = 0;
   std::size_t spare_capacity_ = 0;
-  std::vector<message> evicted_;
   std::size_t bytes_ = 0;
   seq sent_ = 0;
   seq committed_ = 0;
   seq written_ = 0;
   seq acked_ = 0;
+  replay_limits limits_;
+  bool needs_commit_;
   seq evicted_through_ = 0;
+  std::vector<message> evicted_;
 };
 
 }  // namespace closewise::resume
