@@ -444,6 +444,60 @@ TEST(resume_net, a_close_the_server_starts_acks_first_so_a_lost_session_hands_no
   EXPECT_TRUE(l.handed_back.empty()) << l.handed_back.size() << " handed back";
 }
 
+TEST(resume_net, a_server_session_sends_from_another_thread_while_it_receives) {
+  // A server link in memory counts received messages without the session
+  // lock (docs/design-notes.md, "The replay buffer as a ring, and one lock
+  // per echo"); another thread's sends take it. Both directions stream at
+  // once, from threads of their own, and each must arrive exactly once, in
+  // order (under ThreadSanitizer, the race detector checks the split too).
+  constexpr int n = 3000;
+  io_thread io(2);
+  resume_ledger l;
+  server_config cfg;
+  cfg.resume_store = std::make_shared<resume::memory_store>();
+  server srv(io.ioc, cfg);
+  std::promise<std::shared_ptr<session>> opened;
+  std::atomic<int> opens{0};
+  srv.on_open([&](session& s) {
+    if (opens.fetch_add(1) == 0) opened.set_value(s.shared());  // a second is checked below
+  });
+  srv.on_message([&l](session&, proto::message_kind, std::string_view p) { l.server_got(p); });
+  ASSERT_FALSE(srv.listen("127.0.0.1", 0));
+  reconnecting_client c(io.ioc, resume_config());
+  wire(c, l);
+  ASSERT_FALSE(c.connect("ws://127.0.0.1:" + std::to_string(srv.port()) + "/"));
+  auto f = opened.get_future();
+  ASSERT_EQ(f.wait_for(30s), std::future_status::ready);
+  const std::shared_ptr<session> s = f.get();
+  std::thread server_sender([&] {
+    for (int i = 1; i <= n; ++i) {
+      for (;;) {
+        const auto ec = s->send_text(std::to_string(i));
+        if (!ec) break;
+        // A replay buffer full of unacked messages refuses (the caller keeps it).
+        if (ec != error::replay_buffer_full) {
+          ADD_FAILURE() << "server send " << i << ": " << ec.message();
+          return;
+        }
+        std::this_thread::yield();
+      }
+    }
+  });
+  for (int i = 1; i <= n; ++i) ASSERT_FALSE(c.send_text(std::to_string(i)));
+  const bool all = l.wait([](auto& x) {
+    return static_cast<int>(x.at_server.size()) >= n && static_cast<int>(x.at_client.size()) >= n;
+  });
+  server_sender.join();
+  std::lock_guard lock(l.mu);
+  EXPECT_TRUE(all) << "server " << l.at_server.size() << ", client " << l.at_client.size();
+  EXPECT_TRUE(exactly_once_in_order(l.at_server, n));
+  EXPECT_TRUE(exactly_once_in_order(l.at_client, n));
+  EXPECT_TRUE(l.handed_back.empty());
+  ASSERT_EQ(l.outcomes.size(), 1u);
+  EXPECT_EQ(l.outcomes.front().kind, client_outcome_kind::fresh);
+  EXPECT_EQ(opens.load(), 1) << "one connection throughout";
+}
+
 /// A store that holds every create and attach until release() (or forever).
 class held_store final : public resume::session_store {
  public:
