@@ -167,7 +167,8 @@ TEST(outgoing, spares_are_bounded_by_count_and_by_the_buffers_own_bytes) {
     write_all(shorts);
     ASSERT_FALSE(shorts.on_ack(2));
     EXPECT_EQ(shorts.spares(), 0u);
-  }).join();
+  })
+      .join();
 }
 
 TEST(outgoing, push_copy_streams_large_payloads_byte_exactly) {
@@ -212,7 +213,8 @@ TEST(outgoing, a_refused_push_copy_keeps_its_spare_and_changes_nothing) {
     ASSERT_FALSE(o.push_copy(message_kind::text, std::string(40, 'd'), t0));
     EXPECT_EQ(o.spares(), 0u);
     EXPECT_EQ(o.find(3)->payload, std::string(40, 'd'));
-  }).join();
+  })
+      .join();
 }
 
 TEST(outgoing, a_stream_wraps_and_grows_its_ring_keeping_every_message_exact) {
@@ -233,7 +235,8 @@ TEST(outgoing, a_stream_wraps_and_grows_its_ring_keeping_every_message_exact) {
         if (n % 3 == 0) {
           ASSERT_FALSE(o.push(message_kind::binary, payload(n), t0 + std::chrono::milliseconds(n)));
         } else {
-          ASSERT_FALSE(o.push_copy(message_kind::text, payload(n), t0 + std::chrono::milliseconds(n)));
+          ASSERT_FALSE(
+              o.push_copy(message_kind::text, payload(n), t0 + std::chrono::milliseconds(n)));
         }
         write_all(o);
       }
