@@ -444,7 +444,7 @@ class serve_process {
     }
     (void)proc_.stop(SIGTERM, stop_grace);
   }
-  /// The last resume event it printed for a connection: resumed, resume_new, ...
+  /// The first resume event it printed (its first connection's handshake): resumed, resume_new, ...
   std::string resume_event() const {
     std::lock_guard l(mu_);
     return resume_event_;
@@ -471,7 +471,10 @@ class serve_process {
     const auto event = j["event"].get<std::string>();
     if (event == "listening" && j.contains("port") && j["port"].is_number_unsigned())
       port_ = j["port"].get<std::uint16_t>();
-    else if (event.rfind("resume", 0) == 0)
+    // The handshake's event (resumed, or why not) is the first. A later one
+    // is the session's end: the client's 1001 ends it, and what it had not
+    // acked yet is handed back ("resume_failed", reason "ended").
+    else if (event.rfind("resume", 0) == 0 && resume_event_.empty())
       resume_event_ = j.contains("reason") && j["reason"].is_string()
                           ? fmt::format("{} ({})", event, j["reason"].get<std::string>())
                           : event;
