@@ -292,7 +292,13 @@ class client_impl final : public driver_owner {
   void on_extension_control(std::uint8_t op, std::string_view payload) override {
     if (link_) link_->on_control(op, payload);
   }
+  // docs/resume.md §5.2: what was received is acked before this side's close
+  // frame, or its echo, so the server does not hand back as "maybe lost"
+  // what the application here already has.
   void on_close_frame(close_code, std::string_view) override {
+    if (link_) link_->before_close();
+  }
+  void before_local_close() override {
     if (link_) link_->before_close();
   }
   void on_ping(std::string_view payload) override {
