@@ -67,7 +67,7 @@ struct echo : proto::handler {
     resume::seq n;
     (void)s->in().on_message(p.size(), now, n);
     if (s->out().push(k, std::string(p), now)) return;
-    while (const auto* m = s->out().next_to_write()) {
+    while (const auto m = s->out().next_to_write()) {
       (void)c->send(m->kind, m->payload);
       s->out().mark_written();
     }

@@ -88,9 +88,9 @@ void resume_link::start() {
 /// of the message just pushed, still in the caller's buffer and warm in cache;
 /// they go out from there, so the replay copy is read only by a replay.
 void resume_link::write_locked(std::string_view newest) {
-  while (const resume::message* m = s_->out().next_to_write()) {
+  while (const auto m = s_->out().next_to_write()) {
     const bool is_newest = newest.data() != nullptr && m->number == s_->out().sent();
-    if (d_.send(m->kind, is_newest ? newest : std::string_view(m->payload))) return;
+    if (d_.send(m->kind, is_newest ? newest : m->payload)) return;
     s_->out().mark_written();
   }
 }

@@ -72,10 +72,25 @@ outgoing outgoing::restore(replay_limits limits, bool needs_commit, seq acked,
   // but a lazily trimmed one may.
   while (!buffer.empty() && buffer.front().number <= o.acked_) buffer.pop_front();
   if (!buffer.empty()) {
-    o.ring_.resize(std::bit_ceil(std::max(buffer.size(), idle_slots)));
+    const std::size_t n = std::bit_ceil(std::max(buffer.size(), idle_slots));
+    o.ring_.resize(n);
     for (auto& m : buffer) {
-      o.bytes_ += m.payload.size();
-      o.ring_[o.count_++] = std::move(m);
+      const std::size_t i = o.count_++;
+      slot& s = o.ring_[i];
+      s.number = m.number;
+      s.kind = m.kind;
+      s.size = m.payload.size();
+      s.sent_at = m.sent_at;
+      s.in_slot = s.size <= inline_bytes;
+      if (s.in_slot) {
+        if (s.size != 0) std::memcpy(s.bytes, m.payload.data(), s.size);
+      } else {
+        o.big(i) = std::move(m.payload);
+        ++o.big_count_;
+      }
+      o.bytes_ += s.size;
+      o.pushed_bytes_ += s.size;
+      s.through = o.pushed_bytes_;
     }
   }
   // Anything missing between acked and the buffer was evicted.
@@ -84,22 +99,40 @@ outgoing outgoing::restore(replay_limits limits, bool needs_commit, seq acked,
   return o;
 }
 
-std::error_code outgoing::push(proto::message_kind kind, std::string payload, time_point now) {
-  if (sent_ >= max_seq) return error::invalid_argument;
-  if (auto ec = make_room(payload.size())) return ec;
-  message& m = tail_slot();
-  if (spare(m.payload)) {  // the payload brings its own buffer: the spare goes to the pool
-    --spares_;
-    spare_capacity_ -= m.payload.capacity();
-    release(m.payload);
-  }
-  bytes_ += payload.size();
-  m.number = ++sent_;
-  m.kind = kind;
-  m.payload = std::move(payload);
-  m.sent_at = now;
+void outgoing::fill(std::size_t i, proto::message_kind kind, std::size_t size,
+                    time_point now) noexcept {
+  slot& s = ring_[i];
+  s.number = ++sent_;
+  s.kind = kind;
+  s.size = size;
+  s.sent_at = now;
+  bytes_ += size;
+  pushed_bytes_ += size;
+  s.through = pushed_bytes_;
+  if (!s.in_slot) ++big_count_;
   ++count_;
   if (!needs_commit_) committed_ = sent_;
+}
+
+std::error_code outgoing::push(proto::message_kind kind, std::string payload, time_point now) {
+  if (sent_ >= max_seq) return error::invalid_argument;
+  const std::size_t n = payload.size();
+  if (auto ec = make_room(n)) return ec;
+  const std::size_t i = tail_index();
+  slot& s = ring_[i];
+  s.in_slot = n <= inline_bytes;
+  if (s.in_slot) {
+    if (n != 0) std::memcpy(s.bytes, payload.data(), n);
+  } else {
+    std::string& b = big(i);
+    if (spare(b)) {  // the payload brings its own buffer: the spare goes to the pool
+      --spares_;
+      spare_capacity_ -= b.capacity();
+      release(b);
+    }
+    b = std::move(payload);
+  }
+  fill(i, kind, n, now);
   return {};
 }
 
@@ -108,56 +141,60 @@ std::error_code outgoing::push_copy(proto::message_kind kind, std::string_view p
   // Room first: once a swapper took the payload's buffer, the push must not fail.
   if (sent_ >= max_seq) return error::invalid_argument;
   if (auto ec = make_room(payload.size())) return ec;
-  message& m = tail_slot();
-  std::string s = take_spare(m);
-  if (swap == nullptr || !swap->swap(payload, s)) {
-    if (payload.size() >= stream_copy_min && s.size() >= payload.size()) {
-      s.resize(payload.size());  // shrinks: nothing is written
-      stream_copy(s.data(), payload.data(), payload.size());
-    } else {
-      s.assign(payload);
+  const std::size_t i = tail_index();
+  slot& sl = ring_[i];
+  sl.in_slot = payload.size() <= inline_bytes;
+  if (sl.in_slot) {
+    if (!payload.empty()) std::memcpy(sl.bytes, payload.data(), payload.size());
+  } else {
+    (void)big(i);
+    std::string s = take_spare(i);
+    if (swap == nullptr || !swap->swap(payload, s)) {
+      if (payload.size() >= stream_copy_min && s.size() >= payload.size()) {
+        s.resize(payload.size());  // shrinks: nothing is written
+        stream_copy(s.data(), payload.data(), payload.size());
+      } else {
+        s.assign(payload);
+      }
     }
+    big_[i] = std::move(s);
   }
-  bytes_ += payload.size();
-  m.number = ++sent_;
-  m.kind = kind;
-  m.payload = std::move(s);
-  m.sent_at = now;
-  ++count_;
-  if (!needs_commit_) committed_ = sent_;
-  // The next push reuses the next slot and its string, last touched a lap of
-  // the ring ago and by now out of cache: start fetching both.
-  if (count_ < ring_.size()) {
-    const message& next = slot(count_);
-    __builtin_prefetch(&next + 1, 1);
-    __builtin_prefetch(next.payload.data(), 1);
-  }
+  fill(i, kind, payload.size(), now);
+  // The next push reuses the next slot, last touched a lap of the ring ago
+  // and by now out of cache: start fetching its header line.
+  if (count_ < ring_.size()) __builtin_prefetch(&ring_[index(count_)], 1);
   return {};
 }
 
-message& outgoing::tail_slot() {
+std::size_t outgoing::tail_index() {
   if (count_ == ring_.size()) {
-    // Full: twice the slots, in seq order from 0; the free slots (and the
-    // spares they keep) follow. Moving a string keeps its heap bytes where
-    // they are; only a short payload's (SSO) bytes move with it.
-    std::vector<message> next(std::max(ring_.size() * 2, idle_slots));
-    for (std::size_t i = 0; i < ring_.size(); ++i) next[i] = std::move(slot(i));
+    // Full: twice the slots, in seq order from 0; the free places (and the
+    // spares big_ keeps in them) follow. Moving a string keeps its heap
+    // bytes where they are; a short payload moves with its slot.
+    const std::size_t n = std::max(ring_.size() * 2, idle_slots);
+    std::vector<slot> next(n);
+    for (std::size_t k = 0; k < ring_.size(); ++k) next[k] = ring_[index(k)];
+    if (!big_.empty()) {
+      std::vector<std::string> next_big(n);
+      for (std::size_t k = 0; k < ring_.size(); ++k) next_big[k] = std::move(big_[index(k)]);
+      big_.swap(next_big);
+    }
     ring_.swap(next);
     head_ = 0;
   }
-  return slot(count_);
+  return index(count_);
 }
 
-std::string outgoing::take_spare(message& tail) noexcept {
-  std::string* from = &tail.payload;
+std::string outgoing::take_spare(std::size_t tail) noexcept {
+  std::string* from = &big_[tail];
   if (!spare(*from) && spares_ != 0) {
-    // A slot the ring just grew into, or one whose string was let go: the
-    // newest acked slots, just before head_, may keep one. A few are looked
+    // A place the ring just grew into, or one whose string was let go: the
+    // newest acked places, just before head_, may keep one. A few are looked
     // at, not all: the thread's pool is the fallback.
     const std::size_t stop = std::max(count_ + 1, ring_.size() > 4 ? ring_.size() - 4 : 0);
-    for (std::size_t i = ring_.size(); i-- > stop;) {
-      if (spare(slot(i).payload)) {
-        from = &slot(i).payload;
+    for (std::size_t k = ring_.size(); k-- > stop;) {
+      if (spare(big_[index(k)])) {
+        from = &big_[index(k)];
         break;
       }
     }
@@ -183,8 +220,8 @@ void outgoing::keep_or_release(std::string& p) noexcept {
 void outgoing::go_idle() noexcept {
   // Nothing unacked: the session keeps no spare; the thread keeps a few. The
   // newest spares sit just before head_, so the walk back stops soon.
-  for (std::size_t i = ring_.size(); spares_ != 0 && i != 0; --i) {
-    std::string& p = slot(i - 1).payload;
+  for (std::size_t k = ring_.size(); spares_ != 0 && k != 0; --k) {
+    std::string& p = big_[index(k - 1)];
     if (!spare(p)) continue;
     --spares_;
     release(p);
@@ -192,9 +229,29 @@ void outgoing::go_idle() noexcept {
   spares_ = 0;
   spare_capacity_ = 0;
   if (ring_.size() > idle_slots) {
-    std::vector<message>().swap(ring_);
+    std::vector<slot>().swap(ring_);
+    std::vector<std::string>().swap(big_);
     head_ = 0;
   }
+}
+
+std::string& outgoing::big(std::size_t i) {
+  if (big_.empty()) big_.resize(ring_.size());  // the first long payload
+  return big_[i];
+}
+
+message outgoing::take_message(std::size_t k) {
+  const std::size_t i = index(k);
+  const slot& s = ring_[i];
+  message m{s.number, s.kind, {}, s.sent_at};
+  if (s.in_slot) {
+    m.payload.assign(s.bytes, s.size);
+  } else {
+    m.payload = std::move(big_[i]);
+    release(big_[i]);  // moved from: empty
+    --big_count_;
+  }
+  return m;
 }
 
 std::error_code outgoing::make_room(std::size_t n) {
@@ -208,18 +265,16 @@ std::error_code outgoing::make_room(std::size_t n) {
   // first that eviction can make room, so a refusal changes nothing.
   std::size_t count = count_, bytes = bytes_, i = 0;
   while (!(count < limits_.max_messages && bytes + n <= limits_.max_bytes)) {
-    if (i == count_ || slot(i).number > written_) return error::replay_buffer_full;
-    bytes -= slot(i).payload.size();
+    if (i == count_ || ring_[index(i)].number > written_) return error::replay_buffer_full;
+    bytes -= ring_[index(i)].size;
     --count;
     ++i;
   }
   for (; i != 0; --i) {
-    message& m = slot(0);
-    bytes_ -= m.payload.size();
-    evicted_through_ = m.number;
-    evicted_.push_back(std::move(m));
-    release(m.payload);  // moved from: empty
-    head_ = (head_ + 1) & (ring_.size() - 1);
+    evicted_.push_back(take_message(0));
+    bytes_ -= evicted_.back().payload.size();
+    evicted_through_ = evicted_.back().number;
+    head_ = index(1);
     --count_;
   }
   return {};
@@ -235,12 +290,21 @@ std::error_code outgoing::on_ack(seq n) {
 }
 
 void outgoing::drop_through(seq n) noexcept {
-  while (count_ != 0 && slot(0).number <= n) {
-    std::string& p = slot(0).payload;
-    bytes_ -= p.size();
-    keep_or_release(p);
-    head_ = (head_ + 1) & (ring_.size() - 1);
-    --count_;
+  // Slots are numbered in order from oldest(), so what goes is known without
+  // reading them, and the bytes that stay from the last one that goes: an
+  // ack of 64 short messages reads one slot, not 64 (docs/design-notes.md,
+  // "Short payloads in the slot"). Only long payloads need each slot read.
+  if (count_ != 0 && n >= oldest()) {
+    const std::size_t k = static_cast<std::size_t>(std::min<seq>(n + 1 - oldest(), count_));
+    bytes_ = pushed_bytes_ - ring_[index(k - 1)].through;
+    for (std::size_t j = 0; big_count_ != 0 && j < k; ++j) {
+      const std::size_t i = index(j);
+      if (ring_[i].in_slot) continue;
+      --big_count_;
+      keep_or_release(big_[i]);
+    }
+    head_ = index(k);
+    count_ -= k;
   }
   if (count_ == 0) go_idle();
 }
@@ -275,23 +339,26 @@ std::vector<message> outgoing::take_unacked() { return take_unacked_above(acked_
 std::vector<message> outgoing::take_unacked_above(seq delivered) {
   std::vector<message> out;
   out.reserve(count_);
-  for (std::size_t i = 0; i < count_; ++i) {
-    message& m = slot(i);
-    if (m.number > delivered) out.push_back(std::move(m));
-    release(m.payload);
+  for (std::size_t k = 0; k < count_; ++k) {
+    if (ring_[index(k)].number > delivered) {
+      out.push_back(take_message(k));
+    } else if (!ring_[index(k)].in_slot) {
+      release(big_[index(k)]);
+    }
   }
-  head_ = (head_ + count_) & (ring_.empty() ? 0 : ring_.size() - 1);
+  head_ = ring_.empty() ? 0 : index(count_);
   count_ = 0;
   bytes_ = 0;
+  big_count_ = 0;
   go_idle();
   acked_ = written_ = committed_ = sent_;
   return out;
 }
 
-const message* outgoing::find(seq n) const noexcept {
+std::optional<message_view> outgoing::find(seq n) const noexcept {
   const seq first = oldest();
-  if (n < first || n > sent_) return nullptr;
-  return &slot(static_cast<std::size_t>(n - first));
+  if (n < first || n > sent_) return std::nullopt;
+  return view(static_cast<std::size_t>(n - first));
 }
 
 void outgoing::mark_committed(seq n) noexcept {
@@ -300,7 +367,7 @@ void outgoing::mark_committed(seq n) noexcept {
 
 std::optional<time_point> outgoing::age_deadline() const noexcept {
   if (count_ == 0 || limits_.max_age <= std::chrono::milliseconds::zero()) return std::nullopt;
-  return slot(0).sent_at + limits_.max_age;
+  return ring_[head_].sent_at + limits_.max_age;
 }
 
 bool outgoing::too_old(time_point now) const noexcept {

@@ -111,8 +111,8 @@ commit_batch session::take_commit() {
   b.first = std::max(issued_sent_ + 1, out_.oldest());
   b.messages.reserve(static_cast<std::size_t>(out_.sent() + 1 - b.first));
   for (seq n = b.first; n <= out_.sent(); ++n) {
-    const message* m = out_.find(n);
-    if (m == nullptr) break;
+    const auto m = out_.find(n);
+    if (!m) break;
     b.messages.push_back(message_ref{m->kind, m->payload});
   }
   issued_sent_ = out_.sent();

@@ -30,7 +30,7 @@ std::vector<seq> numbers(const std::vector<message>& v) {
 /// Writes every writable message; returns their seqs.
 std::vector<seq> write_all(outgoing& o) {
   std::vector<seq> out;
-  while (const message* m = o.next_to_write()) {
+  while (const auto m = o.next_to_write()) {
     out.push_back(m->number);
     o.mark_written();
   }
@@ -50,18 +50,18 @@ TEST(outgoing, assigns_seqs_from_one_and_keeps_copies) {
   EXPECT_EQ(o.committed(), 2u) << "no store: committed at once";
   EXPECT_EQ(o.size(), 2u);
   EXPECT_EQ(o.bytes(), 3u);
-  const message* m = o.find(2);
-  ASSERT_NE(m, nullptr);
-  EXPECT_EQ(*m, (message{2, message_kind::binary, "bb", t0 + 1ms}));
-  EXPECT_EQ(o.find(0), nullptr);
-  EXPECT_EQ(o.find(3), nullptr);
+  const auto m = o.find(2);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->to_message(), (message{2, message_kind::binary, "bb", t0 + 1ms}));
+  EXPECT_FALSE(o.find(0));
+  EXPECT_FALSE(o.find(3));
   EXPECT_EQ(write_all(o), (std::vector<seq>{1, 2}));
-  EXPECT_EQ(o.next_to_write(), nullptr);
+  EXPECT_FALSE(o.next_to_write());
 }
 
 TEST(outgoing, push_copy_reuses_acked_payloads_and_keeps_none_when_idle) {
   outgoing o;
-  const std::string a(100, 'a'), b(100, 'b'), c(40, 'c');
+  const std::string a(300, 'a'), b(300, 'b'), c(140, 'c');
   ASSERT_FALSE(o.push_copy(message_kind::text, a, t0));
   ASSERT_FALSE(o.push_copy(message_kind::text, b, t0));
   const char* a_bytes = o.find(1)->payload.data();
@@ -71,11 +71,11 @@ TEST(outgoing, push_copy_reuses_acked_payloads_and_keeps_none_when_idle) {
   EXPECT_EQ(o.spares(), 1u) << "message 1's string is kept while 2 is unacked";
   ASSERT_FALSE(o.push_copy(message_kind::binary, c, t0 + 1ms));
   EXPECT_EQ(o.spares(), 0u);
-  const message* m = o.find(3);
-  ASSERT_NE(m, nullptr);
-  EXPECT_EQ(*m, (message{3, message_kind::binary, c, t0 + 1ms}));
+  const auto m = o.find(3);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->to_message(), (message{3, message_kind::binary, c, t0 + 1ms}));
   EXPECT_EQ(m->payload.data(), a_bytes) << "no allocation: message 1's buffer holds message 3";
-  EXPECT_EQ(o.bytes(), 140u);
+  EXPECT_EQ(o.bytes(), 440u);
   EXPECT_EQ(write_all(o), (std::vector<seq>{3}));
   ASSERT_FALSE(o.on_ack(2));
   EXPECT_EQ(o.spares(), 1u);
@@ -123,7 +123,7 @@ TEST(outgoing, the_threads_pool_is_bounded_by_count_and_capacity) {
     std::thread([] {
       std::vector<outgoing> small(100);
       for (auto& o : small) {
-        ASSERT_FALSE(o.push_copy(message_kind::text, std::string(40, 's'), t0));
+        ASSERT_FALSE(o.push_copy(message_kind::text, std::string(200, 's'), t0));
         write_all(o);
       }
       for (auto& o : small) ASSERT_FALSE(o.on_ack(1));
@@ -153,20 +153,23 @@ TEST(outgoing, spares_are_bounded_by_count_and_by_the_buffers_own_bytes) {
   ASSERT_FALSE(o.on_ack(3));
   EXPECT_EQ(o.spares(), 0u) << "nothing unacked: all went to the thread's pool";
   std::thread([&] {  // a thread of its own: its pool starts empty
-    // Small strings: no bound but the bytes (each stays in its slot).
+    // Strings past inline_bytes: no bound but the bytes (each stays in its place).
     outgoing many(lim);
     for (int i = 0; i < 100; ++i)
-      ASSERT_FALSE(many.push_copy(message_kind::text, std::string(20, 'y'), t0));
+      ASSERT_FALSE(many.push_copy(message_kind::text, std::string(200, 'y'), t0));
     ASSERT_FALSE(many.push(message_kind::binary, big, t0));
     write_all(many);
     ASSERT_FALSE(many.on_ack(many.sent() - 1));
     EXPECT_EQ(many.spares(), 100u);
-    // Short strings (held inline, no allocation) are never spares.
+    // Short payloads (held in their slots, no string) are never spares.
     outgoing shorts;
     for (int i = 0; i < 3; ++i) ASSERT_FALSE(shorts.push(message_kind::text, "sso", t0));
+    ASSERT_FALSE(
+        shorts.push_copy(message_kind::text, std::string(outgoing::inline_bytes, 'i'), t0));
     write_all(shorts);
-    ASSERT_FALSE(shorts.on_ack(2));
+    ASSERT_FALSE(shorts.on_ack(3));
     EXPECT_EQ(shorts.spares(), 0u);
+    EXPECT_EQ(shorts.find(4)->payload, std::string(outgoing::inline_bytes, 'i'));
   })
       .join();
 }
@@ -179,7 +182,7 @@ TEST(outgoing, push_copy_streams_large_payloads_byte_exactly) {
   std::string src(std::size_t{70} << 10, '\0');
   for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<char>(i * 131 + (i >> 9));
   ASSERT_FALSE(o.push_copy(message_kind::binary, src, t0));
-  ASSERT_FALSE(o.push_copy(message_kind::binary, "keeps the buffer non-empty", t0));
+  ASSERT_FALSE(o.push_copy(message_kind::binary, std::string(200, 'k'), t0));  // keeps it non-empty
   write_all(o);
   ASSERT_FALSE(o.on_ack(1));
   ASSERT_EQ(o.spares(), 1u);
@@ -197,22 +200,23 @@ TEST(outgoing, push_copy_streams_large_payloads_byte_exactly) {
 TEST(outgoing, a_refused_push_copy_keeps_its_spare_and_changes_nothing) {
   std::thread([] {  // a thread of its own: its pool starts empty, so the spare is one of ours
     replay_limits lim;
-    lim.max_bytes = 100;
+    lim.max_bytes = 1000;
     outgoing o(lim);
-    ASSERT_FALSE(o.push_copy(message_kind::text, std::string(30, 'a'), t0));
-    ASSERT_FALSE(o.push_copy(message_kind::text, std::string(60, 'b'), t0));
+    ASSERT_FALSE(o.push_copy(message_kind::text, std::string(300, 'a'), t0));
+    ASSERT_FALSE(o.push_copy(message_kind::text, std::string(600, 'b'), t0));
     write_all(o);
     ASSERT_FALSE(o.on_ack(1));
     ASSERT_EQ(o.spares(), 1u);
-    EXPECT_EQ(o.push_copy(message_kind::text, std::string(50, 'c'), t0), error::replay_buffer_full);
+    EXPECT_EQ(o.push_copy(message_kind::text, std::string(500, 'c'), t0),
+              error::replay_buffer_full);
     EXPECT_EQ(o.spares(), 1u) << "the refused copy leaves the spare spare";
     EXPECT_EQ(o.sent(), 2u);
     EXPECT_EQ(o.size(), 1u);
-    EXPECT_EQ(o.bytes(), 60u);
-    EXPECT_EQ(o.next_to_write(), nullptr);
-    ASSERT_FALSE(o.push_copy(message_kind::text, std::string(40, 'd'), t0));
+    EXPECT_EQ(o.bytes(), 600u);
+    EXPECT_FALSE(o.next_to_write());
+    ASSERT_FALSE(o.push_copy(message_kind::text, std::string(400, 'd'), t0));
     EXPECT_EQ(o.spares(), 0u);
-    EXPECT_EQ(o.find(3)->payload, std::string(40, 'd'));
+    EXPECT_EQ(o.find(3)->payload, std::string(400, 'd'));
   })
       .join();
 }
@@ -224,9 +228,12 @@ TEST(outgoing, a_stream_wraps_and_grows_its_ring_keeping_every_message_exact) {
   lim.max_messages = 40;
   lim.overflow = overflow_policy::evict_oldest;
   outgoing o(lim);
-  auto payload = [](seq n) { return std::string(20 + n % 37, static_cast<char>('a' + n % 26)); };
+  // Sizes on both sides of inline_bytes: in the slot, and in a string beside it.
+  auto payload = [](seq n) {
+    return std::string(20 + (n * 37) % 211, static_cast<char>('a' + n % 26));
+  };
   std::vector<seq> evicted;
-  // Pushed per round: 3, then 13 (grows past 8 and 16 slots), then 45 (over
+  // Pushed per round: 3, then 13 (grows past 4 and 8 slots), then 45 (over
   // max_messages: evicts), then 5 again; the ring wraps many times at each size.
   for (const std::size_t window : {3u, 13u, 45u, 5u}) {
     for (int round = 0; round < 50; ++round) {
@@ -245,8 +252,8 @@ TEST(outgoing, a_stream_wraps_and_grows_its_ring_keeping_every_message_exact) {
       ASSERT_EQ(o.oldest(), o.sent() + 1 - o.size());
       std::size_t bytes = 0;
       for (seq n = o.oldest(); n <= o.sent(); ++n) {
-        const message* m = o.find(n);
-        ASSERT_NE(m, nullptr) << n;
+        const auto m = o.find(n);
+        ASSERT_TRUE(m) << n;
         ASSERT_EQ(m->number, n);
         ASSERT_EQ(m->payload, payload(n)) << n;
         ASSERT_EQ(m->kind, n % 3 == 0 ? message_kind::binary : message_kind::text);
@@ -280,13 +287,47 @@ TEST(outgoing, a_stream_wraps_and_grows_its_ring_keeping_every_message_exact) {
   EXPECT_EQ(o.spares(), 0u);
 }
 
+TEST(outgoing, a_short_payload_lives_in_its_slot_and_a_longer_one_in_a_string) {
+  std::thread([] {  // a thread of its own: its pool starts empty
+    outgoing o;
+    const std::string in_slot(outgoing::inline_bytes, 's');
+    const std::string longer(outgoing::inline_bytes + 1, 'l');
+    ASSERT_FALSE(o.push_copy(message_kind::text, in_slot, t0));
+    ASSERT_FALSE(o.push_copy(message_kind::binary, longer, t0));
+    ASSERT_FALSE(o.push(message_kind::text, std::string(in_slot), t0));
+    ASSERT_FALSE(o.push(message_kind::binary, std::string(longer), t0));
+    ASSERT_FALSE(o.push_copy(message_kind::text, "", t0));
+    EXPECT_EQ(o.bytes(), 2 * in_slot.size() + 2 * longer.size());
+    EXPECT_EQ(write_all(o), (std::vector<seq>{1, 2, 3, 4, 5}));
+    EXPECT_EQ(o.find(1)->payload, in_slot);
+    EXPECT_EQ(o.find(2)->payload, longer);
+    EXPECT_EQ(o.find(5)->payload, "");
+    ASSERT_FALSE(o.on_ack(4));
+    EXPECT_EQ(o.spares(), 2u) << "only the two longer payloads leave a string behind";
+    EXPECT_EQ(o.bytes(), 0u);
+    EXPECT_EQ(o.size(), 1u);
+    EXPECT_EQ(outgoing::thread_spares(), 0u);
+    // A short message in a place that keeps a spare leaves the spare alone.
+    for (int i = 0; i < 6; ++i) ASSERT_FALSE(o.push_copy(message_kind::text, in_slot, t0));
+    EXPECT_EQ(o.spares(), 2u);
+    write_all(o);
+    const auto back = o.take_unacked();
+    ASSERT_EQ(back.size(), 7u);
+    EXPECT_EQ(back.front().payload, "");
+    EXPECT_EQ(back.back().payload, in_slot);
+    EXPECT_EQ(o.spares(), 0u);
+    EXPECT_EQ(outgoing::thread_spares(), 2u) << "idle: the spares went to the thread's pool";
+  })
+      .join();
+}
+
 TEST(outgoing, a_steady_stream_reuses_each_slots_string_in_place) {
   // Four in flight, acked two by two: after the first laps, every push lands
   // in a slot whose string already has the room (no new buffer).
   outgoing o;
   std::vector<const char*> first_lap;
   for (seq n = 1; n <= 400; ++n) {
-    ASSERT_FALSE(o.push_copy(message_kind::binary, std::string(100, 'p'), t0));
+    ASSERT_FALSE(o.push_copy(message_kind::binary, std::string(200, 'p'), t0));
     write_all(o);
     const char* bytes = o.find(n)->payload.data();
     if (n <= 16) {
@@ -378,7 +419,7 @@ TEST(outgoing, rewind_replays_after_the_peers_position) {
   ASSERT_FALSE(o.rewind(4));
   EXPECT_EQ(write_all(o), (std::vector<seq>{5, 6}));
   ASSERT_FALSE(o.rewind(6));
-  EXPECT_EQ(o.next_to_write(), nullptr);
+  EXPECT_FALSE(o.next_to_write());
 }
 
 TEST(outgoing, rewind_refusals_change_nothing) {
@@ -411,7 +452,7 @@ TEST(outgoing, commits_gate_writing) {
   ASSERT_FALSE(o.push(message_kind::text, "a", t0));
   ASSERT_FALSE(o.push(message_kind::text, "b", t0));
   EXPECT_EQ(o.committed(), 0u);
-  EXPECT_EQ(o.next_to_write(), nullptr) << "docs/resume.md §7.2 rule 2";
+  EXPECT_FALSE(o.next_to_write()) << "docs/resume.md §7.2 rule 2";
   o.mark_written();
   EXPECT_EQ(o.written(), 0u);
   o.mark_committed(1);

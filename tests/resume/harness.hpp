@@ -104,7 +104,7 @@ struct endpoint : proto::handler {
   /// Writes every writable message of the session (replays first, in order).
   void write_pending() {
     if (!s || !conn || !conn->can_send()) return;
-    while (const message* m = s->out().next_to_write()) {
+    while (const auto m = s->out().next_to_write()) {
       if (conn->send(m->kind, m->payload)) return;
       s->out().mark_written();
     }

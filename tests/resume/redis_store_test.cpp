@@ -204,7 +204,7 @@ TEST_F(redis_store_test, create_commit_and_a_second_store_resumes_after_the_firs
   EXPECT_EQ(s->in().received(), 4u);
   EXPECT_EQ(s->out().sent(), 3u);
   EXPECT_EQ(s->out().oldest(), 1u);
-  ASSERT_NE(s->out().find(2), nullptr);
+  ASSERT_TRUE(s->out().find(2));
   EXPECT_EQ(s->out().find(2)->payload, std::string("\x00\xff\x01", 3));
   EXPECT_EQ(s->out().find(2)->kind, message_kind::binary);
   EXPECT_EQ(s->out().find(3)->payload, "three");

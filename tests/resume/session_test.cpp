@@ -36,11 +36,11 @@ TEST(session_commits, batches_are_continuous_and_may_be_pipelined) {
   EXPECT_EQ(b2.first, 2u);
   EXPECT_EQ(b2.last(), 3u);
   EXPECT_EQ(b2.messages[0].kind, message_kind::binary);
-  EXPECT_EQ(s.out().next_to_write(), nullptr);
+  EXPECT_FALSE(s.out().next_to_write());
   s.committed(b1, t0);
   EXPECT_EQ(s.out().committed(), 1u);
   EXPECT_EQ(s.in().committed(), 1u);
-  EXPECT_NE(s.out().next_to_write(), nullptr);
+  EXPECT_TRUE(s.out().next_to_write());
   s.committed(b2, t0);
   EXPECT_EQ(s.out().committed(), 3u);
   // An empty batch still carries acks.

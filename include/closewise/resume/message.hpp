@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "closewise/proto/connection.hpp"
 
@@ -29,6 +30,18 @@ struct message {
   time_point sent_at{};  ///< when the application sent it (the age bound counts from here)
 
   friend bool operator==(const message&, const message&) = default;
+};
+
+/// A message held in a replay buffer, seen in place: the payload views the
+/// buffer's bytes and is valid until the buffer's next non-const call.
+struct message_view {
+  seq number = 0;
+  proto::message_kind kind = proto::message_kind::text;
+  std::string_view payload;
+  time_point sent_at{};
+
+  message to_message() const { return {number, kind, std::string(payload), sent_at}; }
+  friend bool operator==(const message_view&, const message_view&) = default;
 };
 
 }  // namespace closewise::resume

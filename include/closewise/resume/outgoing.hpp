@@ -86,13 +86,13 @@ class outgoing {
   std::error_code push_copy(proto::message_kind kind, std::string_view payload, time_point now,
                             swapper* swap = nullptr);
 
-  /// The next message to write to the connection, or nullptr when every
-  /// committed message is written. Valid until the next non-const call (a
-  /// push may move the messages, and a short payload's bytes with them).
-  const message* next_to_write() const noexcept {
-    if (written_ >= committed_) return nullptr;
+  /// The next message to write to the connection, or nullopt when every
+  /// committed message is written. Its payload is valid until the next
+  /// non-const call (a push may move the slots, and a short payload with them).
+  std::optional<message_view> next_to_write() const noexcept {
+    if (written_ >= committed_) return std::nullopt;
     // The common case, a stream: the one message just pushed.
-    if (written_ + 1 == sent_) return &slot(count_ - 1);
+    if (written_ + 1 == sent_) return view(count_ - 1);
     return find(written_ + 1);
   }
   /// The message returned by next_to_write() was written.
@@ -124,9 +124,9 @@ class outgoing {
   std::vector<message> take_unacked_above(seq delivered);
 
   // ---- durable stores -------------------------------------------------------------
-  /// The message with seq `n`, if the buffer holds it; valid until the next
-  /// non-const call.
-  const message* find(seq n) const noexcept;
+  /// The message with seq `n`, if the buffer holds it; its payload is valid
+  /// until the next non-const call.
+  std::optional<message_view> find(seq n) const noexcept;
   /// A store now holds every message up to `n` (at most sent).
   void mark_committed(seq n) noexcept;
 
@@ -148,11 +148,13 @@ class outgoing {
   seq evicted_through() const noexcept { return evicted_through_; }
   std::size_t size() const noexcept { return count_; }
   std::size_t bytes() const noexcept { return bytes_; }
-  /// Acked payload strings kept for push_copy to reuse.
+  /// Acked long payloads' strings kept for push_copy to reuse.
   std::size_t spares() const noexcept { return spares_; }
 
-  /// Acked payloads are kept in their slots for push_copy (and for the
-  /// receive buffer that zero-copy forwarding swaps out), as long as the
+  /// A short payload (up to inline_bytes) lives in its slot and needs no
+  /// string. A longer one's string, once acked, is kept in its place for
+  /// push_copy (and for the receive buffer that zero-copy forwarding swaps
+  /// out), as long as the
   /// spares' capacity and the unacked payload together stay within
   /// limits().max_bytes: a stream keeps the memory it just used, never more
   /// than its bound (a 64 KiB string freed and allocated again costs glibc a
@@ -160,8 +162,8 @@ class outgoing {
   /// is at most the ring's free slots. All are let go when nothing is unacked,
   /// so an idle session keeps none.
   ///
-  /// Acked strings past that bound, and acked strings past those bounds, go to the calling
-  /// thread's proto::buffer_pool, up to thread_spare_count strings and
+  /// Acked strings past that bound go to the calling thread's
+  /// proto::buffer_pool, up to thread_spare_count strings and
   /// thread_spare_bytes of capacity, and push_copy on that thread takes from
   /// it when its buffer has no spare of its own: a session that sends one
   /// message at a time (each acked before the next) reuses memory instead of
@@ -175,45 +177,81 @@ class outgoing {
   bool needs_commit() const noexcept { return needs_commit_; }
 
  private:
+  /// One message's place in the ring: two cache lines, the first holding the
+  /// header and, for a short payload, its first 32 bytes. A payload of up to
+  /// inline_bytes is held in the slot itself; a longer one in the string at
+  /// the same index of big_ (docs/design-notes.md, "Short payloads in the slot").
+  static constexpr std::size_t slot_size = 128;
+  struct alignas(64) slot {
+    seq number = 0;
+    time_point sent_at{};
+    std::size_t size = 0;     ///< payload bytes
+    std::size_t through = 0;  ///< pushed_bytes_ once this message was pushed
+    proto::message_kind kind = proto::message_kind::text;
+    bool in_slot = false;  ///< the payload is in `bytes`, else in the big_ string
+    char bytes[slot_size - 2 * sizeof(seq) - 2 * sizeof(std::size_t) - 8];
+  };
+  static_assert(sizeof(slot) == slot_size);
+
+ public:
+  /// Payloads up to this size are copied into their slot: no string, no
+  /// allocation, and one cache line per short message.
+  static constexpr std::size_t inline_bytes = sizeof(slot::bytes);
+
+ private:
   std::error_code make_room(std::size_t payload_size);
   void drop_through(seq n) noexcept;
-  /// The slot the next message goes in (the ring grows when full); its
-  /// payload is a spare, else empty.
-  message& tail_slot();
-  /// A spare for the tail slot's payload, from the newest acked slot that
-  /// kept one, else the thread's pool, else empty; the slot keeps none.
-  std::string take_spare(message& tail) noexcept;
-  /// An acked payload: kept in its slot as a spare if the bounds allow.
+  /// The index of the slot the next message goes in (the ring grows when full).
+  std::size_t tail_index();
+  /// A spare for big_[tail]: its own, else the newest acked big_ string that
+  /// kept one, else the thread's pool, else empty; the donor keeps none.
+  std::string take_spare(std::size_t tail) noexcept;
+  /// An acked long payload: kept in place as a spare if the bounds allow.
   void keep_or_release(std::string& payload) noexcept;
   /// Nothing unacked: the spares go to the thread's pool, and a ring grown
   /// past idle_slots is freed.
   void go_idle() noexcept;
-  message& slot(std::size_t i) noexcept { return ring_[(head_ + i) & (ring_.size() - 1)]; }
-  const message& slot(std::size_t i) const noexcept {
-    return ring_[(head_ + i) & (ring_.size() - 1)];
+  /// Fills slot `i` (a ring index) as message `sent_ + 1`.
+  void fill(std::size_t i, proto::message_kind kind, std::size_t size, time_point now) noexcept;
+  /// big_[i], big_ allocated beside the ring on first use: a session that
+  /// sends only short payloads has no strings.
+  std::string& big(std::size_t i);
+  /// The held message at position `k` (0: the oldest) as an owning message;
+  /// a long payload's string is moved out.
+  message take_message(std::size_t k);
+  std::size_t index(std::size_t k) const noexcept { return (head_ + k) & (ring_.size() - 1); }
+  message_view view(std::size_t k) const noexcept {
+    const std::size_t i = index(k);
+    const slot& s = ring_[i];
+    return {s.number, s.kind,
+            s.in_slot ? std::string_view(s.bytes, s.size) : std::string_view(big_[i]), s.sent_at};
   }
 
-  /// The slots an idle session keeps (about the deque node it replaced).
-  static constexpr std::size_t idle_slots = 8;
+  /// The slots an idle session keeps (512 bytes).
+  static constexpr std::size_t idle_slots = 4;
 
-  // A ring of slots (a power of two, or none): slot(0 .. count_ - 1) hold
-  // oldest() .. sent_. A free slot's payload is a spare (an acked message's
-  // string, kept for reuse: spares_ of them, spare_capacity_ in all) or empty.
-  // A stream reuses each slot, and its string, in place: no allocation and
-  // no moves per message (docs/design-notes.md, "Resume's per-message cost").
-  // What every message touches comes first: two cache lines, not three.
-  std::vector<message> ring_;
+  // A ring of slots (a power of two, or none): positions 0 .. count_ - 1 from
+  // head_ hold oldest() .. sent_. big_ runs beside it, index for index: the
+  // long payloads, and in free places (or under a short message) spares, an
+  // acked message's string kept for reuse: spares_ of them, spare_capacity_
+  // in all. A stream reuses each slot, and its string, in place: no
+  // allocation and no moves per message (docs/design-notes.md).
+  // What every message touches comes first.
+  std::vector<slot> ring_;
   std::size_t head_ = 0;
   std::size_t count_ = 0;
   std::size_t spares_ = 0;
   std::size_t spare_capacity_ = 0;
   std::size_t bytes_ = 0;
+  std::size_t pushed_bytes_ = 0;  ///< payload bytes ever pushed (mod 2^64)
+  std::size_t big_count_ = 0;     ///< held messages whose payload is in big_
   seq sent_ = 0;
   seq committed_ = 0;
   seq written_ = 0;
   seq acked_ = 0;
   replay_limits limits_;
   bool needs_commit_;
+  std::vector<std::string> big_;
   seq evicted_through_ = 0;
   std::vector<message> evicted_;
 };
