@@ -74,24 +74,14 @@ outgoing outgoing::restore(replay_limits limits, bool needs_commit, seq acked,
   if (!buffer.empty()) {
     const std::size_t n = std::bit_ceil(std::max(buffer.size(), idle_slots));
     o.ring_.resize(n);
+    // The record holds oldest .. sent in order: fill() numbers them so.
+    o.sent_ = buffer.front().number - 1;
     for (auto& m : buffer) {
-      const std::size_t i = o.count_++;
-      slot& s = o.ring_[i];
-      s.number = m.number;
-      s.kind = m.kind;
-      s.size = m.payload.size();
-      s.sent_at = m.sent_at;
-      s.in_slot = s.size <= inline_bytes;
-      if (s.in_slot) {
-        if (s.size != 0) std::memcpy(s.bytes, m.payload.data(), s.size);
-      } else {
-        o.big(i) = std::move(m.payload);
-        ++o.big_count_;
-      }
-      o.bytes_ += s.size;
-      o.pushed_bytes_ += s.size;
-      s.through = o.pushed_bytes_;
+      const std::size_t i = o.count_, size = m.payload.size();
+      o.store(i, std::move(m.payload));
+      o.fill(i, m.kind, size, m.sent_at);
     }
+    o.sent_ = o.committed_ = sent;
   }
   // Anything missing between acked and the buffer was evicted.
   o.evicted_through_ = o.oldest() > o.acked_ + 1 ? o.oldest() - 1 : 0;
@@ -114,24 +104,28 @@ void outgoing::fill(std::size_t i, proto::message_kind kind, std::size_t size,
   if (!needs_commit_) committed_ = sent_;
 }
 
+void outgoing::store(std::size_t i, std::string&& payload) {
+  slot& s = ring_[i];
+  s.in_slot = payload.size() <= inline_bytes;
+  if (s.in_slot) {
+    if (!payload.empty()) std::memcpy(s.bytes, payload.data(), payload.size());
+    return;
+  }
+  std::string& b = big(i);
+  if (spare(b)) {  // the payload brings its own buffer: the spare goes to the pool
+    --spares_;
+    spare_capacity_ -= b.capacity();
+    release(b);
+  }
+  b = std::move(payload);
+}
+
 std::error_code outgoing::push(proto::message_kind kind, std::string payload, time_point now) {
   if (sent_ >= max_seq) return error::invalid_argument;
   const std::size_t n = payload.size();
   if (auto ec = make_room(n)) return ec;
   const std::size_t i = tail_index();
-  slot& s = ring_[i];
-  s.in_slot = n <= inline_bytes;
-  if (s.in_slot) {
-    if (n != 0) std::memcpy(s.bytes, payload.data(), n);
-  } else {
-    std::string& b = big(i);
-    if (spare(b)) {  // the payload brings its own buffer: the spare goes to the pool
-      --spares_;
-      spare_capacity_ -= b.capacity();
-      release(b);
-    }
-    b = std::move(payload);
-  }
+  store(i, std::move(payload));
   fill(i, kind, n, now);
   return {};
 }
@@ -147,7 +141,6 @@ std::error_code outgoing::push_copy(proto::message_kind kind, std::string_view p
   if (sl.in_slot) {
     if (!payload.empty()) std::memcpy(sl.bytes, payload.data(), payload.size());
   } else {
-    (void)big(i);
     std::string s = take_spare(i);
     if (swap == nullptr || !swap->swap(payload, s)) {
       if (payload.size() >= stream_copy_min && s.size() >= payload.size()) {
@@ -185,8 +178,8 @@ std::size_t outgoing::tail_index() {
   return index(count_);
 }
 
-std::string outgoing::take_spare(std::size_t tail) noexcept {
-  std::string* from = &big_[tail];
+std::string outgoing::take_spare(std::size_t tail) {
+  std::string* from = &big(tail);
   if (!spare(*from) && spares_ != 0) {
     // A place the ring just grew into, or one whose string was let go: the
     // newest acked places, just before head_, may keep one. A few are looked

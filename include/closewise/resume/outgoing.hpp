@@ -205,13 +205,16 @@ class outgoing {
   std::size_t tail_index();
   /// A spare for big_[tail]: its own, else the newest acked big_ string that
   /// kept one, else the thread's pool, else empty; the donor keeps none.
-  std::string take_spare(std::size_t tail) noexcept;
+  std::string take_spare(std::size_t tail);
   /// An acked long payload: kept in place as a spare if the bounds allow.
   void keep_or_release(std::string& payload) noexcept;
   /// Nothing unacked: the spares go to the thread's pool, and a ring grown
   /// past idle_slots is freed.
   void go_idle() noexcept;
-  /// Fills slot `i` (a ring index) as message `sent_ + 1`.
+  /// Puts a payload in slot `i`: in the slot itself when short, else in
+  /// big_[i] (a spare there goes to the thread's pool).
+  void store(std::size_t i, std::string&& payload);
+  /// Fills slot `i` (a ring index) as message `sent_ + 1`; store() came first.
   void fill(std::size_t i, proto::message_kind kind, std::size_t size, time_point now) noexcept;
   /// big_[i], big_ allocated beside the ring on first use: a session that
   /// sends only short payloads has no strings.
