@@ -116,6 +116,16 @@ class client_impl final : public driver_owner {
       drv_.run(life().transport_error(map_transport_error(ec)));
       return;
     }
+    if (connected_to_itself()) {
+      // Nothing listened: the kernel chose the server's own port as our
+      // ephemeral port and TCP simultaneous open (RFC 9293 §3.5) joined the
+      // socket to itself. It would hold the port a restarting server needs:
+      // the close is an abort (RST), so no TIME_WAIT keeps it either.
+      boost::system::error_code ignored;
+      drv_.socket().set_option(tcp::socket::linger(true, 0), ignored);
+      drv_.run(life().transport_error(error::connection_refused));
+      return;
+    }
     drv_.prepare_socket();
     drv_.run(life().connected(url_.secure));
     if (url_.secure) {
@@ -123,6 +133,13 @@ class client_impl final : public driver_owner {
     } else {
       start_http();
     }
+  }
+
+  bool connected_to_itself() {
+    boost::system::error_code a, b;
+    const auto local = drv_.socket().local_endpoint(a);
+    const auto remote = drv_.socket().remote_endpoint(b);
+    return !a && !b && local == remote;
   }
 
   void start_tls() {

@@ -80,7 +80,11 @@ TEST(resume_redis_e2e, ten_thousand_messages_survive_three_sigkills_of_the_serve
   auto args = [&](int port) {
     return cli({"serve", "--port", std::to_string(port), "--echo", "--json", "--resume", store});
   };
-  auto srv = std::make_unique<serve_child>(args(0));
+  // Below the ephemeral range, so that while the server is down no socket on
+  // the machine (the client's own retries included) takes its port.
+  std::unique_ptr<serve_child> srv;
+  for (int tries = 0; tries < 5 && (!srv || srv->port() == 0); ++tries)
+    srv = std::make_unique<serve_child>(args(net::test::restart_port()));
   const int port = srv->port();
   ASSERT_NE(port, 0) << "closewise serve did not start";
 
@@ -99,9 +103,9 @@ TEST(resume_redis_e2e, ten_thousand_messages_survive_three_sigkills_of_the_serve
     ASSERT_TRUE(l.wait([k](auto& x) { return static_cast<int>(x.at_client.size()) >= k; }, 60s))
         << "the echoes never reached " << k;
     srv.reset();  // SIGKILL: no close frame, nothing flushed
-    // Until the new process binds the port, any socket on the machine may take
-    // it as its ephemeral port (other tests run alongside): a new process that
-    // could not listen is tried again, for up to 5 s.
+    // A new process that could not listen (a test alongside bound the port
+    // explicitly, or the range starts too low for restart_port) is tried
+    // again, for up to 5 s.
     const auto until = std::chrono::steady_clock::now() + 5s;
     for (;;) {
       srv = std::make_unique<serve_child>(args(port));

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -382,5 +383,38 @@ class raw_listener {
   int fd_ = -1;
   std::uint16_t port_ = 0;
 };
+
+/// A loopback port for a server that will be restarted on it: free now, and
+/// below the kernel's ephemeral range (net.ipv4.ip_local_port_range), so no
+/// socket on the machine takes it by bind(0) or connect() while the server
+/// is down. 0 when no such port was found (the range starts too low): the
+/// caller then listens on 0 and accepts that the port may be taken.
+inline std::uint16_t restart_port() {
+  unsigned lo = 32768;
+  if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(f, "%u", &lo) != 1) lo = 32768;
+    std::fclose(f);
+  }
+  constexpr unsigned first = 10'000;
+  if (lo <= first + 100) return 0;
+  // Spread over the range by pid and a counter, so parallel test processes
+  // rarely probe the same port; a port in use is skipped.
+  static std::atomic<unsigned> next{static_cast<unsigned>(::getpid()) * 7919u};
+  for (int tries = 0; tries < 200; ++tries) {
+    const auto port = static_cast<std::uint16_t>(first + next.fetch_add(131) % (lo - first));
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return 0;
+    const int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (free) return port;
+  }
+  return 0;
+}
 
 }  // namespace closewise::net::test

@@ -161,5 +161,44 @@ TEST(netns, bandwidth_limit_slows_a_stream_of_messages_and_the_heartbeat_keeps_i
   path.book.expect_exact();
 }
 
+// With nothing listening on a loopback port inside the client's ephemeral
+// range, connect() may be given that very port as its own: SYN to itself,
+// simultaneous open (RFC 9293 §3.5), a socket joined to itself. The client
+// must see "refused" (nothing listened), not an upgrade that read back its own
+// request, and must not hold the port a restarting server needs. A namespace
+// with two ephemeral ports makes it certain: connect() tries the port of the
+// range's low parity first.
+TEST(netns, a_client_given_the_servers_port_as_its_own_reports_refused_and_frees_it) {
+  REQUIRE_NETNS();
+  netns_pair nets;
+  ASSERT_TRUE(nets.ok()) << nets.error();
+  ASSERT_TRUE(run_quiet("ip netns exec " + nets.name(side::a) +
+                        " sysctl -q -w net.ipv4.ip_local_port_range='40000 40001'"));
+  netns_io_thread io(nets.fd(side::a));
+  ASSERT_TRUE(io.ok());
+  channel<client_event> ev;
+  client c(io.ioc);
+  record(c, ev);
+  std::error_code started;
+  io.run_inside([&] { started = c.connect("ws://127.0.0.1:40000/"); });
+  ASSERT_FALSE(started) << started.message();
+  EXPECT_EQ(next_of(ev, ce::errored).ec, error::connection_refused);
+  EXPECT_EQ(next_of(ev, ce::closed).close,
+            cev(close_code::abnormal, "", false, initiator::none, error::connection_refused));
+  // The port is free for the server, and a client reaches it.
+  event_server es(io.ioc);
+  std::error_code listened;
+  io.run_inside([&] { listened = es.srv.listen("127.0.0.1", 40000); });
+  ASSERT_FALSE(listened) << listened.message();
+  channel<client_event> ev2;
+  client c2(io.ioc);
+  record(c2, ev2);
+  io.run_inside([&] { started = c2.connect("ws://127.0.0.1:40000/"); });
+  ASSERT_FALSE(started);
+  next_of(ev2, ce::opened);
+  ASSERT_FALSE(c2.close());
+  EXPECT_EQ(next_of(ev2, ce::closed).close.code, close_code::normal);
+}
+
 }  // namespace
 }  // namespace closewise::net::test

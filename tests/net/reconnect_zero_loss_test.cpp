@@ -54,7 +54,11 @@ struct ledger {
 /// A closewise server that can be restarted on the same port.
 class restartable_server {
  public:
-  restartable_server(boost::asio::io_context& ioc, ledger& l) : ioc_(ioc), ledger_(l) { start(0); }
+  restartable_server(boost::asio::io_context& ioc, ledger& l) : ioc_(ioc), ledger_(l) {
+    // Below the ephemeral range: no socket takes the port while it is down.
+    for (int tries = 0; tries < 5 && !start(restart_port()); ++tries) {
+    }
+  }
   /// The server goes first: its callbacks use closes_.
   ~restartable_server() { srv_.reset(); }
   restartable_server(const restartable_server&) = delete;
