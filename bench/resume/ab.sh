@@ -6,6 +6,7 @@
 #   bench/resume/ab.sh 65536 300 5 build-bench 8000   # paced: 8,000 msgs/s in total
 #   bench/resume/ab.sh 65536 1000 5 build-bench 0 100 # 100 messages per connection first, unmeasured
 #   bench/resume/ab.sh 65536 1000 5 build-bench 0 100 1  # one message in flight per connection
+# BENCH_ARGS adds options to every run (BENCH_ARGS="--ack-bytes 262144").
 set -euo pipefail
 size=${1:?size} messages=${2:?messages} pairs=${3:?pairs} build=${4:-build-bench} rate=${5:-0} warmup=${6:-0} window=${7:-16}
 bin="$build/bench/resume/closewise_resume_net_bench"
@@ -14,7 +15,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for _ in $(seq "$pairs"); do
   for store in none memory; do
-    "$bin" echo --store "$store" --conns 100 --size "$size" --messages "$messages" --rate "$rate" --warmup "$warmup" --window "$window" >> "$out"
+    "$bin" echo --store "$store" --conns 100 --size "$size" --messages "$messages" --rate "$rate" --warmup "$warmup" --window "$window" ${BENCH_ARGS:-} >> "$out"
   done
 done
 python3 - "$out" <<'PY'

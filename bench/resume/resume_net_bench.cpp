@@ -61,7 +61,17 @@ struct opts {
   int warmup = 0;   ///< echo: messages per connection exchanged before the measurement
   int window = 16;  ///< echo: messages in flight per connection
   double rate = 0;  ///< echo: total messages/s the clients offer (0: as fast as the window allows)
+  long ack_bytes = 0;  ///< echo: both sides ack every this many payload bytes (0: the default)
+  /// echo: the clients build a string per message and give it up
+  /// (send_binary(std::string&&)), as an application that serializes does
+  bool owned = false;
 };
+
+/// One message from a client, as a view of the shared payload or as a string
+/// of its own that the send may keep (--owned).
+void send_one(cw::net::client& c, const std::string& payload, bool owned) {
+  (void)(owned ? c.send_binary(std::string(payload)) : c.send_binary(payload));
+}
 
 /// Offers `rate` messages/s in total, round-robin over the connections, never
 /// more than `window` in flight on one; runs on the clients' thread.
@@ -103,7 +113,7 @@ class pacer {
       const std::size_t i = next_;
       next_ = (next_ + 1) % clients_.size();
       if (sent_[i] == per_conn() || inflight_[i] == o_.window) continue;
-      (void)clients_[i]->send_binary(payload_);
+      send_one(*clients_[i], payload_, o_.owned);
       ++sent_[i];
       ++inflight_[i];
       ++offered_;
@@ -169,9 +179,19 @@ struct io_thread {
   }
 };
 
-std::shared_ptr<cw::resume::session_store> make_store(const std::string& spec) {
+cw::resume::session_settings session_settings(const opts& o) {
+  cw::resume::session_settings s;
+  if (o.ack_bytes > 0) s.acks.every_bytes = static_cast<std::size_t>(o.ack_bytes);
+  return s;
+}
+
+std::shared_ptr<cw::resume::session_store> make_store(const std::string& spec, const opts& o = {}) {
   if (spec == "none") return nullptr;
-  if (spec == "memory") return std::make_shared<cw::resume::memory_store>();
+  if (spec == "memory") {
+    cw::resume::memory_store_options mo;
+    mo.session = session_settings(o);
+    return std::make_shared<cw::resume::memory_store>(mo);
+  }
 #ifdef CLOSEWISE_BENCH_REDIS
   if (spec.rfind("redis://", 0) == 0) {
     cw::resume::redis_store_options o;
@@ -208,7 +228,7 @@ std::unique_ptr<cw::net::server> echo_server(boost::asio::io_context& ioc,
 
 int run_echo(const opts& o) {
   io_thread srv_io{"cw-server"}, cli_io{"cw-clients"};
-  auto store = make_store(o.store);
+  auto store = make_store(o.store, o);
   auto srv = echo_server(srv_io.ioc, store, 0);
   const std::string url = "ws://127.0.0.1:" + std::to_string(srv->port()) + "/";
   const std::string payload(static_cast<std::size_t>(o.size), 'x');
@@ -227,7 +247,7 @@ int run_echo(const opts& o) {
   for (int i = 0; i < o.conns; ++i) {
     cw::net::client_config cc;
     cc.use_strand = false;
-    if (store) cc.resume = std::make_shared<cw::net::client_resume>();
+    if (store) cc.resume = std::make_shared<cw::net::client_resume>(session_settings(o));
     auto c = std::make_unique<cw::net::client>(cli_io.ioc, cc);
     auto* raw = c.get();
     c->on_open([&](const cw::net::open_info&) {
@@ -242,7 +262,7 @@ int run_echo(const opts& o) {
       if (pace) {
         pace->replied(static_cast<std::size_t>(i));
       } else if (p.sent < target) {
-        (void)raw->send_binary(payload);
+        send_one(*raw, payload, o.owned);
         ++p.sent;
       }
       if (p.got == o.warmup || p.got == target) {
@@ -273,7 +293,7 @@ int run_echo(const opts& o) {
     }
     for (std::size_t i = 0; i < clients.size(); ++i)
       for (auto& p = prog[i]; p.sent < target && p.sent - p.got < o.window; ++p.sent)
-        (void)clients[i]->send_binary(payload);
+        send_one(*clients[i], payload, o.owned);
   });
   if (o.warmup > 0) {
     std::unique_lock l(mu);
@@ -299,12 +319,12 @@ int run_echo(const opts& o) {
   // minor faults and voluntary switches (wakeups from epoll_wait) per message.
   std::printf(
       "{\"mode\":\"echo\",\"store\":\"%s\",\"conns\":%d,\"size\":%d,\"messages\":%d,"
-      "\"warmup\":%d,\"window\":%d,\"rate\":%.0f,\"server_cpu_ns_per_msg\":%.0f,\"msgs_per_s\":%."
-      "0f,\"server_cpu_share\":%.2f,"
+      "\"warmup\":%d,\"window\":%d,\"rate\":%.0f,\"ack_bytes\":%ld,\"owned\":%s,"
+      "\"server_cpu_ns_per_msg\":%.0f,\"msgs_per_s\":%.0f,\"server_cpu_share\":%.2f,"
       "\"server_sys_share\":%.2f,\"server_minflt_per_msg\":%.3f,\"server_wakeups_per_msg\":%.3f}"
       "\n",
-      o.store.c_str(), o.conns, o.size, o.messages, o.warmup, o.window, o.rate, cpu / total * 1e9,
-      total / secs, cpu / secs,
+      o.store.c_str(), o.conns, o.size, o.messages, o.warmup, o.window, o.rate, o.ack_bytes,
+      o.owned ? "true" : "false", cpu / total * 1e9, total / secs, cpu / secs,
       (u1.sys - u0.sys) / std::max(1e-9, u1.sys - u0.sys + u1.user - u0.user),
       static_cast<double>(u1.minflt - u0.minflt) / total,
       static_cast<double>(u1.nvcsw - u0.nvcsw) / total);
@@ -401,16 +421,21 @@ int main(int argc, char** argv) {
         o.warmup = std::stoi(v);
       else if (k == "--rate")
         o.rate = std::stod(v);
+      else if (k == "--owned") {
+        o.owned = v == "1" || v == "true";
+        if (!o.owned && v != "0" && v != "false") throw std::invalid_argument(v);
+      } else if (k == "--ack-bytes")
+        o.ack_bytes = std::stol(v);
       else {
         std::fprintf(stderr, "unknown option %s\n", k.c_str());
         return 2;
       }
     } catch (const std::exception&) {
-      std::fprintf(stderr, "%s: not a number: %s\n", k.c_str(), v.c_str());
+      std::fprintf(stderr, "%s: not a valid value: %s\n", k.c_str(), v.c_str());
       return 2;
     }
     if (o.conns < 1 || o.size < 0 || o.messages < 1 || o.warmup < 0 || o.window < 1 ||
-        !(o.rate >= 0)) {
+        !(o.rate >= 0) || o.ack_bytes < 0) {
       std::fprintf(stderr, "%s %s: out of range\n", k.c_str(), v.c_str());
       return 2;
     }
@@ -419,7 +444,8 @@ int main(int argc, char** argv) {
   if (o.mode == "kill") return run_kill(o);
   std::fprintf(stderr,
                "usage: %s echo|kill [--store none|memory|redis://H:P] [--conns N] "
-               "[--size BYTES] [--messages M] [--warmup M] [--window W] [--rate MSGS_PER_S]\n",
+               "[--size BYTES] [--messages M] [--warmup M] [--window W] [--rate MSGS_PER_S] "
+               "[--ack-bytes BYTES] [--owned 0|1]\n",
                argv[0]);
   return 2;
 }

@@ -406,6 +406,10 @@ std::error_code client::send(proto::message_kind kind, std::string_view payload)
   if (auto* l = impl_->link()) return l->send(kind, payload);
   return impl_->drv().send(kind, payload);
 }
+std::error_code client::send_owned(proto::message_kind kind, std::string& payload) {
+  if (auto* l = impl_->link()) return l->send(kind, std::move(payload));
+  return impl_->drv().send(kind, payload);
+}
 std::error_code client::ping(std::string_view payload) { return impl_->drv().ping(payload); }
 std::error_code client::probe(std::string_view payload) { return impl_->drv().probe(payload); }
 std::error_code client::close(close_code code, std::string_view reason) {

@@ -20,14 +20,22 @@ void reconnecting_client_impl::pump_locked(actions& a) {
   while (!queue_.empty()) {
     if (att->handed_bytes >= cfg_.max_unconfirmed_bytes) return;
     if (att->conn->state() != proto::state::open) return;  // its close will account
+    if (att->resume_active) {
+      // The resume session's replay buffer keeps the queued string itself,
+      // and replays it if need be (docs/resume.md §4).
+      queued_message m = queue_.pop();
+      const auto ec = att->conn->send(m.kind, std::move(m.data));
+      if (!ec) continue;
+      queue_.push_front(std::move(m));  // untouched: not taken
+      // A full write queue or replay buffer: the drain or the ack that makes
+      // room pumps again. Closing: it goes on the next connection.
+      return;
+    }
     const queued_message& m = queue_.front();
     const auto ec = att->conn->send(m.kind, m.data);
-    if (ec == error::queue_full) return;
-    // A full replay buffer keeps the message queued; the ack that makes room drains us.
-    if (ec) return;  // closing: the message stays queued for the next connection
+    // Full: the drain pumps again. Closing: it stays for the next connection.
+    if (ec) return;
     queued_message sent = queue_.pop();
-    // The resume session holds it now and replays it if need be (docs/resume.md §4).
-    if (att->resume_active) continue;
     att->handed_bytes += sent.data.size();
     att->handed.push_back(std::move(sent));
   }

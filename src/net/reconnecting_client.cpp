@@ -98,12 +98,18 @@ void reconnecting_client_impl::network_changed() {
 }
 
 std::error_code reconnecting_client_impl::send(proto::message_kind kind, std::string_view payload) {
+  std::string copy(payload);
+  return send_owned(kind, copy);
+}
+
+std::error_code reconnecting_client_impl::send_owned(proto::message_kind kind,
+                                                     std::string& payload) {
   actions a;
   std::error_code result;
   {
     std::lock_guard lock(mu_);
     if (st_ == state::stopped || st_ == state::closing) return error::not_open;
-    queued_message msg{kind, std::string(payload), 0};
+    queued_message msg{kind, std::move(payload), 0};
     if (in_hooks_ && hook_thread_ == std::this_thread::get_id()) {
       // Sent from on_reconnected/on_open: goes out before the queued messages.
       msg.id = queue_.reserve_id();
@@ -112,7 +118,10 @@ std::error_code reconnecting_client_impl::send(proto::message_kind kind, std::st
     }
     std::vector<queued_message> evicted;
     result = queue_.push(std::move(msg), evicted);
-    if (result) return result;  // the refused message is the caller's again
+    if (result) {  // the refused message (evicted last) is the caller's again
+      payload = std::move(evicted.back().data);
+      return result;
+    }
     if (!evicted.empty()) undelivered_locked(a, std::move(evicted), error::message_dropped);
     if (st_ == state::open) pump_locked(a);
   }
@@ -322,6 +331,9 @@ std::error_code reconnecting_client::reconnect() { return impl_->reconnect(); }
 void reconnecting_client::network_changed() { impl_->network_changed(); }
 std::error_code reconnecting_client::send(proto::message_kind kind, std::string_view payload) {
   return impl_->send(kind, payload);
+}
+std::error_code reconnecting_client::send_owned(proto::message_kind kind, std::string& payload) {
+  return impl_->send_owned(kind, payload);
 }
 std::error_code reconnecting_client::close(close_code code, std::string_view reason,
                                            std::optional<std::chrono::milliseconds> drain) {

@@ -73,6 +73,8 @@ class reconnecting_client_impl : public std::enable_shared_from_this<reconnectin
   [[nodiscard]] std::error_code reconnect();
   void network_changed();
   [[nodiscard]] std::error_code send(proto::message_kind kind, std::string_view payload);
+  /// The same, keeping `payload`'s string; moved from only when taken.
+  [[nodiscard]] std::error_code send_owned(proto::message_kind kind, std::string& payload);
   [[nodiscard]] std::error_code close(close_code code, std::string_view reason,
                                       std::optional<std::chrono::milliseconds> drain);
   state get_state() const noexcept { return pub_state_.load(std::memory_order_acquire); }

@@ -48,13 +48,32 @@ std::error_code resume_link::send(proto::message_kind kind, std::string_view pay
     if (ec == error::replay_buffer_full) refused_ = true;
     return ec;
   }
+  return pushed_locked(lock, payload);
+}
+
+std::error_code resume_link::send(proto::message_kind kind, std::string&& payload) {
+  std::unique_lock lock(mu_);
+  if (!usable_locked()) return error::not_open;
+  if (auto ec = s_->out().push(kind, std::move(payload), stamp())) {
+    if (ec == error::replay_buffer_full) refused_ = true;
+    return ec;
+  }
+  // The replay buffer holds the caller's own bytes (or a slot's copy of a
+  // short payload): the write reads them from there.
+  return pushed_locked(lock, {});
+}
+
+/// A message was pushed: commit it, or write it (`newest`: its bytes in the
+/// caller's buffer, see write_locked).
+std::error_code resume_link::pushed_locked(std::unique_lock<std::mutex>& lock,
+                                           std::string_view newest) {
   if (store_) {
     want_commit_locked();  // written once committed (rule 2)
     return {};
   }
   if (d_.on_executor()) {
     driver::scope sc(d_);
-    write_locked(payload);
+    write_locked(newest);
     // The age bound follows the oldest unacked message: it is this one only
     // when it is alone (an ack or the timer re-arms for the others).
     if (s_->out().size() == 1) arm_for_locked(s_->out().age_deadline());

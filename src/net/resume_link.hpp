@@ -38,6 +38,8 @@ class resume_link {
   /// Gives a message a seq and writes it (now on the executor, else posted).
   /// error::replay_buffer_full: not taken, the caller still holds it.
   [[nodiscard]] std::error_code send(proto::message_kind kind, std::string_view payload);
+  /// The same, keeping `payload`'s own string; moved from only when taken.
+  [[nodiscard]] std::error_code send(proto::message_kind kind, std::string&& payload);
 
   // ---- on the executor -------------------------------------------------------
   /// The connection opened: docs/resume.md §4.4, replays go first.
@@ -63,6 +65,7 @@ class resume_link {
 
  private:
   bool usable_locked() const noexcept;
+  std::error_code pushed_locked(std::unique_lock<std::mutex>& lock, std::string_view newest);
   void write_locked(std::string_view newest = {});
   void ack_locked();
   void arm_locked();

@@ -265,6 +265,10 @@ std::error_code session::send(proto::message_kind kind, std::string_view payload
   if (auto* l = impl().resume_link_or_null()) return l->send(kind, payload);
   return impl().drv().send(kind, payload);
 }
+std::error_code session::send_owned(proto::message_kind kind, std::string& payload) {
+  if (auto* l = impl().resume_link_or_null()) return l->send(kind, std::move(payload));
+  return impl().drv().send(kind, payload);
+}
 std::error_code session::ping(std::string_view payload) { return impl().drv().ping(payload); }
 std::error_code session::close(close_code code, std::string_view reason) {
   return impl().drv().close(code, reason, detail::close_rules::application);

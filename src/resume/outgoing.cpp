@@ -120,7 +120,7 @@ void outgoing::store(std::size_t i, std::string&& payload) {
   b = std::move(payload);
 }
 
-std::error_code outgoing::push(proto::message_kind kind, std::string payload, time_point now) {
+std::error_code outgoing::push(proto::message_kind kind, std::string&& payload, time_point now) {
   if (sent_ >= max_seq) return error::invalid_argument;
   const std::size_t n = payload.size();
   if (auto ec = make_room(n)) return ec;

@@ -62,15 +62,16 @@ struct resume_ledger {
 struct resume_echo_server {
   resume_echo_server(boost::asio::io_context& ioc, resume_ledger& l,
                      std::shared_ptr<resume::session_store> store, std::uint16_t port = 0,
-                     std::shared_ptr<metrics::observer> observer = nullptr) {
+                     std::shared_ptr<metrics::observer> observer = nullptr, bool owned = false) {
     server_config cfg;
     cfg.resume_store = std::move(store);
     cfg.observer = std::move(observer);
     srv = std::make_unique<server>(ioc, cfg);
-    srv->on_message([&l](session& s, proto::message_kind k, std::string_view p) {
+    srv->on_message([&l, owned](session& s, proto::message_kind k, std::string_view p) {
       // The payload is read after the send: a large one's buffer now belongs
       // to the replay buffer (zero-copy forwarding), and must still be valid.
-      EXPECT_FALSE(s.send(k, p));
+      // `owned`: the echo is a string of its own, given up to the send.
+      EXPECT_FALSE(owned ? s.send(k, std::string(p)) : s.send(k, p));
       l.server_got(p);
     });
     ec = srv->listen("127.0.0.1", port);

@@ -157,7 +157,7 @@ TEST(outgoing, spares_are_bounded_by_count_and_by_the_buffers_own_bytes) {
     outgoing many(lim);
     for (int i = 0; i < 100; ++i)
       ASSERT_FALSE(many.push_copy(message_kind::text, std::string(200, 'y'), t0));
-    ASSERT_FALSE(many.push(message_kind::binary, big, t0));
+    ASSERT_FALSE(many.push(message_kind::binary, std::string(big), t0));
     write_all(many);
     ASSERT_FALSE(many.on_ack(many.sent() - 1));
     EXPECT_EQ(many.spares(), 100u);
@@ -319,6 +319,26 @@ TEST(outgoing, a_short_payload_lives_in_its_slot_and_a_longer_one_in_a_string) {
     EXPECT_EQ(outgoing::thread_spares(), 2u) << "idle: the spares went to the thread's pool";
   })
       .join();
+}
+
+TEST(outgoing, a_pushed_string_is_kept_as_it_is_and_a_refused_one_stays_the_callers) {
+  outgoing o({.max_messages = 2, .max_bytes = 1000});
+  std::string first(300, 'a');
+  const char* const at = first.data();
+  ASSERT_FALSE(o.push(message_kind::binary, std::move(first), t0));
+  EXPECT_EQ(o.find(1)->payload.data(), at) << "the caller's own buffer, not a copy";
+  EXPECT_EQ(o.find(1)->payload, std::string(300, 'a'));
+  // Over max_bytes, then over max_messages: refused, and the string is intact.
+  std::string too_big(701, 'b');
+  EXPECT_EQ(o.push(message_kind::binary, std::move(too_big), t0), error::replay_buffer_full);
+  EXPECT_EQ(too_big, std::string(701, 'b'));
+  ASSERT_FALSE(o.push(message_kind::text, std::string(10, 'c'), t0));
+  std::string third(100, 'd');
+  EXPECT_EQ(o.push(message_kind::binary, std::move(third), t0), error::replay_buffer_full);
+  EXPECT_EQ(third, std::string(100, 'd'));
+  EXPECT_EQ(o.size(), 2u);
+  EXPECT_EQ(o.bytes(), 310u);
+  EXPECT_EQ(write_all(o), (std::vector<seq>{1, 2}));
 }
 
 TEST(outgoing, a_steady_stream_reuses_each_slots_string_in_place) {

@@ -162,6 +162,22 @@ class client {
   /// Queues a binary message; errors as send_text.
   [[nodiscard]] std::error_code send_binary(std::string_view data);
   [[nodiscard]] std::error_code send(proto::message_kind kind, std::string_view payload);
+  /// The same for a string the caller gives up (`send_text(std::move(s))`):
+  /// with resume the replay buffer keeps this very string, where a view is
+  /// copied into it. On error `payload` is untouched; on success it may be
+  /// moved from.
+  template <owned_string S>
+  [[nodiscard]] std::error_code send(proto::message_kind kind, S&& payload) {
+    return send_owned(kind, payload);
+  }
+  template <owned_string S>
+  [[nodiscard]] std::error_code send_text(S&& text) {
+    return send_owned(proto::message_kind::text, text);
+  }
+  template <owned_string S>
+  [[nodiscard]] std::error_code send_binary(S&& data) {
+    return send_owned(proto::message_kind::binary, data);
+  }
   /// Sends a ping with up to 125 bytes (RFC 6455 §5.5.2).
   [[nodiscard]] std::error_code ping(std::string_view payload = {});
   /// Checks now that the peer is alive, for when the caller has reason to
@@ -207,6 +223,8 @@ class client {
   proto::state state() const noexcept;
 
  private:
+  /// The owning sends: `payload` is moved from only when it was taken.
+  std::error_code send_owned(proto::message_kind kind, std::string& payload);
   std::shared_ptr<detail::client_impl> impl_;
 };
 

@@ -2,13 +2,22 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstddef>
+#include <string>
 
 #include "closewise/proto/connection.hpp"
 #include "closewise/proto/frame.hpp"
 #include "closewise/proto/handshake.hpp"
 
 namespace closewise::net {
+
+/// What the owning send overloads take: exactly an rvalue `std::string`. A
+/// message given that way is kept as it is, not copied, where a resumable
+/// connection's replay buffer must own it (docs/resume.md §10). A literal, a
+/// view or an lvalue string still picks the `std::string_view` overload.
+template <class T>
+concept owned_string = std::same_as<T, std::string>;
 
 /// Default bound of one connection's write queue: one 16 MiB message (the
 /// default proto::config::max_message) plus its frame header and room for

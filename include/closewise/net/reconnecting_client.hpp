@@ -197,6 +197,22 @@ class reconnecting_client {
   std::error_code send_binary(std::string_view data) {
     return send(proto::message_kind::binary, data);
   }
+  /// The same for a string the caller gives up (`send_text(std::move(s))`):
+  /// the queue and a resumable connection's replay buffer keep this very
+  /// string, where a view is copied. When it was not taken `payload` is
+  /// untouched; when it was, it may be moved from.
+  template <owned_string S>
+  std::error_code send(proto::message_kind kind, S&& payload) {
+    return send_owned(kind, payload);
+  }
+  template <owned_string S>
+  std::error_code send_text(S&& text) {
+    return send_owned(proto::message_kind::text, text);
+  }
+  template <owned_string S>
+  std::error_code send_binary(S&& data) {
+    return send_owned(proto::message_kind::binary, data);
+  }
 
   /// Closes for good: queued messages are handed to the connection until
   /// `drain` (default: config drain_timeout) passes, then the close handshake
@@ -214,6 +230,8 @@ class reconnecting_client {
   std::size_t queued() const noexcept;
 
  private:
+  /// The owning sends: `payload` is moved from only when it was taken.
+  std::error_code send_owned(proto::message_kind kind, std::string& payload);
   std::shared_ptr<detail::reconnecting_client_impl> impl_;
 };
 

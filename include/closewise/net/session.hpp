@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "closewise/close_code.hpp"
+#include "closewise/net/endpoint_options.hpp"
 #include "closewise/proto/connection.hpp"
 #include "closewise/proto/handshake.hpp"
 
@@ -42,6 +43,22 @@ class session {
   [[nodiscard]] std::error_code send_text(std::string_view text);
   [[nodiscard]] std::error_code send_binary(std::string_view data);
   [[nodiscard]] std::error_code send(proto::message_kind kind, std::string_view payload);
+  /// The same for a string the caller gives up (`send_text(std::move(s))`):
+  /// with resume the replay buffer keeps this very string, where a view is
+  /// copied into it. On error `payload` is untouched; on success it may be
+  /// moved from.
+  template <owned_string S>
+  [[nodiscard]] std::error_code send(proto::message_kind kind, S&& payload) {
+    return send_owned(kind, payload);
+  }
+  template <owned_string S>
+  [[nodiscard]] std::error_code send_text(S&& text) {
+    return send_owned(proto::message_kind::text, text);
+  }
+  template <owned_string S>
+  [[nodiscard]] std::error_code send_binary(S&& data) {
+    return send_owned(proto::message_kind::binary, data);
+  }
   /// A ping with up to 125 bytes (RFC 6455 §5.5.2).
   [[nodiscard]] std::error_code ping(std::string_view payload = {});
   /// Starts the close handshake with an application code (1000, 3000-4999).
@@ -80,6 +97,8 @@ class session {
   ~session() = default;
 
  private:
+  /// The owning sends: `payload` is moved from only when it was taken.
+  std::error_code send_owned(proto::message_kind kind, std::string& payload);
   detail::session_impl& impl() noexcept;
   const detail::session_impl& impl() const noexcept;
 };

@@ -66,9 +66,10 @@ class outgoing {
   /// replay_buffer_full (a bound is hit under `refuse`, or nothing written is
   /// left to evict under `evict_oldest`, or the message alone is over
   /// max_bytes), invalid_argument (seq would pass max_seq). On error nothing
-  /// changed and the caller still holds the message.
-  /// The payload is moved into the buffer (one copy at most, made by the caller).
-  std::error_code push(proto::message_kind kind, std::string payload, time_point now);
+  /// changed and `payload` is untouched: the caller still holds the message.
+  /// On success the buffer keeps the payload's own string (a payload of at
+  /// most inline_bytes is copied into its slot instead).
+  std::error_code push(proto::message_kind kind, std::string&& payload, time_point now);
   /// Takes the payload's buffer instead of copying it (zero-copy forwarding,
   /// docs/design-notes.md): swap() gets a spare string and may exchange it
   /// for a string that already holds exactly `payload` at `payload`'s address
