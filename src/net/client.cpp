@@ -353,6 +353,9 @@ client::~client() {
   // in its handlers.
   switch (d.public_state()) {
     case proto::state::open:
+      // What arrived is acked first: the server then keeps nothing as "maybe
+      // lost" that this side has.
+      ack_now();
       (void)d.close(close_code::going_away, {}, detail::close_rules::endpoint);
       break;
     case proto::state::closed:
@@ -409,6 +412,9 @@ std::error_code client::send(proto::message_kind kind, std::string_view payload)
 std::error_code client::send_owned(proto::message_kind kind, std::string& payload) {
   if (auto* l = impl_->link()) return l->send(kind, std::move(payload));
   return impl_->drv().send(kind, payload);
+}
+void client::ack_now() {
+  if (auto* l = impl_->link()) l->ack_now();
 }
 std::error_code client::ping(std::string_view payload) { return impl_->drv().ping(payload); }
 std::error_code client::probe(std::string_view payload) { return impl_->drv().probe(payload); }

@@ -197,6 +197,13 @@ void reconnecting_client_impl::shutdown() {
     left = queue_.take_all();
     for (auto& m : hook_msgs_) left.push_back(std::move(m));
     hook_msgs_.clear();
+  }
+  // What arrived is acked before the session ends (its 1001 below ends it on
+  // the server too), so the server keeps nothing as "maybe lost" that the
+  // application here has. conn lives as long as the attempt.
+  if (att && att->conn) att->conn->ack_now();
+  {
+    std::lock_guard lock(mu_);
     end_session_locked(a);
   }
   run(a);

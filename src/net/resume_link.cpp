@@ -166,7 +166,34 @@ void resume_link::on_control(std::uint8_t op, std::string_view payload) {
 
 void resume_link::before_close() {
   std::lock_guard lock(mu_);
+  send_owed_locked();
   if (usable_locked() && s_->in().ack_pending()) ack_locked();
+}
+
+void resume_link::ack_now() {
+  std::lock_guard lock(mu_);
+  if (!usable_locked() || !s_->in().ack_pending()) return;
+  if (d_.on_executor()) {
+    driver::scope sc(d_);
+    ack_locked();
+    return;
+  }
+  // Taken now: the session may end before the executor gets to it. Sent by
+  // whichever comes first there, this post or a close (before_close), so it
+  // always precedes the close frame.
+  owed_ack_ = s_->in().take_ack();
+  d_.post_to_ex([self = d_.self(), this] {
+    driver::scope sc(*self);
+    std::lock_guard l(mu_);
+    send_owed_locked();
+  });
+}
+
+void resume_link::send_owed_locked() {
+  if (!owed_ack_) return;
+  const auto p = resume::encode_ack(*owed_ack_);
+  owed_ack_.reset();
+  (void)d_.send_extension_control(resume::ack_opcode, std::string_view(p.data(), p.size()));
 }
 
 void resume_link::drained() {
@@ -181,6 +208,7 @@ void resume_link::stop() {
 }
 
 void resume_link::ack_locked() {
+  owed_ack_.reset();  // a newer ack covers it (acks are cumulative, never lower)
   const auto p = resume::encode_ack(s_->in().take_ack());
   (void)d_.send_extension_control(resume::ack_opcode, std::string_view(p.data(), p.size()));
 }

@@ -52,6 +52,10 @@ class resume_link {
   void on_control(std::uint8_t op, std::string_view payload);
   /// docs/resume.md §5.2: flush the pending ack before a close frame goes out.
   void before_close();
+  /// From any thread: acks now what was received. The ack is taken here, so
+  /// the session may end right after (a reconnecting client being
+  /// destroyed), and sent on the executor.
+  void ack_now();
   /// The write buffer drained: write what the replay buffer still holds.
   void drained();
   /// The connection ended: the session is no longer this link's to touch.
@@ -68,6 +72,7 @@ class resume_link {
   std::error_code pushed_locked(std::unique_lock<std::mutex>& lock, std::string_view newest);
   void write_locked(std::string_view newest = {});
   void ack_locked();
+  void send_owed_locked();
   void arm_locked();
   void arm_for_locked(std::optional<resume::time_point> when);
   void on_timer(const boost::system::error_code& ec);
@@ -84,7 +89,8 @@ class resume_link {
   resume::session_store* store_ = nullptr;
   bool commit_posted_ = false;
   bool stopped_ = false;
-  bool refused_ = false;  ///< a send met a full replay buffer; on_room is owed
+  bool refused_ = false;                 ///< a send met a full replay buffer; on_room is owed
+  std::optional<resume::seq> owed_ack_;  ///< taken by ack_now() on another thread, not yet sent
 };
 
 }  // namespace closewise::net::detail

@@ -178,6 +178,10 @@ class client {
   [[nodiscard]] std::error_code send_binary(S&& data) {
     return send_owned(proto::message_kind::binary, data);
   }
+  /// With resume: acks at once what has arrived so far. Acks are otherwise
+  /// coalesced by count, bytes and time (docs/resume.md §5.2). Any thread; a
+  /// no-op without a resumed session or with nothing to ack.
+  void ack_now();
   /// Sends a ping with up to 125 bytes (RFC 6455 §5.5.2).
   [[nodiscard]] std::error_code ping(std::string_view payload = {});
   /// Checks now that the peer is alive, for when the caller has reason to
