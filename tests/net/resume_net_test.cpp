@@ -544,57 +544,15 @@ TEST(resume_net, a_server_session_sends_from_another_thread_while_it_receives) {
   EXPECT_EQ(opens.load(), 1) << "one connection throughout";
 }
 
-TEST(resume_net, a_close_the_client_starts_acks_first_so_the_server_hands_nothing_back) {
-  // The client never acks by itself (count, bytes or time): only the ack it
-  // sends before its own close frame (docs/resume.md §5.2) tells the server
-  // that the 10 echoes arrived. The client's 1000 ends the session; without
-  // that ack the server would hand the 10 back as "maybe lost".
+/// A resumable client that never acks by itself (count, bytes or time) gets
+/// 10 echoes, then `end` ends it with a close frame carrying `code`, which
+/// ends the session on the server. Only the ack sent before that close frame
+/// (docs/resume.md §5.2) tells the server the echoes arrived; without it the
+/// server would hand the 10 back as "maybe lost". `l` is the client's ledger.
+void expect_the_server_hands_nothing_back(
+    const std::function<void(std::unique_ptr<reconnecting_client>&)>& end, close_code code,
+    resume_ledger& l) {
   io_thread io(2);
-  resume_ledger l;
-  std::mutex mu;
-  std::vector<std::size_t> handed_back;  // per server hand-back event
-  channel<close_event> server_closes;
-  server_config cfg;
-  cfg.resume_store = std::make_shared<resume::memory_store>();
-  cfg.on_resume = [&](session&, server_resume_event& ev) {
-    if (ev.status != resume::resume_status::ended) return;
-    std::lock_guard lock(mu);
-    handed_back.push_back(ev.handed_back.size());
-  };
-  server srv(io.ioc, cfg);
-  srv.on_message([&l](session& s, proto::message_kind k, std::string_view p) {
-    EXPECT_FALSE(s.send(k, p));
-    l.server_got(p);
-  });
-  srv.on_close([&](session&, const close_event& ev) { server_closes.push(ev); });
-  ASSERT_FALSE(srv.listen("127.0.0.1", 0));
-  reconnecting_client_config ccfg = resume_config();
-  ccfg.resume->acks = never_acking().session.acks;
-  reconnecting_client c(io.ioc, ccfg);
-  wire(c, l);
-  ASSERT_FALSE(c.connect("ws://127.0.0.1:" + std::to_string(srv.port()) + "/"));
-  for (int i = 1; i <= 10; ++i) ASSERT_FALSE(c.send_text(std::to_string(i)));
-  ASSERT_TRUE(l.wait([](auto& x) { return x.at_client.size() >= 10; })) << "no 10 echoes";
-  ASSERT_FALSE(c.close(close_code::normal, "done"));
-  const auto ev = server_closes.pop();
-  ASSERT_TRUE(ev);
-  EXPECT_EQ(ev->code, close_code::normal);
-  EXPECT_TRUE(ev->was_clean);
-  // The session ended on the server before its on_close: any hand-back came first.
-  std::lock_guard lock(mu);
-  EXPECT_TRUE(handed_back.empty()) << (handed_back.empty() ? 0 : handed_back.front())
-                                   << " echoes handed back that the client had";
-  std::lock_guard ll(l.mu);
-  EXPECT_TRUE(exactly_once_in_order(l.at_client, 10));
-  EXPECT_TRUE(l.handed_back.empty());
-}
-
-TEST(resume_net, a_destroyed_client_acks_before_its_1001_so_the_server_hands_nothing_back) {
-  // The same when the reconnecting client is destroyed instead: its
-  // connection's 1001 ends the session on the server, and the ack before it
-  // must be taken before the client's own session ends with it.
-  io_thread io(2);
-  resume_ledger l;
   std::mutex mu;
   std::vector<std::size_t> handed_back;  // per server hand-back event
   channel<close_event> server_closes;
@@ -619,10 +577,10 @@ TEST(resume_net, a_destroyed_client_acks_before_its_1001_so_the_server_hands_not
   ASSERT_FALSE(c->connect("ws://127.0.0.1:" + std::to_string(srv.port()) + "/"));
   for (int i = 1; i <= 10; ++i) ASSERT_FALSE(c->send_text(std::to_string(i)));
   ASSERT_TRUE(l.wait([](auto& x) { return x.at_client.size() >= 10; })) << "no 10 echoes";
-  c.reset();
+  end(c);
   const auto ev = server_closes.pop();
   ASSERT_TRUE(ev);
-  EXPECT_EQ(ev->code, close_code::going_away);
+  EXPECT_EQ(ev->code, code);
   EXPECT_TRUE(ev->was_clean);
   // The session ended on the server before its on_close: any hand-back came first.
   std::lock_guard lock(mu);
@@ -630,8 +588,24 @@ TEST(resume_net, a_destroyed_client_acks_before_its_1001_so_the_server_hands_not
                                    << " echoes handed back that the client had";
   std::lock_guard ll(l.mu);
   EXPECT_TRUE(exactly_once_in_order(l.at_client, 10));
+}
+
+TEST(resume_net, a_close_the_client_starts_acks_first_so_the_server_hands_nothing_back) {
+  resume_ledger l;
+  expect_the_server_hands_nothing_back(
+      [](auto& c) { ASSERT_FALSE(c->close(close_code::normal, "done")); }, close_code::normal, l);
+  std::lock_guard ll(l.mu);
+  EXPECT_TRUE(l.handed_back.empty());
+}
+
+TEST(resume_net, a_destroyed_client_acks_before_its_1001_so_the_server_hands_nothing_back) {
+  // Destroyed instead: its connection's 1001 ends the session on the server,
+  // and the ack before it must be taken before the client's own session ends.
+  resume_ledger l;
+  expect_the_server_hands_nothing_back([](auto& c) { c.reset(); }, close_code::going_away, l);
   // The client's own session ended with it: whatever its server had not
   // acked came back as resume_ended (the echoes' acks may still be on the way).
+  std::lock_guard ll(l.mu);
   for (const auto& why : l.why) EXPECT_EQ(why, error::resume_ended);
 }
 
